@@ -1,0 +1,166 @@
+"""The simultaneous gradient flow of a :class:`~stability.system.GanSystem`, symbolically.
+
+With V(ψ, θ) = E_pd[f(D(x; ψ))] + E_pθ[f(−D(x; ψ))] and the penalty
+P(ψ, θ) = M(ψ, θ) · E_μ̄[φ(‖∇ₓD(x̂; ψ)‖²)], the flow of Definition 4 of ``003_…``
+(generalised to a link f and a form φ) is::
+
+    ψ̇ = ∇_ψ V − (ρ/2) ∇_ψ P          (the penalty enters ψ̇ only, with the
+    θ̇ = −∇_θ E_pθ[f(−D(x; ψ))]        ψ-dependence of the mass M included)
+
+For f(t) = t this is θ̇ = ∇_θ E_pθ[D], as in the paper. Symbolic work ends at
+:meth:`SymbolicField.numpy_function` (one ``lambdify`` with ``cse=True``);
+numeric loops never call sympy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import sympy
+
+from stability.errors import SpecError
+from stability.expectation import expectation
+from stability.ops import SYMPY
+from stability.system import GanSystem
+
+Point = Mapping[str, float] | Sequence[float] | np.ndarray
+
+#: Functions of non-smooth forms that lambdify must know; the flow is
+#: evaluated with the subgradient convention sign(0) = 0, Heaviside(0) = ½.
+_NUMPY_MODULES = [{"Heaviside": lambda t: np.heaviside(t, 0.5)}, "numpy"]
+
+
+class SymbolicField:
+    """(ψ̇, θ̇) of a system as sympy expressions, with numeric evaluators.
+
+    Attributes:
+        system: the spec it came from.
+        params: the state symbols (ψ, θ).
+        exprs: one expression per parameter, ψ̇ first.
+        exact: False when an expectation used quadrature (see ``notes``).
+        notes: how each expectation was obtained, when not exactly.
+    """
+
+    def __init__(self, system: GanSystem):
+        self.system = system
+        self.params = system.params
+        ops = SYMPY
+        f = system.link
+        D = system.discriminator
+        x = system.x
+        on = lambda point: dict(zip(x, point))  # noqa: E731
+
+        data_term = expectation(system.data, lambda p: f(D.xreplace(on(p)), ops), "E_pd[f(D)]")
+        gen_term = expectation(system.generator, lambda p: f(-D.xreplace(on(p)), ops), "E_ptheta[f(-D)]")
+        parts = [data_term, gen_term]
+        objective = data_term.value + gen_term.value
+        penalty_value = sympy.Integer(0)
+        if system.penalty is not None:
+            pen = system.penalty
+            grad_sq = sum(sympy.diff(D, xi) ** 2 for xi in x)
+            law = pen.measure.law(system.data, system.generator)
+            term = expectation(law, lambda p: pen.form(grad_sq.xreplace(on(p)), ops), "E_mu[phi(|grad_x D|^2)]")
+            parts.append(term)
+            penalty_value = sympy.sympify(pen.measure.mass) * term.value
+        self.objective = objective
+        self.penalty_value = penalty_value
+        rho = system.penalty.rho if system.penalty is not None else 0
+        psi_dot = [sympy.diff(objective, p) - rho / 2 * sympy.diff(penalty_value, p) for p in system.psi]
+        theta_dot = [-sympy.diff(gen_term.value, t) for t in system.theta]
+        self.exprs = tuple(_tidy(e) for e in psi_dot + theta_dot)
+        self.exact = all(part.exact for part in parts)
+        self.notes = [note for part in parts for note in part.notes]
+
+    # ---- symbolic views ------------------------------------------------------
+
+    @cached_property
+    def jacobian_expr(self) -> sympy.Matrix:
+        """∂(ψ̇, θ̇)/∂(ψ, θ) as a sympy matrix (DiracDelta terms of kinks dropped)."""
+        J = sympy.Matrix(self.exprs).jacobian(self.params)
+        return J.applyfunc(lambda e: _tidy(e.replace(sympy.DiracDelta, lambda *a: 0)))
+
+    def substitute(self, values: Mapping[str, float]) -> SymbolicField:
+        """A copy with named constants (e.g. ``rho``) replaced by numbers."""
+        by_name = {s.name: s for s in self.system.constants}
+        unknown = set(values) - set(by_name)
+        if unknown:
+            raise SpecError(f"unknown constant(s) {', '.join(sorted(unknown))}; free constants: {', '.join(by_name) or 'none'}")
+        mapping = {by_name[k]: sympy.nsimplify(v) for k, v in values.items()}
+        clone = object.__new__(SymbolicField)
+        clone.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("jacobian_expr", "_lambdified")})
+        clone.exprs = tuple(_tidy(e.xreplace(mapping)) for e in self.exprs)
+        clone.objective = self.objective
+        clone.penalty_value = self.penalty_value.xreplace(mapping)
+        clone._constants_bound = tuple(by_name[k] for k in values)
+        return clone
+
+    @property
+    def free_constants(self) -> tuple[sympy.Symbol, ...]:
+        free = set().union(*[e.free_symbols for e in self.exprs]) - set(self.params)
+        return tuple(sorted(free, key=lambda s: s.name))
+
+    def describe(self) -> list[str]:
+        """Readable equations ``ψ̇ = …``, one per parameter."""
+        return [f"d{p}/dt = {sympy.sstr(e)}" for p, e in zip(self.params, self.exprs)]
+
+    # ---- numeric views -------------------------------------------------------
+
+    @cached_property
+    def _lambdified(self):
+        self._require_numeric()
+        value = sympy.lambdify(self.params, list(self.exprs), modules=_NUMPY_MODULES, cse=True)
+        jac = sympy.lambdify(self.params, self.jacobian_expr.tolist(), modules=_NUMPY_MODULES, cse=True)
+        return value, jac
+
+    def numpy_function(self):
+        """A vectorised ``F(*params) -> list of arrays``: the flow on grids, no sympy inside."""
+        return self._lambdified[0]
+
+    def value(self, point: Point) -> np.ndarray:
+        """The flow (ψ̇, θ̇) at a point."""
+        values = self._lambdified[0](*self.as_vector(point))
+        return np.array([float(v) for v in values])
+
+    def jacobian(self, point: Point) -> np.ndarray:
+        """The Jacobian of the flow at a point, float64."""
+        rows = self._lambdified[1](*self.as_vector(point))
+        return np.array([[float(v) for v in row] for row in rows])
+
+    def jvp(self, point: Point, tangent: Sequence[float]) -> np.ndarray:
+        """J(point) @ tangent."""
+        return self.jacobian(point) @ np.asarray(tangent, dtype=float)
+
+    def as_vector(self, point: Point) -> np.ndarray:
+        """A point given by name (``{"psi": 0, "theta": 1}``) or in order, as an array."""
+        names = [p.name for p in self.params]
+        if isinstance(point, Mapping):
+            missing = [n for n in names if n not in point]
+            extra = [k for k in point if k not in names]
+            if missing or extra:
+                raise SpecError(
+                    f"point must give exactly {', '.join(names)}"
+                    + (f"; missing {', '.join(missing)}" if missing else "")
+                    + (f"; unknown {', '.join(extra)}" if extra else "")
+                )
+            return np.array([float(point[n]) for n in names])
+        vector = np.asarray(point, dtype=float).ravel()
+        if vector.size != len(names):
+            raise SpecError(f"point needs {len(names)} values ({', '.join(names)}), got {vector.size}")
+        return vector
+
+    def _require_numeric(self) -> None:
+        free = self.free_constants
+        if free:
+            names = ", ".join(s.name for s in free)
+            raise SpecError(f"numeric evaluation needs values for {names} (e.g. --param {free[0].name}=1)")
+
+
+def _tidy(expr: sympy.Expr) -> sympy.Expr:
+    """Cheap normalisation: expand polynomials, leave the rest as sympy built it."""
+    expr = sympy.sympify(expr)
+    if expr.is_polynomial():
+        return sympy.expand(expr)
+    return expr

@@ -1,0 +1,122 @@
+"""The GAN system specification every engine reads.
+
+A :class:`GanSystem` is the tuple (D(x; ψ), p_d, p_θ, μ, φ, ρ, f) of the SGP
+μ-WGAN (Definition 4 of ``003_…``, generalised to the penalty forms and loss
+links of the other papers). It holds sympy objects only and validates itself
+on construction, so a mistake surfaces as one clear
+:class:`~stability.errors.SpecError` before any derivation runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import sympy
+
+from stability.errors import SpecError
+from stability.laws import Law
+from stability.links import LINKS, LossLink
+from stability.measures import PenaltyMeasure
+from stability.penalties import SIMPLE, PenaltyForm
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """(ρ/2) · E_μ[φ(‖∇ₓD‖²)]: where (measure), what (form) and how much (rho)."""
+
+    measure: PenaltyMeasure
+    form: PenaltyForm = SIMPLE
+    rho: sympy.Expr = sympy.Integer(1)
+
+    def describe(self) -> str:
+        form = "" if self.form is SIMPLE else f", form={self.form.name}"
+        return f"{self.measure.describe()}{form}, rho={self.rho}"
+
+
+@dataclass(frozen=True)
+class GanSystem:
+    """A GAN whose simultaneous gradient flow the engines derive.
+
+    Attributes:
+        x: data-space variables.
+        psi: discriminator parameters ψ.
+        theta: generator parameters θ.
+        discriminator: D(x; ψ) as an expression in ``x`` and ``psi``.
+        data: p_d, a parameter-free :class:`~stability.laws.Law`.
+        generator: p_θ, a law whose points may depend on θ (a pushforward G(z; θ)).
+        penalty: the gradient penalty, or ``None`` for the plain GAN.
+        link: the loss link f (identity = WGAN).
+        name: a label for reports.
+    """
+
+    x: tuple[sympy.Symbol, ...]
+    psi: tuple[sympy.Symbol, ...]
+    theta: tuple[sympy.Symbol, ...]
+    discriminator: sympy.Expr
+    data: Law
+    generator: Law
+    penalty: Penalty | None = None
+    link: LossLink = field(default_factory=lambda: LINKS["identity"])
+    name: str = "system"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "x", tuple(self.x))
+        object.__setattr__(self, "psi", tuple(self.psi))
+        object.__setattr__(self, "theta", tuple(self.theta))
+        object.__setattr__(self, "discriminator", sympy.sympify(self.discriminator))
+        self._validate()
+
+    @property
+    def params(self) -> tuple[sympy.Symbol, ...]:
+        """(ψ, θ), the state of the gradient flow, in that order."""
+        return self.psi + self.theta
+
+    @property
+    def constants(self) -> tuple[sympy.Symbol, ...]:
+        """Symbolic constants left free (a symbolic ρ)."""
+        if self.penalty is None:
+            return ()
+        return tuple(sorted(sympy.sympify(self.penalty.rho).free_symbols, key=lambda s: s.name))
+
+    def with_penalty(self, penalty: Penalty | None, name: str | None = None) -> GanSystem:
+        return replace(self, penalty=penalty, name=name or self.name)
+
+    def describe(self) -> str:
+        penalty = self.penalty.describe() if self.penalty else "none"
+        return (
+            f"{self.name}: D = {self.discriminator}, p_d = {self.data}, p_theta = {self.generator}, "
+            f"penalty = {penalty}, link = {self.link.name}"
+        )
+
+    def _validate(self) -> None:
+        if not self.x or not self.psi or not self.theta:
+            raise SpecError("x, psi and theta each need at least one variable")
+        names = [s.name for s in self.x + self.psi + self.theta]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise SpecError(f"variable names used twice: {', '.join(duplicates)}")
+        _only(self.discriminator.free_symbols, set(self.x) | set(self.psi), "discriminator D(x; psi)")
+        if self.data.dim != len(self.x):
+            raise SpecError(f"data law {self.data} has dimension {self.data.dim}, but x has {len(self.x)} variables")
+        if self.generator.dim != len(self.x):
+            raise SpecError(
+                f"generator law {self.generator} has dimension {self.generator.dim}, but x has {len(self.x)} variables"
+            )
+        _only(self.data.parameters(), set(), "data law p_d")
+        _only(self.generator.parameters(), set(self.theta), "generator law p_theta")
+        if self.penalty is not None:
+            rho = sympy.sympify(self.penalty.rho)
+            if rho.is_number and not rho > 0:
+                raise SpecError(f"rho must be > 0, got {rho}")
+            if not rho.is_number and any(s.is_positive is not True for s in rho.free_symbols):
+                raise SpecError(f"a symbolic rho must be built from positive symbols, got {rho}")
+            _only(sympy.sympify(self.penalty.measure.mass).free_symbols, set(self.params), "penalty mass M(psi, theta)")
+
+
+def _only(found: set[Any], allowed: set[Any], what: str) -> None:
+    extra = {s for s in found if s not in allowed}
+    if extra:
+        names = ", ".join(sorted(str(s) for s in extra))
+        allowed_names = ", ".join(sorted(str(s) for s in allowed)) or "none"
+        raise SpecError(f"{what} uses undeclared symbol(s) {names} (allowed here: {allowed_names})")
