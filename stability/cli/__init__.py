@@ -18,6 +18,8 @@ from stability.errors import SpecError
 COMMAND_MODULES = (
     "stability.cli.lemmas",
     "stability.cli.analyze",
+    "stability.cli.portrait",
+    "gan_train.cli",
 )
 
 
