@@ -87,7 +87,10 @@ def solve_symbolic(field_: SymbolicField, timeout: float = 10.0, samples: tuple[
     if not solutions and any(e != 0 for e in field_.exprs):
         return None  # sympy found nothing: let the numeric search confirm
     found = []
+    continua = [s for s in solutions if any(p not in s for p in params)]
     for solution in solutions:
+        if continua and all(p in solution for p in params) and _on_continuum(solution, continua):
+            continue  # an isolated-looking solution that lies on a continuum already found
         free = [p for p in params if p not in solution]
         values = {p: sympy.sympify(v) for p, v in solution.items()}
         if free:
@@ -102,6 +105,14 @@ def solve_symbolic(field_: SymbolicField, timeout: float = 10.0, samples: tuple[
             if point is not None:
                 found.append(Equilibrium(point, "isolated", {p.name: str(v) for p, v in values.items()}))
     return found
+
+
+def _on_continuum(point: dict, continua: list[dict]) -> bool:
+    for continuum in continua:
+        residuals = [sympy.sympify(v).xreplace(point) - point[p] for p, v in continuum.items()]
+        if all(sympy.simplify(r) == 0 for r in residuals):
+            return True
+    return False
 
 
 def _evaluate(values: dict, params) -> dict[str, float] | None:

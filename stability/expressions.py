@@ -42,7 +42,6 @@ _BINARY = {
     ast.Mult: operator.mul,
     ast.Div: operator.truediv,
     ast.Pow: operator.pow,
-    ast.BitXor: operator.pow,  # people write x^2; Python would read XOR
 }
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 
@@ -84,7 +83,9 @@ def parse(
         raise SpecError(f"{what}: expected an expression string, got {type(text).__name__}")
     functions = MATH_FUNCTIONS if functions is None else functions
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        # x^2 means a power here; replacing the token (not mapping the XOR node)
+        # keeps Python's precedence right: psi*x^2 is psi*(x**2).
+        tree = ast.parse(text.strip().replace("^", "**"), mode="eval")
     except SyntaxError as exc:
         raise SpecError(f"{what} {text!r} does not parse: {exc.msg}") from None
     undeclared: set[str] = set()

@@ -82,6 +82,15 @@ class SymbolicField:
         J = sympy.Matrix(self.exprs).jacobian(self.params)
         return J.applyfunc(lambda e: _tidy(e.replace(sympy.DiracDelta, lambda *a: 0)))
 
+    def jacobian_exact(self, point: Mapping[str, Any]) -> sympy.Matrix:
+        """The Jacobian at a point given exactly (numbers are rationalised)."""
+        vector = {p: sympy.nsimplify(point[p.name]) for p in self.params}
+        return self.jacobian_expr.xreplace(vector)
+
+    def eigenvalues_exact(self, point: Mapping[str, Any]) -> list[sympy.Expr]:
+        """Closed-form eigenvalues at a point, with multiplicity (small systems)."""
+        return [v for v, k in self.jacobian_exact(point).eigenvals().items() for _ in range(k)]
+
     def substitute(self, values: Mapping[str, float]) -> SymbolicField:
         """A copy with named constants (e.g. ``rho``) replaced by numbers."""
         by_name = {s.name: s for s in self.system.constants}

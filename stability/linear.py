@@ -30,10 +30,14 @@ STABLE_CLASSES = (STABLE_NODE, STABLE_FOCUS)
 
 @dataclass(frozen=True)
 class Tolerance:
-    """|Re λ| ≤ atol + rtol · max|λ| counts as zero."""
+    """|Re λ| (or |Im λ|) ≤ atol + rtol · max|λ| counts as zero.
+
+    The default rtol ≈ √ε because a double eigenvalue of a defective Jacobian
+    (e.g. Lemma 2 with p_d at ρ = 1) is only computed to about √ε relative.
+    """
 
     atol: float = 1e-9
-    rtol: float = 1e-9
+    rtol: float = 1e-7
 
     def zero(self, eigenvalues: np.ndarray) -> float:
         scale = float(np.max(np.abs(eigenvalues))) if eigenvalues.size else 0.0

@@ -1,0 +1,116 @@
+"""``ganstab analyze SPEC.toml``: flow, equilibria, Jacobians, eigenvalues, classes, stable steps."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from stability.cli.common import dump_json, parse_assignments, parse_box
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "analyze",
+        help="analyse a GAN system given as a TOML spec file",
+        description="Derive the simultaneous gradient flow (Definition 4 of 003) of the system in SPEC and "
+        "linearise it at its equilibria (or at --at).",
+        epilog=(
+            "examples:\n"
+            "  ganstab analyze examples/specs/psi_x2_toy.toml\n"
+            "  ganstab analyze examples/specs/dirac_mu_gp.toml --at psi=0,theta=0 --json\n"
+            "  ganstab analyze examples/specs/lemma3_rho_symbolic.toml --param rho=0.375\n"
+            "  ganstab analyze examples/specs/psi_x2_toy.toml --backend torch --json"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("spec", type=Path, help="TOML spec file (format: README, examples/specs/)")
+    parser.add_argument("--at", default=None, help="analyse this point instead of searching, e.g. psi=0,theta=1")
+    parser.add_argument("--param", default=None, help="values of symbolic constants, e.g. rho=0.5")
+    parser.add_argument("--box", default=None, help="search box min,max per parameter (numeric search, mass check)")
+    parser.add_argument("--backend", choices=("symbolic", "torch"), default="symbolic",
+                        help="Jacobian from the sympy engine or from torch.func autodiff (default: symbolic)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stability.analysis import analyze, mass_warnings
+    from stability.field import SymbolicField
+    from stability.specfile import load_spec
+
+    system = load_spec(args.spec)
+    field_ = SymbolicField(system)
+    constants = parse_assignments(args.param, "--param")
+    if constants:
+        field_ = field_.substitute(constants)
+    at = parse_assignments(args.at, "--at") or None
+    box = parse_box(args.box, len(system.params))
+    report = analyze(field_, at=at, box=box)
+    if box is None:
+        report.notes += mass_warnings(system, [(-3.0, 3.0)] * len(system.params))
+    if args.backend == "torch":
+        _use_torch_jacobians(report, system, constants)
+    for note in report.notes:
+        if note.startswith("warning"):
+            print(f"ganstab analyze: {note}", file=sys.stderr)
+    if args.json:
+        print(dump_json(report.to_dict()))
+    else:
+        print(_format(report))
+    return 0
+
+
+def _use_torch_jacobians(report, system, constants) -> None:
+    """Recompute each point's Jacobian and spectrum with the torch.func engine."""
+    import numpy as np
+
+    from stability.autodiff import torch_field_for
+    from stability.linear import linearise
+
+    if constants:
+        from stability.system import Penalty
+
+        import sympy
+
+        rho = sympy.sympify(system.penalty.rho).xreplace({sympy.Symbol(k, positive=True): v for k, v in constants.items()})
+        system = system.with_penalty(Penalty(system.penalty.measure, system.penalty.form, rho))
+    torch_field = torch_field_for(system)
+    names = [p.name for p in system.params]
+    for point in report.points:
+        vector = np.array([point.linear.point[n] for n in names])
+        notes = point.linear.notes
+        point.linear = linearise(point.linear.point, torch_field.jacobian(vector), len(system.psi))
+        point.linear.notes = notes
+    report.notes.append(f"Jacobians by torch.func autodiff; {torch_field.expectation_note}")
+
+
+def _format(report) -> str:
+    lines = [report.system, "", "vector field (Definition 4):"]
+    lines += [f"  {eq}" for eq in report.vector_field]
+    lines.append("")
+    if not report.points:
+        lines.append("no equilibria found")
+    for p in report.points:
+        linear = p.linear
+        where = ", ".join(f"{k}={v:.6g}" for k, v in linear.point.items())
+        kind = f" [{p.equilibrium.kind}: {p.equilibrium.describe()}]" if p.equilibrium and p.equilibrium.kind == "continuum" else ""
+        lines.append(f"at ({where}){kind}: {linear.classification}{'' if linear.hyperbolic or linear.classification in ('center', 'non-hyperbolic') else ' (not hyperbolic)'}")
+        lines.append("  Jacobian: " + "; ".join("[" + " ".join(f"{v + 0.0:.6g}" for v in row) + "]" for row in linear.jacobian))
+        eigs = ", ".join(f"{v.real + 0.0:.6g}{v.imag:+.6g}i" if abs(v.imag) > 1e-12 else f"{v.real + 0.0:.6g}" for v in linear.eigenvalues)
+        lines.append(f"  eigenvalues: {eigs}")
+        step = linear.max_stable_step
+        alt = linear.max_stable_step_alternating
+        lines.append(
+            "  largest stable GD step: simultaneous "
+            + (f"h < {step:.6g}" if step is not None else "none")
+            + ", alternating "
+            + (f"h < {alt:.6g}" if alt is not None else "none")
+        )
+        if p.lyapunov is not None:
+            lines.append(f"  Lyapunov: L = {p.lyapunov.function}, dL/dt = {p.lyapunov.derivative}; {p.lyapunov.verdict}")
+        lines += [f"  note: {n}" for n in linear.notes]
+    if report.notes:
+        lines.append("")
+        lines += [f"note: {n}" for n in report.notes]
+    return "\n".join(lines)

@@ -1,0 +1,183 @@
+"""Load a :class:`~stability.system.GanSystem` from a TOML spec file.
+
+The format (keys exactly so; see ``examples/specs/`` and the README)::
+
+    [system]
+    x = ["x"]                       # data-space variables
+    psi = ["psi"]                   # discriminator parameters
+    theta = ["theta"]               # generator parameters
+    discriminator = "psi*x"         # D(x; psi)
+    rho = 1.0                       # penalty weight (may be a symbol name, e.g. "rho")
+    link = "identity"               # loss link f (optional): a name or an expression in t
+    data = "dirac(0)"               # p_d
+    generator = { latent = "uniform(-1, 1)", map = "theta*z" }   # p_theta = law of map(z)
+    [system.penalty]
+    measure = "mu_gp"               # p_d | p_g | mu_gp | mu_mid | mu_anchor(A) | interpolation(law)
+    form = "simple"                 # simple | gp | lp
+    mass = "1"                      # optional M(psi, theta)
+
+``generator`` may also be a law string in θ, e.g. ``"dirac(theta)"``; the
+table form takes an optional ``z = ["z"]`` naming the latent variables. Every
+expression goes through :func:`stability.expressions.parse` (no ``eval``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import sympy
+
+from stability.errors import SpecError
+from stability.expressions import make_symbols, parse
+from stability.laws import LAWS, Law, pushforward
+from stability.links import LINKS, LossLink
+from stability.measures import MEASURES, PenaltyMeasure, interpolation, mu_anchor, weighted
+from stability.ops import SYMPY
+from stability.penalties import get_form
+from stability.system import GanSystem, Penalty
+
+SYSTEM_KEYS = {"x", "psi", "theta", "discriminator", "rho", "link", "data", "generator", "penalty", "name"}
+REQUIRED_KEYS = ("x", "psi", "theta", "discriminator", "data", "generator")
+PENALTY_KEYS = {"measure", "form", "mass"}
+GENERATOR_KEYS = {"latent", "map", "z"}
+
+
+def load_spec(path: str | Path) -> GanSystem:
+    """Read and validate a spec file; every problem is one :class:`SpecError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"spec file {str(path)!r} does not exist")
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"spec file {str(path)!r} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"spec file {str(path)!r} is not UTF-8 text") from None
+    return system_from_dict(document, source=path.name)
+
+
+def system_from_dict(document: dict[str, Any], source: str = "spec") -> GanSystem:
+    """Build a system from the parsed TOML document (``{"system": {...}}``)."""
+    if "system" not in document or not isinstance(document["system"], dict):
+        raise SpecError(f"{source}: missing the [system] table")
+    extra_top = set(document) - {"system"}
+    if extra_top:
+        raise SpecError(f"{source}: unknown top-level key(s) {', '.join(sorted(extra_top))}; only [system] is read")
+    spec = document["system"]
+    _check_keys(spec, SYSTEM_KEYS, "[system]")
+    missing = [k for k in REQUIRED_KEYS if k not in spec]
+    if missing:
+        raise SpecError(f"[system] is missing required key(s): {', '.join(missing)}")
+
+    x = make_symbols(_names(spec["x"], "x"), "x")
+    psi = make_symbols(_names(spec["psi"], "psi"), "psi")
+    theta = make_symbols(_names(spec["theta"], "theta"), "theta")
+
+    discriminator = parse(spec["discriminator"], {s.name: s for s in x + psi}, what="discriminator")
+    data = _law(spec["data"], {}, "data")
+    generator = _generator(spec["generator"], {s.name: s for s in theta})
+    link = _link(spec.get("link", "identity"))
+
+    penalty = None
+    if "penalty" in spec:
+        table = spec["penalty"]
+        if not isinstance(table, dict):
+            raise SpecError("[system.penalty] must be a table")
+        _check_keys(table, PENALTY_KEYS, "[system.penalty]")
+        if "measure" not in table:
+            raise SpecError("[system.penalty] needs a measure, e.g. measure = \"mu_gp\"")
+        measure = _measure(table["measure"])
+        if "mass" in table:
+            mass = parse(table["mass"], {s.name: s for s in psi + theta}, what="penalty mass")
+            measure = weighted(measure, mass)
+        rho = _rho(spec.get("rho", 1))
+        penalty = Penalty(measure, get_form(str(table.get("form", "simple"))), rho)
+    return GanSystem(x, psi, theta, discriminator, data, generator, penalty, link, name=str(spec.get("name", source)))
+
+
+def _check_keys(table: dict, valid: set[str], where: str) -> None:
+    unknown = set(table) - valid
+    if unknown:
+        raise SpecError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(valid))}")
+
+
+def _names(value: Any, key: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not value:
+        raise SpecError(f"{key} must be a non-empty list of variable names, e.g. {key} = [\"{key}\"]")
+    return value
+
+
+def _law(text: Any, names: dict, what: str) -> Law:
+    law = parse(text, names, functions=LAWS, what=f"{what} law")
+    if not isinstance(law, Law):
+        raise SpecError(f"{what} law {text!r} is not a law; use one of: {', '.join(sorted(LAWS))}")
+    return law
+
+
+def _generator(value: Any, thetas: dict) -> Law:
+    if isinstance(value, str):
+        return _law(value, thetas, "generator")
+    if not isinstance(value, dict):
+        raise SpecError("generator must be a law string or a table { latent = ..., map = ... }")
+    _check_keys(value, GENERATOR_KEYS, "generator")
+    if "latent" not in value or "map" not in value:
+        raise SpecError("generator table needs both latent and map, e.g. { latent = \"uniform(-1, 1)\", map = \"theta*z\" }")
+    latent = _law(value["latent"], {}, "latent")
+    default = ["z"] if latent.dim == 1 else [f"z{i + 1}" for i in range(latent.dim)]
+    zs = make_symbols(_names(value.get("z", default), "z"), "latent")
+    if len(zs) != latent.dim:
+        raise SpecError(f"generator: the latent law has dimension {latent.dim} but z names {len(zs)} variables")
+    clash = {z.name for z in zs} & set(thetas)
+    if clash:
+        raise SpecError(f"generator: latent variable name(s) {', '.join(sorted(clash))} clash with theta")
+    names = {**thetas, **{z.name: z for z in zs}}
+    mapping = value["map"]
+    exprs = [parse(m, names, what="generator map") for m in (mapping if isinstance(mapping, list) else [mapping])]
+    return pushforward(latent, exprs, zs)
+
+
+def _measure(text: Any) -> PenaltyMeasure:
+    if not isinstance(text, str):
+        raise SpecError(f"penalty measure must be a string, got {text!r}")
+    plain = {name: factory() for name, factory in MEASURES.items() if name not in ("mu_anchor", "mu_g_anc")}
+    functions = {"mu_anchor": mu_anchor, "mu_g_anc": mu_anchor, "interpolation": interpolation, **LAWS}
+    valid = sorted(plain) + ["mu_anchor(A)", "interpolation(law)"]
+    try:
+        measure = parse(text, plain, functions=functions, what="penalty measure")
+    except SpecError as exc:
+        raise SpecError(f"{exc}; valid measures: {', '.join(valid)}") from None
+    if not isinstance(measure, PenaltyMeasure):
+        raise SpecError(f"penalty measure {text!r} is not a measure; valid: {', '.join(valid)}")
+    return measure
+
+
+def _rho(value: Any) -> sympy.Expr:
+    if isinstance(value, str) and value.strip().isidentifier():
+        return sympy.Symbol(value.strip(), positive=True)
+    rho = parse(value, {}, what="rho")
+    if not rho.is_number or not rho > 0:
+        raise SpecError(f"rho must be > 0, got {value!r}")
+    return rho
+
+
+def _link(value: Any) -> LossLink:
+    if not isinstance(value, str):
+        raise SpecError(f"link must be a name or an expression in t, got {value!r}")
+    if value in LINKS:
+        return LINKS[value]
+    t = sympy.Symbol("t", real=True)
+    try:
+        expr = parse(value, {"t": t}, what="link")
+    except SpecError as exc:
+        raise SpecError(f"{exc}; or use a named link: {', '.join(sorted(LINKS))}") from None
+
+    def f(arg: Any, ops: Any) -> Any:
+        if ops is SYMPY:
+            return expr.xreplace({t: arg})
+        return sympy.lambdify(t, expr, modules="torch")(arg)
+
+    return LossLink(value, f, f"f(t) = {value}")
