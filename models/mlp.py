@@ -29,7 +29,9 @@ class MLP(nn.Module):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
         if depth < 0 or width < 1 or in_dim < 1 or out_dim < 1:
-            raise ValueError(f"MLP sizes must be positive (depth >= 0), got in={in_dim} out={out_dim} width={width} depth={depth}")
+            raise ValueError(
+                f"MLP sizes must be positive (depth >= 0), got in={in_dim} out={out_dim} width={width} depth={depth}"
+            )
         layers: list[nn.Module] = []
         size = in_dim
         for _ in range(depth):

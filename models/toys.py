@@ -55,26 +55,71 @@ def _link(link: LossLink | str) -> LossLink:
     return get_link(link) if isinstance(link, str) else link
 
 
-def dirac_gan(measure: PenaltyMeasure | str | None = "p_d", rho: Any = 1, form: str = "simple", mass: Any = None,
-              link: LossLink | str = "identity", anchor: Any = DEFAULT_ANCHOR) -> GanSystem:
+def dirac_gan(
+    measure: PenaltyMeasure | str | None = "p_d",
+    rho: Any = 1,
+    form: str = "simple",
+    mass: Any = None,
+    link: LossLink | str = "identity",
+    anchor: Any = DEFAULT_ANCHOR,
+) -> GanSystem:
     """The Dirac GAN (Definition 5): J(0, 0) = [[−ρM(0,0), −f'(0)], [f'(0), 0]] (Lemma 1)."""
-    return GanSystem((X,), (PSI,), (THETA,), PSI * X, dirac(0), dirac(THETA),
-                     make_penalty(measure, rho, form, mass, anchor), _link(link), name="Dirac GAN")
+    return GanSystem(
+        (X,),
+        (PSI,),
+        (THETA,),
+        PSI * X,
+        dirac(0),
+        dirac(THETA),
+        make_penalty(measure, rho, form, mass, anchor),
+        _link(link),
+        name="Dirac GAN",
+    )
 
 
-def psi_x2_toy(measure: PenaltyMeasure | str | None = "p_d", rho: Any = 1, form: str = "simple", mass: Any = None,
-               link: LossLink | str = "identity", anchor: Any = DEFAULT_ANCHOR) -> GanSystem:
+def psi_x2_toy(
+    measure: PenaltyMeasure | str | None = "p_d",
+    rho: Any = 1,
+    form: str = "simple",
+    mass: Any = None,
+    link: LossLink | str = "identity",
+    anchor: Any = DEFAULT_ANCHOR,
+) -> GanSystem:
     """The ψx² toy of Lemma 2: equilibria (0, ±1), λ = −2ρE[x²] ± √(4ρ²E[x²]² − 4/9)."""
     generator = pushforward(uniform(-1, 1), THETA * Z, [Z])
-    return GanSystem((X,), (PSI,), (THETA,), PSI * X**2, uniform(-1, 1), generator,
-                     make_penalty(measure, rho, form, mass, anchor), _link(link), name="psi x^2 toy")
+    return GanSystem(
+        (X,),
+        (PSI,),
+        (THETA,),
+        PSI * X**2,
+        uniform(-1, 1),
+        generator,
+        make_penalty(measure, rho, form, mass, anchor),
+        _link(link),
+        name="psi x^2 toy",
+    )
 
 
-def lemma3_system(measure: PenaltyMeasure | str | None = "mu_gp", rho: Any = 1, form: str = "simple", mass: Any = None,
-                  link: LossLink | str = "identity", anchor: Any = DEFAULT_ANCHOR) -> GanSystem:
+def lemma3_system(
+    measure: PenaltyMeasure | str | None = "mu_gp",
+    rho: Any = 1,
+    form: str = "simple",
+    mass: Any = None,
+    link: LossLink | str = "identity",
+    anchor: Any = DEFAULT_ANCHOR,
+) -> GanSystem:
     """Lemma 3: D₂ = ψx² on the Dirac GAN; with μ_GP the whole ψ-axis is equilibria."""
-    return GanSystem((X,), (PSI,), (THETA,), PSI * X**2, dirac(0), dirac(THETA),
-                     make_penalty(measure, rho, form, mass, anchor), _link(link), name="Lemma 3 system")
+    return GanSystem(
+        (X,),
+        (PSI,),
+        (THETA,),
+        PSI * X**2,
+        dirac(0),
+        dirac(THETA),
+        make_penalty(measure, rho, form, mass, anchor),
+        _link(link),
+        name="Lemma 3 system",
+    )
 
 
 #: Toy systems by name, for the CLI.

@@ -74,7 +74,9 @@ def analyze(
     system = field_.system
     notes = list(field_.notes)
     if at is not None:
-        candidates = [Equilibrium(dict(zip([p.name for p in field_.params], field_.as_vector(at))), "given point", method="given")]
+        candidates = [
+            Equilibrium(dict(zip([p.name for p in field_.params], field_.as_vector(at))), "given point", method="given")
+        ]
     else:
         candidates, found_notes = find_equilibria(field_, box)
         notes += found_notes
@@ -133,5 +135,8 @@ def mass_warnings(system: GanSystem, box: list[tuple[float, float]], points_per_
     if np.min(values) < 0:
         where = np.unravel_index(np.argmin(values), values.shape)
         at = ", ".join(f"{p.name}={axes[i][where[i]]:.3g}" for i, p in enumerate(system.params))
-        return [f"warning: the penalty mass M = {mass} is negative on the analysed box (min {np.min(values):.3g} at {at}); μ is then not a measure"]
+        return [
+            f"warning: the penalty mass M = {mass} is negative on the analysed box "
+            f"(min {np.min(values):.3g} at {at}); μ is then not a measure"
+        ]
     return []

@@ -72,7 +72,9 @@ def _time_limit(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-def solve_symbolic(field_: SymbolicField, timeout: float = 10.0, samples: tuple[float, ...] = (-1.0, 0.0, 1.0)) -> list[Equilibrium] | None:
+def solve_symbolic(
+    field_: SymbolicField, timeout: float = 10.0, samples: tuple[float, ...] = (-1.0, 0.0, 1.0)
+) -> list[Equilibrium] | None:
     """Exact real equilibria, or ``None`` when sympy cannot solve in time.
 
     Continua are returned once per value in ``samples`` of their free
@@ -98,7 +100,9 @@ def solve_symbolic(field_: SymbolicField, timeout: float = 10.0, samples: tuple[
                 point = _evaluate({**values, **{p: sympy.Float(sample) for p in free}}, params)
                 if point is not None:
                     found.append(
-                        Equilibrium(point, "continuum", {p.name: str(v) for p, v in values.items()}, [p.name for p in free])
+                        Equilibrium(
+                            point, "continuum", {p.name: str(v) for p, v in values.items()}, [p.name for p in free]
+                        )
                     )
         else:
             point = _evaluate(values, params)
@@ -118,7 +122,9 @@ def _on_continuum(point: dict, continua: list[dict]) -> bool:
 def _evaluate(values: dict, params) -> dict[str, float] | None:
     point = {}
     for p in params:
-        expr = sympy.sympify(values[p]).xreplace({q: values[q] for q in params if q in values and q is not p and not values[q].free_symbols})
+        expr = sympy.sympify(values[p]).xreplace(
+            {q: values[q] for q in params if q in values and q is not p and not values[q].free_symbols}
+        )
         number = complex(sympy.N(expr))
         if abs(number.imag) > 1e-12:
             return None  # complex solution: not an equilibrium of the real flow
@@ -164,7 +170,9 @@ def solve_numeric(
     return [Equilibrium(dict(zip(names, map(float, r))), "isolated", None, [], "numeric") for r in roots]
 
 
-def find_equilibria(field_: SymbolicField, box: list[tuple[float, float]] | None = None, timeout: float = 10.0) -> tuple[list[Equilibrium], list[str]]:
+def find_equilibria(
+    field_: SymbolicField, box: list[tuple[float, float]] | None = None, timeout: float = 10.0
+) -> tuple[list[Equilibrium], list[str]]:
     """Symbolic solve, then a numeric search in ``box`` (default [-3, 3] per axis) if needed."""
     notes: list[str] = []
     exact = solve_symbolic(field_, timeout=timeout)

@@ -12,6 +12,6 @@ class SpecError(ValueError):
     """A user-facing input error with a message that says what to fix."""
 
 
-def unknown_name(kind: str, name: str, valid: "list[str] | tuple[str, ...]") -> SpecError:
+def unknown_name(kind: str, name: str, valid: list[str] | tuple[str, ...]) -> SpecError:
     """Build the standard 'unknown X' error listing the valid names."""
     return SpecError(f"unknown {kind} {name!r}; valid: {', '.join(sorted(valid))}")

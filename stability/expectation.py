@@ -34,7 +34,9 @@ class Expectation:
     notes: list[str] = field(default_factory=list)
 
 
-def expectation(law: Law, integrand: Callable[[tuple[sympy.Expr, ...]], sympy.Expr], what: str = "E[...]") -> Expectation:
+def expectation(
+    law: Law, integrand: Callable[[tuple[sympy.Expr, ...]], sympy.Expr], what: str = "E[...]"
+) -> Expectation:
     """E[integrand(X)] for X ~ ``law``, symbolic in every non-base symbol."""
     total = sympy.Integer(0)
     exact = True
@@ -47,7 +49,9 @@ def expectation(law: Law, integrand: Callable[[tuple[sympy.Expr, ...]], sympy.Ex
             exact = False
     if not exact:
         nodes = ", ".join(f"{k} base variable(s): {n} nodes each" for k, n in QUADRATURE_NODES.items())
-        notes.append(f"{what}: integrand not polynomial in the base variables of {law}; Gauss quadrature used ({nodes})")
+        notes.append(
+            f"{what}: integrand not polynomial in the base variables of {law}; Gauss quadrature used ({nodes})"
+        )
     return Expectation(total, exact, notes)
 
 

@@ -30,7 +30,7 @@ Point = Mapping[str, float] | Sequence[float] | np.ndarray
 
 #: Functions of non-smooth forms that lambdify must know; the flow is
 #: evaluated with the subgradient convention sign(0) = 0, Heaviside(0) = ½.
-_NUMPY_MODULES = [{"Heaviside": lambda t: np.heaviside(t, 0.5)}, "numpy"]
+_NUMPY_MODULES = [{"Heaviside": lambda t, at_zero=0.5: np.heaviside(t, at_zero)}, "numpy"]
 
 
 class SymbolicField:
@@ -96,7 +96,9 @@ class SymbolicField:
         by_name = {s.name: s for s in self.system.constants}
         unknown = set(values) - set(by_name)
         if unknown:
-            raise SpecError(f"unknown constant(s) {', '.join(sorted(unknown))}; free constants: {', '.join(by_name) or 'none'}")
+            raise SpecError(
+                f"unknown constant(s) {', '.join(sorted(unknown))}; free constants: {', '.join(by_name) or 'none'}"
+            )
         mapping = {by_name[k]: sympy.nsimplify(v) for k, v in values.items()}
         clone = object.__new__(SymbolicField)
         clone.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("jacobian_expr", "_lambdified")})

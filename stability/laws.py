@@ -254,9 +254,7 @@ def mixture(laws: Sequence[Law], weights: Sequence[Any] | None = None) -> Law:
     if len({law.dim for law in laws}) != 1:
         raise SpecError("mixture(laws, weights): all laws must have the same dimension")
     ws = _check_weights(weights, len(laws), "mixture")
-    branches = tuple(
-        Branch(w * b.weight, b.point, b.bases) for w, law in zip(ws, laws) for b in law.fresh().branches
-    )
+    branches = tuple(Branch(w * b.weight, b.point, b.bases) for w, law in zip(ws, laws) for b in law.fresh().branches)
     return Law(branches, "mixture(" + ", ".join(str(l) for l in laws) + ")")
 
 
@@ -283,7 +281,9 @@ def pushforward(latent: Law, mapping: Any, variables: Sequence[sympy.Symbol]) ->
     """
     exprs = _as_vector(mapping, "pushforward map")
     if len(variables) != latent.dim:
-        raise SpecError(f"pushforward: the latent law has dimension {latent.dim} but {len(variables)} latent variables were named")
+        raise SpecError(
+            f"pushforward: the latent law has dimension {latent.dim} but {len(variables)} latent variables were named"
+        )
     latent = latent.fresh()
     branches = []
     for b in latent.branches:

@@ -26,7 +26,7 @@ import sympy
 from models.toys import PSI, THETA, dirac_gan, lemma3_system, psi_x2_toy
 from stability.equilibria import find_equilibria
 from stability.field import SymbolicField
-from stability.linear import classify, eigenvalues
+from stability.linear import classify
 from stability.lyapunov import lemma1_basin_radius, lyapunov_check
 
 MEASURE_LABELS = {"p_d": "p_d", "p_g": "p_g", "mu_gp": "μ_GP", "mu_mid": "μ_mid", "mu_anchor": "μ_g,anc"}
@@ -76,21 +76,37 @@ class LemmaReport:
         return all(row.agree for row in self.rows)
 
     def to_dict(self) -> dict:
-        return {"rho": self.rho, "anchor": self.anchor, "all_agree": self.all_agree, "rows": [r.to_dict() for r in self.rows]}
+        return {
+            "rho": self.rho,
+            "anchor": self.anchor,
+            "all_agree": self.all_agree,
+            "rows": [r.to_dict() for r in self.rows],
+        }
 
     def format_table(self) -> str:
         """A plain-text table, one row per check."""
         header = ("lemma", "measure", "equilibrium", "Jacobian", "eigenvalues (engine)", "closed form", "agree")
         lines = [header]
         for r in self.rows:
-            lines.append((r.lemma, r.measure, r.equilibrium, _fmt_matrix(r.jacobian), _fmt_eigs(r.eigenvalues),
-                          _fmt_eigs(r.closed_form), "yes" if r.agree else "NO"))
+            lines.append(
+                (
+                    r.lemma,
+                    r.measure,
+                    r.equilibrium,
+                    _fmt_matrix(r.jacobian),
+                    _fmt_eigs(r.eigenvalues),
+                    _fmt_eigs(r.closed_form),
+                    "yes" if r.agree else "NO",
+                )
+            )
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
         out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
         out.insert(1, "  ".join("-" * w for w in widths))
         notes = [f"  [{i + 1}] {r.lemma} {r.measure}: {r.note}" for i, r in enumerate(self.rows) if r.note]
         verdict = "all checks agree" if self.all_agree else "SOME CHECKS DISAGREE"
-        return "\n".join(out + ([""] + notes if notes else []) + ["", f"rho = {self.rho:g}, anchor A = {self.anchor:g}: {verdict}"])
+        return "\n".join(
+            out + ([""] + notes if notes else []) + ["", f"rho = {self.rho:g}, anchor A = {self.anchor:g}: {verdict}"]
+        )
 
 
 # ---- closed forms (hand-derived; independent of the engine) ---------------------
@@ -180,9 +196,19 @@ def _agree(eigs, closed, J=None, closed_J=None, tol=1e-9) -> bool:
 
 
 def _row(lemma, system, measure, equilibrium, J, eigs, closed, closed_J, agree, note="") -> LemmaRow:
-    return LemmaRow(lemma, system.name, MEASURE_LABELS.get(measure, measure), equilibrium, np.asarray(J).tolist(),
-                    [complex(v) for v in eigs], classify(eigs)[0], [complex(v) for v in closed],
-                    None if closed_J is None else np.asarray(closed_J, dtype=float).tolist(), agree, note)
+    return LemmaRow(
+        lemma,
+        system.name,
+        MEASURE_LABELS.get(measure, measure),
+        equilibrium,
+        np.asarray(J).tolist(),
+        [complex(v) for v in eigs],
+        classify(eigs)[0],
+        [complex(v) for v in closed],
+        None if closed_J is None else np.asarray(closed_J, dtype=float).tolist(),
+        agree,
+        note,
+    )
 
 
 def _lemma1_row(measure, rho, A, mass, tol):
@@ -193,8 +219,18 @@ def _lemma1_row(measure, rho, A, mass, tol):
     closed = _eigs_2x2(closed_J)
     agree = match is not None and _agree(eigs, closed, J, closed_J.tolist(), tol)
     label = "Lemma 1" if mass is None else f"Lemma 1 (M={mass})"
-    return _row(label, system, measure, "(0, 0)", J, eigs, closed, closed_J.tolist(), agree,
-                "" if match else "engine did not find (0, 0)")
+    return _row(
+        label,
+        system,
+        measure,
+        "(0, 0)",
+        J,
+        eigs,
+        closed,
+        closed_J.tolist(),
+        agree,
+        "" if match else "engine did not find (0, 0)",
+    )
 
 
 def _lemma1_lyapunov_row(rho, A):
@@ -205,9 +241,15 @@ def _lemma1_lyapunov_row(rho, A):
     closed_J = [[0, -1], [1, 0]]
     check = lyapunov_check(field_, {"psi": 0.0, "theta": 0.0}, radius=0.5)
     closed_ldot = -rho * PSI**2 * (2 * mass + PSI * sympy.diff(mass, PSI))
-    ldot_matches = sympy.simplify(sympy.sympify(check.derivative, locals={"psi": PSI, "theta": THETA, "rho": rho}) - closed_ldot) == 0
+    ldot_matches = (
+        sympy.simplify(sympy.sympify(check.derivative, locals={"psi": PSI, "theta": THETA, "rho": rho}) - closed_ldot)
+        == 0
+    )
     agree = match is not None and _agree(eigs, [-1j, 1j], J, closed_J) and ldot_matches and check.nonpositive
-    note = f"linearisation inconclusive; L = psi^2 + theta^2, L̇ = {check.derivative} (closed form {sympy.factor(closed_ldot)}); {check.verdict}"
+    note = (
+        f"linearisation inconclusive; L = psi^2 + theta^2, L̇ = {check.derivative} "
+        f"(closed form {sympy.factor(closed_ldot)}); {check.verdict}"
+    )
     return _row("Lemma 1 (M=psi**2)", system, "mu_gp", "(0, 0)", J, eigs, [-1j, 1j], closed_J, agree, note)
 
 
@@ -220,8 +262,18 @@ def _lemma1_basin_row():
     closed_R = 1 / np.sqrt(2)
     agree = match is not None and abs(R - closed_R) < 1e-6 and _agree(eigs, _eigs_2x2(sympy.Matrix([[-1, -1], [1, 0]])))
     note = f"basin radius R = {R:.9f} (closed form 1/sqrt(2) = {closed_R:.9f})"
-    return _row("Lemma 1 basin (M=1-psi^2-theta^2)", system, "mu_gp", "(0, 0)", J, eigs,
-                _eigs_2x2(sympy.Matrix([[-1, -1], [1, 0]])), None, agree, note)
+    return _row(
+        "Lemma 1 basin (M=1-psi^2-theta^2)",
+        system,
+        "mu_gp",
+        "(0, 0)",
+        J,
+        eigs,
+        _eigs_2x2(sympy.Matrix([[-1, -1], [1, 0]])),
+        None,
+        agree,
+        note,
+    )
 
 
 def _lemma2_row(measure, rho, A, theta_star, tol):
@@ -232,8 +284,18 @@ def _lemma2_row(measure, rho, A, theta_star, tol):
     root = sympy.sqrt(4 * rho**2 * m2**2 - sympy.Rational(4, 9))
     closed = [complex(sympy.N(-2 * rho * m2 - root)), complex(sympy.N(-2 * rho * m2 + root))]
     agree = match is not None and _agree(eigs, closed, J, closed_J, tol)
-    return _row("Lemma 2", system, measure, f"(0, {theta_star})", J, eigs, closed, closed_J, agree,
-                "" if match else f"engine did not find (0, {theta_star})")
+    return _row(
+        "Lemma 2",
+        system,
+        measure,
+        f"(0, {theta_star})",
+        J,
+        eigs,
+        closed,
+        closed_J,
+        agree,
+        "" if match else f"engine did not find (0, {theta_star})",
+    )
 
 
 def _lemma3_row(measure, rho, A, tol):
@@ -242,7 +304,7 @@ def _lemma3_row(measure, rho, A, tol):
     found, _ = find_equilibria(field_)
     m2 = lemma3_second_moment(measure, A, THETA)
     # ψ̇ = −θ² − 4ρψ E_μ[x²](θ), θ̇ = 2ψθ (Appendix B with a general measure).
-    closed_field = sympy.Matrix([-THETA**2 - 4 * rho * PSI * m2, 2 * PSI * THETA])
+    closed_field = sympy.Matrix([-(THETA**2) - 4 * rho * PSI * m2, 2 * PSI * THETA])
     closed_J_expr = closed_field.jacobian([PSI, THETA])
     if m2.subs(THETA, 0) == 0:
         # Continuum θ = 0; linearise at the representative point a = −1: J = [[0, 0], [0, 2a]].
@@ -266,7 +328,9 @@ def _lemma3_row(measure, rho, A, tol):
             note += "; engine did not recognise the continuum"
     else:
         point = {"psi": 0.0, "theta": 0.0}
-        match = next((e for e in found if e.kind == "isolated" and abs(e.point["psi"]) + abs(e.point["theta"]) < 1e-9), None)
+        match = next(
+            (e for e in found if e.kind == "isolated" and abs(e.point["psi"]) + abs(e.point["theta"]) < 1e-9), None
+        )
         J = field_.jacobian(point)
         eigs = _exact_eigs(field_, point)
         closed_J = closed_J_expr.subs({PSI: 0, THETA: 0})
@@ -274,7 +338,18 @@ def _lemma3_row(measure, rho, A, tol):
         agree = match is not None and len(found) == 1 and _agree(eigs, closed, J, closed_J.tolist(), tol)
         equilibrium = "(0, 0)"
         note = "isolated: E_mu[x^2] > 0 at theta = 0 pins psi = 0; J has a zero eigenvalue (non-hyperbolic)"
-    return _row("Lemma 3", system, measure, equilibrium, J, eigs, closed, np.asarray(closed_J.tolist(), dtype=float), agree, note)
+    return _row(
+        "Lemma 3",
+        system,
+        measure,
+        equilibrium,
+        J,
+        eigs,
+        closed,
+        np.asarray(closed_J.tolist(), dtype=float),
+        agree,
+        note,
+    )
 
 
 def _mescheder_row(rho, tol):

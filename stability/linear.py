@@ -161,7 +161,9 @@ class LinearAnalysis:
         }
 
 
-def linearise(point: dict[str, float], jacobian: np.ndarray, n_psi: int, tol: Tolerance = Tolerance()) -> LinearAnalysis:
+def linearise(
+    point: dict[str, float], jacobian: np.ndarray, n_psi: int, tol: Tolerance = Tolerance()
+) -> LinearAnalysis:
     """Eigenvalues, class and discrete-time steps from a Jacobian."""
     eigs = eigenvalues(jacobian)
     cls, hyperbolic = classify(eigs, tol)

@@ -32,7 +32,9 @@ LINKS: dict[str, LossLink] = {
     link.name: link
     for link in (
         LossLink("identity", lambda t, ops: t, "f(t) = t: WGAN; φ(x) = x"),
-        LossLink("logistic", lambda t, ops: -ops.softplus(-t), "f(t) = −log(1+e^{−t}): original GAN; φ(x) = −log σ(−x)"),
+        LossLink(
+            "logistic", lambda t, ops: -ops.softplus(-t), "f(t) = −log(1+e^{−t}): original GAN; φ(x) = −log σ(−x)"
+        ),
         LossLink("exp", lambda t, ops: -ops.exp(-t), "f(t) = −e^{−t}; φ(x) = exp(x)"),
         LossLink("sqrt", lambda t, ops: t - ops.sqrt(t * t + 1), "f(t) = t − √(t²+1); φ(x) = x + √(x²+1)"),
         LossLink("hinge", lambda t, ops: -ops.relu(1 - t), "f(t) = −max(0, 1−t); φ(x) = max(0, x+1)"),

@@ -34,7 +34,10 @@ class LyapunovCheck:
             return f"L̇ < 0 on the punctured ball of radius {self.radius:g}: asymptotically stable"
         if self.nonpositive:
             return f"L̇ ≤ 0 on the ball of radius {self.radius:g}: Lyapunov stable"
-        return f"L̇ > 0 somewhere in the ball of radius {self.radius:g} (max {self.max_derivative:.3g}): this L proves nothing"
+        return (
+            f"L̇ > 0 somewhere in the ball of radius {self.radius:g} (max {self.max_derivative:.3g}): "
+            "this L proves nothing"
+        )
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "verdict": self.verdict}
@@ -63,11 +66,17 @@ def lyapunov_check(
     if unknown:
         raise SpecError(f"Lyapunov function uses unknown symbol(s) {', '.join(sorted(map(str, unknown)))}")
     derivative = sum(sympy.diff(function, p) * f for p, f in zip(params, field_.exprs))
-    derivative = sympy.factor(sympy.expand(derivative)) if derivative.is_polynomial(*params) else sympy.simplify(derivative)
+    derivative = (
+        sympy.factor(sympy.expand(derivative)) if derivative.is_polynomial(*params) else sympy.simplify(derivative)
+    )
     points = _ball(np.array([float(v) for v in c]), radius, samples, seed)
     evaluate = sympy.lambdify(params, derivative, modules="numpy")
-    values = np.broadcast_to(np.asarray(evaluate(*points.T), dtype=float), (len(points),))
+    with np.errstate(invalid="ignore", divide="ignore"):  # sign(0)-type 0/0 at the centre of non-smooth flows
+        values = np.broadcast_to(np.asarray(evaluate(*points.T), dtype=float), (len(points),))
     distance = np.linalg.norm(points - np.array([float(v) for v in c]), axis=1)
+    values = np.where(np.isnan(values) & (distance < 1e-12), 0.0, values)  # L̇(centre) = 0 by definition
+    if np.any(np.isnan(values)):
+        raise SpecError("the Lyapunov derivative is undefined (NaN) near the centre; the flow is not defined there")
     off_center = distance > radius / 100
     max_value = float(np.max(values))
     return LyapunovCheck(

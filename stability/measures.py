@@ -113,7 +113,9 @@ class PenaltyMeasure:
             alpha = alpha.to(reference.device)
         if anchor is None and self.anchor is not None:
             values = [float(a) for a in self.anchor]
-            anchor = torch.tensor(values if len(values) > 1 else values[0], dtype=reference.dtype, device=reference.device)
+            anchor = torch.tensor(
+                values if len(values) > 1 else values[0], dtype=reference.dtype, device=reference.device
+            )
         return self.rule(x_data, x_gen, alpha, anchor)
 
     def _anchor_vector(self, dim: int) -> tuple[sympy.Expr, ...] | None:

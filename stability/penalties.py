@@ -61,3 +61,57 @@ def get_form(name: str) -> PenaltyForm:
     if name not in FORMS:
         raise unknown_name("penalty form", name, list(FORMS))
     return FORMS[name]
+
+
+# ---- batch-maximum penalties (Zhou et al., ``001_…`` Section 4) -----------------------
+
+
+@dataclass(frozen=True)
+class MaxPenalty:
+    """A penalty on the *largest* gradient norm over the penalty points.
+
+    MaxGP (Eq. 12 of ``001_…``) and MaxAL (Eq. 13–14) penalise
+    k = max ‖∇ₓD(x̂)‖ over the minibatch instead of the mean of φ(q): with
+    q_max = max q, the critic maximises
+
+    * MaxGP: ``−(ρ/2)·φ(q_max)`` with φ the ``gp`` form, i.e. −(ρ/2)(k − 1)²;
+    * MaxAL: ``λ(k − 1) − (ρ/2)(k − 1)²`` and, after each critic step,
+      ``λ ← λ − ρ(k − 1)`` (Eq. 14).
+
+    The aggregation is a maximum over samples, not an expectation, so these are
+    kept apart from the pointwise :data:`FORMS`; both reuse :data:`GP` for
+    (k − 1)², so the formula is written once.
+
+    Attributes:
+        name: registry name (``maxgp`` or ``maxal``).
+        form: the pointwise form applied to q_max.
+        multiplier: whether the Lagrange term λ(k − 1) of Eq. 13 is present.
+    """
+
+    name: str
+    form: PenaltyForm
+    multiplier: bool = False
+    description: str = ""
+
+    def objective(self, q_max: Any, ops: Any, rho: Any, lam: Any = 0) -> Any:
+        """The term the critic maximises: Eq. 12, or Eq. 13 when ``multiplier``."""
+        value = -rho / 2 * self.form(q_max, ops)
+        if self.multiplier:
+            value = value + lam * (ops.sqrt(q_max) - 1)
+        return value
+
+    def update_multiplier(self, lam: Any, q_max: Any, ops: Any, rho: Any) -> Any:
+        """Eq. 14: λ ← λ − ρ(max ‖∇ₓD‖ − 1)."""
+        return lam - rho * (ops.sqrt(q_max) - 1)
+
+
+MAXGP = MaxPenalty("maxgp", GP, description="(ρ/2)(max‖∇ₓD‖−1)² over the batch (MaxGP, Eq. 12 of 001)")
+MAXAL = MaxPenalty(
+    "maxal",
+    GP,
+    multiplier=True,
+    description="−λ(max‖∇ₓD‖−1) + (ρ/2)(max‖∇ₓD‖−1)², λ ← λ − ρ(max‖∇ₓD‖−1) (MaxAL, Eq. 13–14 of 001)",
+)
+
+#: Batch-maximum penalties by name.
+MAX_FORMS: dict[str, MaxPenalty] = {p.name: p for p in (MAXGP, MAXAL)}

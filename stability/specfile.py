@@ -23,11 +23,11 @@ expression goes through :func:`stability.expressions.parse` (no ``eval``).
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import sympy
+import tomllib
 
 from stability.errors import SpecError
 from stability.expressions import make_symbols, parse
@@ -87,7 +87,7 @@ def system_from_dict(document: dict[str, Any], source: str = "spec") -> GanSyste
             raise SpecError("[system.penalty] must be a table")
         _check_keys(table, PENALTY_KEYS, "[system.penalty]")
         if "measure" not in table:
-            raise SpecError("[system.penalty] needs a measure, e.g. measure = \"mu_gp\"")
+            raise SpecError('[system.penalty] needs a measure, e.g. measure = "mu_gp"')
         measure = _measure(table["measure"])
         if "mass" in table:
             mass = parse(table["mass"], {s.name: s for s in psi + theta}, what="penalty mass")
@@ -107,7 +107,7 @@ def _names(value: Any, key: str) -> list[str]:
     if isinstance(value, str):
         return [value]
     if not isinstance(value, list) or not value:
-        raise SpecError(f"{key} must be a non-empty list of variable names, e.g. {key} = [\"{key}\"]")
+        raise SpecError(f'{key} must be a non-empty list of variable names, e.g. {key} = ["{key}"]')
     return value
 
 
@@ -125,7 +125,9 @@ def _generator(value: Any, thetas: dict) -> Law:
         raise SpecError("generator must be a law string or a table { latent = ..., map = ... }")
     _check_keys(value, GENERATOR_KEYS, "generator")
     if "latent" not in value or "map" not in value:
-        raise SpecError("generator table needs both latent and map, e.g. { latent = \"uniform(-1, 1)\", map = \"theta*z\" }")
+        raise SpecError(
+            'generator table needs both latent and map, e.g. { latent = "uniform(-1, 1)", map = "theta*z" }'
+        )
     latent = _law(value["latent"], {}, "latent")
     default = ["z"] if latent.dim == 1 else [f"z{i + 1}" for i in range(latent.dim)]
     zs = make_symbols(_names(value.get("z", default), "z"), "latent")

@@ -28,8 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--at", default=None, help="analyse this point instead of searching, e.g. psi=0,theta=1")
     parser.add_argument("--param", default=None, help="values of symbolic constants, e.g. rho=0.5")
     parser.add_argument("--box", default=None, help="search box min,max per parameter (numeric search, mass check)")
-    parser.add_argument("--backend", choices=("symbolic", "torch"), default="symbolic",
-                        help="Jacobian from the sympy engine or from torch.func autodiff (default: symbolic)")
+    parser.add_argument(
+        "--backend",
+        choices=("symbolic", "torch"),
+        default="symbolic",
+        help="Jacobian from the sympy engine or from torch.func autodiff (default: symbolic)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -69,11 +73,13 @@ def _use_torch_jacobians(report, system, constants) -> None:
     from stability.linear import linearise
 
     if constants:
-        from stability.system import Penalty
-
         import sympy
 
-        rho = sympy.sympify(system.penalty.rho).xreplace({sympy.Symbol(k, positive=True): v for k, v in constants.items()})
+        from stability.system import Penalty
+
+        rho = sympy.sympify(system.penalty.rho).xreplace(
+            {sympy.Symbol(k, positive=True): v for k, v in constants.items()}
+        )
         system = system.with_penalty(Penalty(system.penalty.measure, system.penalty.form, rho))
     torch_field = torch_field_for(system)
     names = [p.name for p in system.params]
@@ -94,10 +100,20 @@ def _format(report) -> str:
     for p in report.points:
         linear = p.linear
         where = ", ".join(f"{k}={v:.6g}" for k, v in linear.point.items())
-        kind = f" [{p.equilibrium.kind}: {p.equilibrium.describe()}]" if p.equilibrium and p.equilibrium.kind == "continuum" else ""
-        lines.append(f"at ({where}){kind}: {linear.classification}{'' if linear.hyperbolic or linear.classification in ('center', 'non-hyperbolic') else ' (not hyperbolic)'}")
-        lines.append("  Jacobian: " + "; ".join("[" + " ".join(f"{v + 0.0:.6g}" for v in row) + "]" for row in linear.jacobian))
-        eigs = ", ".join(f"{v.real + 0.0:.6g}{v.imag:+.6g}i" if abs(v.imag) > 1e-12 else f"{v.real + 0.0:.6g}" for v in linear.eigenvalues)
+        kind = (
+            f" [{p.equilibrium.kind}: {p.equilibrium.describe()}]"
+            if p.equilibrium and p.equilibrium.kind == "continuum"
+            else ""
+        )
+        class_says_it = linear.hyperbolic or linear.classification in ("center", "non-hyperbolic")
+        lines.append(f"at ({where}){kind}: {linear.classification}{'' if class_says_it else ' (not hyperbolic)'}")
+        lines.append(
+            "  Jacobian: " + "; ".join("[" + " ".join(f"{v + 0.0:.6g}" for v in row) + "]" for row in linear.jacobian)
+        )
+        eigs = ", ".join(
+            f"{v.real + 0.0:.6g}{v.imag:+.6g}i" if abs(v.imag) > 1e-12 else f"{v.real + 0.0:.6g}"
+            for v in linear.eigenvalues
+        )
         lines.append(f"  eigenvalues: {eigs}")
         step = linear.max_stable_step
         alt = linear.max_stable_step_alternating
@@ -108,7 +124,9 @@ def _format(report) -> str:
             + (f"h < {alt:.6g}" if alt is not None else "none")
         )
         if p.lyapunov is not None:
-            lines.append(f"  Lyapunov: L = {p.lyapunov.function}, dL/dt = {p.lyapunov.derivative}; {p.lyapunov.verdict}")
+            lines.append(
+                f"  Lyapunov: L = {p.lyapunov.function}, dL/dt = {p.lyapunov.derivative}; {p.lyapunov.verdict}"
+            )
         lines += [f"  note: {n}" for n in linear.notes]
     if report.notes:
         lines.append("")

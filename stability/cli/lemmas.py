@@ -21,7 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "equilibria, and compare the Jacobian and eigenvalues with the paper's closed forms. Exit status 1 "
             "if any check disagrees."
         ),
-        epilog="examples:\n  ganstab lemmas\n  ganstab lemmas --rho 0.375 --anchor 2 --out report/\n  ganstab lemmas --json --no-report",
+        epilog=(
+            "examples:\n  ganstab lemmas\n  ganstab lemmas --rho 0.375 --anchor 2 --out report/\n"
+            "  ganstab lemmas --json --no-report"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--rho", type=positive_float, default=1.0, help="penalty weight rho > 0 (default: 1)")

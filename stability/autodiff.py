@@ -1,0 +1,323 @@
+"""The flow of Definition 4 of ``003_…`` by automatic differentiation (torch.func).
+
+With expectations replaced by fixed weighted nodes (:mod:`stability.torch_expectation`),
+V(ψ, θ) = Σ w_d f(D(x_d; ψ)) + Σ w_g f(−D(x_g(θ); ψ)) and
+P(ψ, θ) = M(ψ, θ) Σ ŵ φ(‖∇ₓD(x̂(θ); ψ)‖²), the field on the flat vector
+w = (ψ, θ) is::
+
+    ψ̇ = ∇_ψ V − (ρ/2) ∇_ψ P,        θ̇ = −∇_θ Σ w_g f(−D(x_g(θ); ψ)).
+
+Both come from *one* reverse pass of S(ψ, θ_a, θ_b) = V(ψ, θ_a) − (ρ/2) P(ψ, θ_b)
+with respect to (ψ, θ_a), evaluated at θ_a = θ_b = θ: the penalty enters ψ̇ only,
+yet the Jacobian ∂ψ̇/∂θ still sees θ through x̂ (and M), as in the symbolic engine.
+
+:class:`TorchField` has the interface of :class:`~stability.field.SymbolicField`
+(``params``, ``value``, ``jacobian``, ``jvp``, ``as_vector``) plus ``vjp`` and
+a retained-graph product operator for matrix-free spectra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from stability.errors import SpecError
+from stability.expectation import QUADRATURE_NODES
+from stability.game import TorchGame, flatten_modules, game_from_modules, game_from_system, penalty_nodes
+from stability.laws import Law
+from stability.links import LossLink
+from stability.ops import TORCH
+from stability.system import GanSystem, Penalty
+from stability.torch_expectation import Nodes
+
+Point = Mapping[str, float] | Sequence[float] | np.ndarray | torch.Tensor
+
+
+class ParamName(str):
+    """A parameter name that also answers ``.name`` (like a sympy symbol)."""
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+
+class TorchField:
+    """(ψ̇, θ̇) of a game on a flat parameter vector, with its Jacobian products.
+
+    Build one with :meth:`from_system`, :meth:`from_modules` or
+    :func:`torch_field_for`. Numpy in, numpy out for ``value``/``jacobian``/
+    ``jvp``/``vjp``; :meth:`field_fn` and :meth:`vjp_operator` work on tensors.
+
+    Attributes:
+        game: the differentiable ingredients.
+        system: the spec, when built from one.
+        expectation_note: the expectation rule used and its size.
+        notes: notes for reports (includes ``expectation_note``).
+    """
+
+    def __init__(self, game: TorchGame, system: GanSystem | None = None, point: torch.Tensor | None = None):
+        self.game = game
+        self.system = system
+        self.dtype = game.dtype
+        self.n_psi = game.n_psi
+        self.size = game.size
+        self.expectation_note = game.expectation_note
+        self.notes = [f"torch backend: {game.expectation_note}"] + list(game.notes)
+        self.point = point  # the modules' own parameters, for module games
+        self._params: tuple | None = tuple(system.params) if system is not None else None
+
+    # ---- construction ----------------------------------------------------------
+
+    @classmethod
+    def from_system(
+        cls,
+        system: GanSystem,
+        nodes: Nodes = QUADRATURE_NODES,
+        rule: str = "quadrature",
+        samples: int = 256,
+        seed: int = 0,
+        constants: Mapping[str, float] | None = None,
+        dtype: torch.dtype = torch.float64,
+    ) -> TorchField:
+        """The field of a spec (D and the laws lambdified to torch); see :func:`~stability.game.game_from_system`."""
+        game = game_from_system(system, nodes, rule, samples, seed, constants, dtype)
+        return cls(game, system)
+
+    @classmethod
+    def from_modules(
+        cls,
+        critic: nn.Module,
+        generator: nn.Module,
+        data: Law | torch.Tensor,
+        latent: Law | torch.Tensor,
+        penalty: Penalty | None = None,
+        link: LossLink | str = "identity",
+        rule: str = "quadrature",
+        nodes: int = 8,
+        samples: int = 256,
+        seed: int = 0,
+        x_shape: Sequence[int] | None = None,
+        dtype: torch.dtype = torch.float64,
+    ) -> TorchField:
+        """The field of a critic/generator pair; see :func:`~stability.game.game_from_modules`.
+
+        ``field.point`` holds the modules' current parameters as the flat vector.
+        """
+        game = game_from_modules(critic, generator, data, latent, penalty, link, rule, nodes, samples, seed, x_shape, dtype)
+        return cls(game, None, flatten_modules(critic, generator, dtype))
+
+    # ---- names and points --------------------------------------------------------
+
+    @property
+    def params(self) -> tuple:
+        """Parameter names in vector order (sympy symbols for specs; built lazily for modules)."""
+        if self._params is None:
+            names = []
+            for seg in self.game.segments:
+                if seg.size == 1 and not seg.shape:
+                    names.append(ParamName(seg.name))
+                else:
+                    names += [ParamName(f"{seg.name}[{','.join(map(str, idx))}]") for idx in np.ndindex(*seg.shape)]
+            self._params = tuple(names)
+        return self._params
+
+    def name_of(self, index: int) -> str:
+        """The name of entry ``index`` of the flat vector, without building all names."""
+        for seg in self.game.segments:
+            if seg.start <= index < seg.start + seg.size:
+                if not seg.shape:
+                    return seg.name
+                idx = np.unravel_index(index - seg.start, seg.shape)
+                return f"{seg.name}[{','.join(str(int(i)) for i in idx)}]"
+        raise IndexError(index)
+
+    def as_vector(self, point: Point | None = None) -> np.ndarray:
+        """A point by name or in order (or ``None`` for the modules' own parameters) as float64 numpy."""
+        return self.vector(point).detach().to(torch.float64).numpy()
+
+    def vector(self, point: Point | None = None) -> torch.Tensor:
+        """The point as a flat torch vector of the field's dtype, checked for size and finiteness."""
+        if point is None:
+            if self.point is None:
+                raise SpecError("a point is needed: this field was not built from modules with their own parameters")
+            vector = self.point
+        elif isinstance(point, Mapping):
+            names = [str(getattr(p, "name", p)) for p in self.params]
+            missing = [n for n in names if n not in point]
+            extra = [k for k in point if k not in names]
+            if missing or extra:
+                raise SpecError(
+                    f"point must give exactly {', '.join(names[:20])}"
+                    + (f"; missing {', '.join(missing[:10])}" if missing else "")
+                    + (f"; unknown {', '.join(extra[:10])}" if extra else "")
+                )
+            vector = torch.tensor([float(point[n]) for n in names], dtype=self.dtype)
+        else:
+            vector = torch.as_tensor(np.asarray(point, dtype=float) if not isinstance(point, torch.Tensor) else point)
+            vector = vector.detach().reshape(-1).to(self.dtype)
+        if vector.numel() != self.size:
+            raise SpecError(
+                f"parameter vector has {vector.numel()} entries, but this game has {self.size} "
+                f"({self.n_psi} for psi, {self.size - self.n_psi} for theta)"
+            )
+        self._check_finite(vector, "the parameter vector")
+        return vector
+
+    def split(self, vector: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return vector[: self.n_psi], vector[self.n_psi :]
+
+    # ---- the field ---------------------------------------------------------------
+
+    def _objective(self, psi: torch.Tensor, theta_a: torch.Tensor, theta_b: torch.Tensor) -> torch.Tensor:
+        """S = V(ψ, θ_a) − (ρ/2) P(ψ, θ_b); ∇_(ψ, θ_a) S = (ψ̇, −θ̇)."""
+        game, f = self.game, self.game.link
+        wd, xd = game.data
+        wg, xg = game.generator(theta_a)
+        total = (wd * f(game.discriminator(xd, psi), TORCH)).sum() + (wg * f(-game.discriminator(xg, psi), TORCH)).sum()
+        if game.penalty is not None:
+            total = total - 0.5 * game.rho * self.penalty_value(psi, theta_b)
+        return total
+
+    def penalty_value(self, psi: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """P(ψ, θ) = M(ψ, θ) · Σ ŵ φ(‖∇ₓD(x̂; ψ)‖²) (Definition 4; φ = q for the simple penalty)."""
+        game = self.game
+        weights, points = penalty_nodes(game, game.data, game.generator(theta))
+        grad_x = torch.func.grad(lambda x: game.discriminator(x, psi).sum())(points)
+        q = grad_x.reshape(grad_x.shape[0], -1).square().sum(1)
+        value = (weights * game.penalty.form(q, TORCH)).sum()
+        if game.mass is not None:
+            value = game.mass(psi, theta) * value
+        return value
+
+    def field_fn(self, vector: torch.Tensor) -> torch.Tensor:
+        """F(w) = (ψ̇, θ̇) on a flat tensor; pure, so torch.func transforms compose with it."""
+        psi, theta = self.split(vector)
+        g_psi, g_theta = torch.func.grad(self._objective, argnums=(0, 1))(psi, theta, theta)
+        return torch.cat([g_psi, -g_theta])
+
+    def field_tensor(self, point: Point | None = None) -> torch.Tensor:
+        """The field as a tensor of the field's dtype, checked for NaN/Inf."""
+        with torch.no_grad():
+            out = self.field_fn(self.vector(point))
+        self._check_finite(out, "the field (ψ̇, θ̇)")
+        return out
+
+    def value(self, point: Point | None = None) -> np.ndarray:
+        """(ψ̇, θ̇) at a point, float64 numpy."""
+        return self.field_tensor(point).to(torch.float64).numpy()
+
+    def jacobian(self, point: Point | None = None, chunk_size: int | None = None, mode: str = "rev") -> np.ndarray:
+        """The dense Jacobian ∂(ψ̇, θ̇)/∂(ψ, θ), float64 numpy.
+
+        Built from batched products: ``mode="rev"`` vmaps the VJP of one
+        retained forward pass over chunks of basis vectors (torch.func.jacrev),
+        ``"fwd"`` vmaps forward-over-reverse JVPs (jacfwd).
+
+        Args:
+            chunk_size: basis vectors per vmapped batch (memory vs speed);
+                default: all at once up to 512.
+        """
+        vector = self.vector(point)
+        chunk = chunk_size or min(self.size, 512)
+        transform = {"rev": torch.func.jacrev, "fwd": torch.func.jacfwd}.get(mode)
+        if transform is None:
+            raise SpecError(f"unknown Jacobian mode {mode!r}; valid: fwd, rev")
+        with torch.no_grad():
+            J = transform(self.field_fn, chunk_size=chunk)(vector)
+        self._check_finite(J, "the Jacobian", matrix=True)
+        return J.to(torch.float64).numpy()
+
+    def jvp(self, point: Point | None, tangent: Sequence[float] | np.ndarray) -> np.ndarray:
+        """J @ tangent by forward-over-reverse (about 4 field evaluations)."""
+        vector = self.vector(point)
+        t = self._as_direction(tangent)
+        with torch.no_grad():
+            _, out = torch.func.jvp(self.field_fn, (vector,), (t,))
+        self._check_finite(out, "the JVP J·v")
+        return out.to(torch.float64).numpy()
+
+    def vjp(self, point: Point | None, cotangent: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Jᵀ @ cotangent by one reverse pass through the field."""
+        return self.vjp_operator(point)(self._as_direction(cotangent)).to(torch.float64).numpy()
+
+    def vjp_operator(self, point: Point | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """u ↦ Jᵀu on tensors, with the field's graph built once and retained.
+
+        Each call is one backward pass through the graph of F (about twice the
+        cost of evaluating F); Jᵀ has the eigenvalues of J.
+        """
+        vector = self.vector(point)
+        out, vjp_fn = torch.func.vjp(self.field_fn, vector)
+        self._check_finite(out.detach(), "the field (ψ̇, θ̇)")
+
+        def apply(u: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                (result,) = vjp_fn(u.to(self.dtype))
+            return result
+
+        return apply
+
+    def jvp_operator(self, point: Point | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """v ↦ Jv on tensors by forward-over-reverse (recomputes the field each call, about 4×)."""
+        vector = self.vector(point)
+
+        def apply(v: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return torch.func.jvp(self.field_fn, (vector,), (v.to(self.dtype),))[1]
+
+        return apply
+
+    def describe(self) -> list[str]:
+        """One line per block of the field (the equations live in the symbolic engine)."""
+        if self.system is not None:
+            return [f"d{p.name}/dt: autodiff of Definition 4 ({self.system.name})" for p in self.system.params]
+        psi_blocks = [s.name for s in self.game.segments if s.start < self.n_psi]
+        return [
+            f"psi-dot: {self.n_psi} entries over {len(psi_blocks)} critic tensors",
+            f"theta-dot: {self.size - self.n_psi} entries over {len(self.game.segments) - len(psi_blocks)} generator tensors",
+        ]
+
+    # ---- checks --------------------------------------------------------------------
+
+    def _as_direction(self, direction: Sequence[float] | np.ndarray | torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(np.asarray(direction, dtype=float) if not isinstance(direction, torch.Tensor) else direction)
+        t = t.reshape(-1).to(self.dtype)
+        if t.numel() != self.size:
+            raise SpecError(f"direction vector has {t.numel()} entries, but this game has {self.size}")
+        return t
+
+    def _check_finite(self, tensor: torch.Tensor, what: str, matrix: bool = False) -> None:
+        bad = ~torch.isfinite(tensor)
+        if not bool(bad.any()):
+            return
+        if matrix:
+            rows = torch.nonzero(bad.any(1)).reshape(-1)[:5].tolist()
+            cols = torch.nonzero(bad.any(0)).reshape(-1)[:5].tolist()
+            where = f"rows {', '.join(self.name_of(i) for i in rows)}; columns {', '.join(self.name_of(i) for i in cols)}"
+        else:
+            index = torch.nonzero(bad).reshape(-1)
+            names = ", ".join(self.name_of(i) for i in index[:5].tolist())
+            block = "ψ̇ (critic)" if int(index[0]) < self.n_psi else "θ̇ (generator)"
+            where = f"{int(index.numel())} entr{'y' if index.numel() == 1 else 'ies'}, first in {block}: {names}"
+        raise SpecError(f"NaN/Inf in {what} at {where}")
+
+
+def torch_field_for(
+    system: GanSystem,
+    nodes: Nodes = QUADRATURE_NODES,
+    constants: Mapping[str, float] | None = None,
+    **kwargs: Any,
+) -> TorchField:
+    """The torch field of a spec, for ``ganstab analyze --backend torch``.
+
+    ``.value(vector)``/``.jacobian(vector)`` take a float64 numpy vector ordered
+    like ``system.params``. With the default ``nodes`` (the symbolic engine's
+    :data:`~stability.expectation.QUADRATURE_NODES`) the two backends agree to
+    rounding: Gauss rules are exact on the polynomial integrands the symbolic
+    engine integrates by moments, and identical to its quadrature elsewhere.
+    """
+    return TorchField.from_system(system, nodes=nodes, constants=constants, **kwargs)

@@ -1,0 +1,124 @@
+"""The measures grid: every toy of ``003_…`` under every penalty measure of Table 1.
+
+Rows: Dirac GAN (Definition 5 / Lemma 1), the ψx² toy (Lemma 2), the Lemma 3
+system (D₂ = ψx² on Dirac data). Columns: no penalty (WGAN), p_d, p_g, μ_GP,
+μ_mid, μ_g,anc and the non-zero-centred WGAN-GP form (‖∇ₓD‖ − 1)² on μ_GP,
+whose flow is discontinuous where ∇ₓD = 0 (drawn with sign(0) = 0 and
+annotated as non-smooth).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from tqdm.auto import tqdm
+
+from stability.plots.fields import TOY_TITLES, is_nonsmooth, toy_field
+from stability.plots.marks import EquilibriumMark, draw_equilibria, find_marks
+from stability.plots.portrait import annotate, draw_nullclines, draw_streamlines, nullclines
+from stability.plots.style import PSI_LABEL, THETA_LABEL
+
+
+@dataclass(frozen=True)
+class Column:
+    """A penalty: measure name (``None`` = WGAN), form, and its header."""
+
+    key: str
+    measure: str | None
+    form: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """A toy system and the box it is drawn in."""
+
+    toy: str
+    title: str
+    box: tuple[float, float, float, float]
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("wgan", None, "simple", "no penalty (WGAN)"),
+    Column("p_d", "p_d", "simple", r"$\mu = p_d$"),
+    Column("p_g", "p_g", "simple", r"$\mu = p_g$"),
+    Column("mu_gp", "mu_gp", "simple", r"$\mu = \mu_{GP}$"),
+    Column("mu_mid", "mu_mid", "simple", r"$\mu = \mu_{mid}$"),
+    Column("mu_g_anc", "mu_g_anc", "simple", r"$\mu = \mu_{g,anc}$"),
+    Column("wgan_gp", "mu_gp", "gp", r"WGAN-GP $(\|\nabla_x D\|-1)^2$, $\mu_{GP}$"),
+)
+
+ROWS: tuple[Row, ...] = (
+    Row("dirac", TOY_TITLES["dirac"], (-2.0, 2.0, -2.0, 2.0)),
+    Row("psi_x2", TOY_TITLES["psi_x2"], (-2.0, 2.0, -2.0, 2.0)),
+    Row("lemma3", TOY_TITLES["lemma3"], (-2.0, 2.0, -2.0, 2.0)),
+)
+
+
+def measures_grid(
+    rho: Any = 1,
+    anchor: Any = 2,
+    rows: Sequence[Row] = ROWS,
+    columns: Sequence[Column] = COLUMNS,
+    *,
+    resolution: int = 25,
+    density: float = 0.6,
+    panel_size: tuple[float, float] = (2.5, 2.35),
+    progress: bool = True,
+    summary: dict | None = None,
+) -> tuple[Figure, np.ndarray]:
+    """Phase portraits of every (toy, penalty) pair: streamlines, nullclines, equilibria by class.
+
+    Args:
+        rho: penalty weight ρ of every penalised column.
+        anchor: the anchor A of μ_g,anc.
+        rows, columns: what to draw (defaults: the issue's 3 × 7 grid).
+        resolution, density: streamline grid and density per panel.
+        panel_size: inches per panel.
+        progress: tqdm bar over the panels.
+        summary: if a dict is given, it is filled with the equilibria per panel
+            (``{"dirac/p_d": [mark.to_dict(), ...]}``) for reports.
+
+    Returns:
+        ``(figure, axes)`` with ``axes`` of shape (len(rows), len(columns)).
+    """
+    n_rows, n_cols = len(rows), len(columns)
+    fig = Figure(figsize=(panel_size[0] * n_cols, panel_size[1] * n_rows + 0.9), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(n_rows, n_cols, squeeze=False))
+    panels = [(i, j) for i in range(n_rows) for j in range(n_cols)]
+    bar = tqdm(panels, desc="measures grid", disable=not progress, leave=False)
+    for i, j in bar:
+        row, column = rows[i], columns[j]
+        bar.set_postfix_str(f"{row.toy}/{column.key}")
+        ax = axes[i, j]
+        field_ = toy_field(row.toy, column.measure, rho=rho, form=column.form, anchor=anchor)
+        draw_streamlines(ax, field_, row.box, resolution, density)
+        draw_nullclines(ax, nullclines(field_, row.box, resolution=101))
+        marks: list[EquilibriumMark] = find_marks(field_, row.box)
+        draw_equilibria(ax, marks, size=6.5)
+        if summary is not None:
+            summary[f"{row.toy}/{column.key}"] = [m.to_dict() for m in marks]
+        if is_nonsmooth(field_):
+            annotate(ax, "non-smooth: flow jumps where\n$\\nabla_x D = 0$ (sign(0) = 0 drawn)")
+        ax.set_xlim(row.box[0], row.box[1])
+        ax.set_ylim(row.box[2], row.box[3])
+        ax.tick_params(labelsize=7)
+        if i == 0:
+            ax.set_title(column.title, fontsize=9)
+        if j == 0:
+            ax.set_ylabel(f"{row.title}\n{THETA_LABEL}", fontsize=9)
+        if i == n_rows - 1:
+            ax.set_xlabel(PSI_LABEL, fontsize=9)
+    handles: dict[str, object] = {}
+    for ax in axes.ravel():
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    if handles:
+        fig.legend(list(handles.values()), list(handles.keys()), loc="outside lower center", ncol=min(6, len(handles)),
+                   fontsize=8, frameon=False)
+    fig.suptitle(f"Penalty measures across the toy systems of Kim et al. (ρ = {rho}, anchor A = {anchor})", fontsize=11)
+    return fig, axes

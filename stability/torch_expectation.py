@@ -1,0 +1,188 @@
+"""Deterministic expectation rules for the autodiff engine.
+
+Every expectation in the flow of Definition 4 of ``003_…`` is replaced by a
+weighted sum over fixed nodes, E[g(X)] ≈ Σ wᵢ g(xᵢ), so the torch field is a
+deterministic function of (ψ, θ) whose Jacobian is exact for that rule:
+
+* atomic branches (dirac, discrete): one node per branch, exact;
+* ``"quadrature"``: tensor-product Gauss–Legendre (``uniform01`` bases) and
+  probabilists' Gauss–Hermite (``normal01`` bases) over the base variables of a
+  branch — with ``n`` nodes exact for polynomials of degree ≤ 2n − 1 in each;
+* ``"samples"``: ``n`` seeded draws of the base variables per branch, each
+  with weight (branch weight)/n (stratified over mixture branches).
+
+The generator law p_θ of a spec is a pushforward whose points depend on θ;
+:class:`LawNodes` keeps the base-variable nodes fixed and maps them through
+the branch points lambdified to torch, so θ-derivatives are pathwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+import torch
+
+from stability.errors import SpecError
+from stability.expectation import QUADRATURE_NODES
+from stability.laws import Law, _base_nodes
+
+Nodes = int | Mapping[int, int]
+RULES = ("quadrature", "samples")
+
+
+def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value
+    return torch.as_tensor(value, dtype=like.dtype, device=like.device)
+
+
+def _maximum(*args):
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    out = args[0]
+    for other in args[1:]:
+        like = tensors[0] if tensors else torch.tensor(0.0, dtype=torch.float64)
+        out = torch.maximum(_as_tensor(out, like), _as_tensor(other, like))
+    return out
+
+
+def _minimum(*args):
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    out = args[0]
+    for other in args[1:]:
+        like = tensors[0] if tensors else torch.tensor(0.0, dtype=torch.float64)
+        out = torch.minimum(_as_tensor(out, like), _as_tensor(other, like))
+    return out
+
+
+def _heaviside(t, at_zero=0.5):
+    # Same convention as the symbolic engine: H(0) = ½; zero derivative everywhere.
+    return torch.where(t > 0, torch.ones_like(t), torch.where(t < 0, torch.zeros_like(t), torch.full_like(t, at_zero)))
+
+
+#: lambdify namespace: sympy's torch printer, with the few functions it maps to
+#: non-broadcasting torch calls replaced.
+TORCH_MODULES = [{"max": _maximum, "min": _minimum, "heaviside": _heaviside, "Heaviside": _heaviside}, "torch"]
+
+
+def lambdify_torch(args: Sequence[sympy.Symbol], exprs: Sequence[sympy.Expr]):
+    """``sympy.lambdify`` to torch; the result returns a list (numbers may stay Python floats)."""
+    return sympy.lambdify(list(args), list(exprs), modules=TORCH_MODULES, cse=True)
+
+
+def nodes_per_base(nodes: Nodes, count: int) -> int:
+    """Nodes per base variable for a branch with ``count`` base variables."""
+    if isinstance(nodes, Mapping):
+        return int(nodes.get(count, 6))
+    if int(nodes) < 1:
+        raise SpecError(f"nodes must be >= 1, got {nodes}")
+    return int(nodes)
+
+
+def describe_rule(rule: str, nodes: Nodes, samples: int, seed: int) -> str:
+    """A one-line description of an expectation rule, for results and reports."""
+    if rule == "samples":
+        return f"fixed seeded sample set: {samples} draws of the base variables per branch (seed {seed}); atomic laws exact"
+    if isinstance(nodes, Mapping):
+        per = ", ".join(f"{k} base variable(s): {n} nodes each" for k, n in sorted(nodes.items()))
+        return f"exact for atomic laws; tensor-product Gauss-Legendre/Gauss-Hermite quadrature ({per})"
+    return f"exact for atomic laws; tensor-product Gauss-Legendre/Gauss-Hermite quadrature, {nodes} nodes per base variable"
+
+
+def _branch_base_nodes(bases, rule: str, nodes: Nodes, samples: int, generator: torch.Generator):
+    """(values (N, k) float64 numpy, weights (N,)) for the base variables of one branch."""
+    k = len(bases)
+    if k == 0:
+        return np.zeros((1, 0)), np.ones(1)
+    if rule == "samples":
+        columns = []
+        for base in bases:
+            draw = torch.rand if base.kind == "uniform01" else torch.randn
+            columns.append(draw(samples, generator=generator, dtype=torch.float64).numpy())
+        return np.stack(columns, 1), np.full(samples, 1.0 / samples)
+    n = nodes_per_base(nodes, k)
+    rules = [_base_nodes(b.kind, n) for b in bases]
+    grids = np.meshgrid(*[x for x, _ in rules], indexing="ij")
+    wgrid = np.ones_like(grids[0])
+    for axis, (_, w) in enumerate(rules):
+        shape = [1] * k
+        shape[axis] = -1
+        wgrid = wgrid * w.reshape(shape)
+    return np.stack([g.ravel() for g in grids], 1), wgrid.ravel()
+
+
+@dataclass
+class _BranchNodes:
+    base_values: torch.Tensor  # (N, k)
+    base_weights: torch.Tensor  # (N,)
+    point_fn: object  # (*bases, *params) -> list of dim values
+    weight_fn: object  # (*params) -> branch weight
+
+
+class LawNodes:
+    """Fixed nodes of a law whose points may depend on parameters (p_θ of a spec).
+
+    Args:
+        law: the law.
+        params: the symbols the points may depend on (θ); others must not appear.
+        rule: ``"quadrature"`` or ``"samples"``.
+        nodes: Gauss nodes per base variable (an int, or a map from the number
+            of base variables in a branch to nodes per variable, as
+            :data:`stability.expectation.QUADRATURE_NODES`).
+        samples, seed: size and seed of the sample set for ``rule="samples"``.
+        dtype: torch dtype of the nodes.
+    """
+
+    def __init__(
+        self,
+        law: Law,
+        params: Sequence[sympy.Symbol] = (),
+        rule: str = "quadrature",
+        nodes: Nodes = QUADRATURE_NODES,
+        samples: int = 256,
+        seed: int = 0,
+        dtype: torch.dtype = torch.float64,
+    ):
+        if rule not in RULES:
+            raise SpecError(f"unknown expectation rule {rule!r}; valid: {', '.join(RULES)}")
+        extra = law.parameters() - set(params)
+        if extra:
+            raise SpecError(f"law {law} depends on {', '.join(sorted(s.name for s in extra))}, which are not parameters here")
+        self.law = law
+        self.params = tuple(params)
+        self.dtype = dtype
+        generator = torch.Generator().manual_seed(seed)
+        self._branches: list[_BranchNodes] = []
+        for branch in law.branches:
+            values, weights = _branch_base_nodes(branch.bases, rule, nodes, samples, generator)
+            symbols = [b.symbol for b in branch.bases]
+            self._branches.append(
+                _BranchNodes(
+                    torch.as_tensor(values, dtype=dtype),
+                    torch.as_tensor(weights, dtype=dtype),
+                    lambdify_torch(symbols + list(self.params), branch.point),
+                    lambdify_torch(list(self.params), [sympy.sympify(branch.weight)]),
+                )
+            )
+        self.size = sum(int(b.base_weights.numel()) for b in self._branches)
+        self._fixed = None if self.params else self._evaluate(())
+
+    def __call__(self, params: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(weights (N,), points (N, dim))`` at the parameter vector ``params``."""
+        if self._fixed is not None:
+            return self._fixed
+        return self._evaluate(tuple(params[i] for i in range(len(self.params))))
+
+    def _evaluate(self, values: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+        all_w, all_x = [], []
+        for b in self._branches:
+            like = b.base_weights
+            columns = [b.base_values[:, j] for j in range(b.base_values.shape[1])]
+            coords = b.point_fn(*columns, *values)
+            coords = [_as_tensor(c, like).expand_as(like) for c in coords]
+            weight = _as_tensor(b.weight_fn(*values)[0], like)
+            all_w.append(weight * b.base_weights)
+            all_x.append(torch.stack(coords, 1))
+        return torch.cat(all_w), torch.cat(all_x)
