@@ -9,9 +9,6 @@ spirit of DynamicalSystems.jl's ``fixedpoints``) and says so.
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +16,7 @@ import sympy
 from scipy import optimize
 
 from stability.field import SymbolicField
+from stability.timelimit import TimeLimitExceeded, time_limit
 
 
 @dataclass
@@ -49,29 +47,6 @@ class Equilibrium:
         return {"point": self.point, "kind": self.kind, "exact": self.exact, "free": self.free, "method": self.method}
 
 
-class _Timeout(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float):
-    """SIGALRM-based limit for pure-Python sympy work (main thread only)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def handler(signum, frame):
-        raise _Timeout
-
-    previous = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def solve_symbolic(
     field_: SymbolicField, timeout: float = 10.0, samples: tuple[float, ...] = (-1.0, 0.0, 1.0)
 ) -> list[Equilibrium] | None:
@@ -82,9 +57,9 @@ def solve_symbolic(
     """
     params = field_.params
     try:
-        with _time_limit(timeout):
+        with time_limit(timeout):
             solutions = sympy.solve(list(field_.exprs), list(params), dict=True)
-    except (_Timeout, NotImplementedError, ValueError, TypeError):
+    except (TimeLimitExceeded, NotImplementedError, ValueError, TypeError):
         return None
     if not solutions and any(e != 0 for e in field_.exprs):
         return None  # sympy found nothing: let the numeric search confirm

@@ -6,9 +6,12 @@ Exact where possible, and honest where not:
 * integrands polynomial in the base variables: the moments of U(0, 1)
   (1/(k+1)) and N(0, 1) ((k−1)!! for even k) — exact, and much faster than
   ``sympy.integrate``;
-* anything else (a ``|ψx|`` from the WGAN-GP form, a logistic link on a
-  continuous law): tensor-product Gauss quadrature in the base variables,
-  leaving ψ and θ symbolic; the result says so in its notes.
+* other integrands over one base variable (a ``|ψx|`` from the WGAN-GP
+  form): ``sympy.integrate`` under a time limit, exact when it returns
+  without an unevaluated integral;
+* anything else (a logistic link on a normal law): tensor-product Gauss
+  quadrature in the base variables, leaving ψ and θ symbolic; the result says
+  so in its notes.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from dataclasses import dataclass, field
 import sympy
 
 from stability.laws import Branch, Law, _base_nodes
+from stability.timelimit import TimeLimitExceeded, time_limit
+
+#: Seconds ``sympy.integrate`` may take on one non-polynomial branch before quadrature takes over.
+INTEGRATE_SECONDS = 2.0
 
 #: Quadrature nodes per base variable, by number of base variables in a branch.
 QUADRATURE_NODES = {1: 24, 2: 12, 3: 6}
@@ -50,7 +57,7 @@ def expectation(
     if not exact:
         nodes = ", ".join(f"{k} base variable(s): {n} nodes each" for k, n in QUADRATURE_NODES.items())
         notes.append(
-            f"{what}: integrand not polynomial in the base variables of {law}; Gauss quadrature used ({nodes})"
+            f"{what}: sympy could not integrate over the base variables of {law}; Gauss quadrature used ({nodes})"
         )
     return Expectation(total, exact, notes)
 
@@ -70,7 +77,31 @@ def _branch_expectation(branch: Branch, g: sympy.Expr) -> tuple[sympy.Expr, bool
                 moment *= _moment(base.kind, k)
             value += coefficient * moment
         return value, True
+    exact = _integrate(used, g) if len(used) == 1 else None  # iterated integrals of kinks rarely close
+    if exact is not None:
+        return exact, True
     return _quadrature(used, g), False
+
+
+def _integrate(bases, g: sympy.Expr) -> sympy.Expr | None:
+    """Iterated ``sympy.integrate`` against the base densities, or ``None``."""
+    try:
+        with time_limit(INTEGRATE_SECONDS):
+            value = g
+            for base in bases:
+                u = base.symbol
+                if base.kind == "uniform01":
+                    value = sympy.integrate(value, (u, 0, 1))
+                else:
+                    density = sympy.exp(-(u**2) / 2) / sympy.sqrt(2 * sympy.pi)
+                    value = sympy.integrate(value * density, (u, -sympy.oo, sympy.oo))
+                if value.has(sympy.Integral):
+                    return None
+    except (TimeLimitExceeded, NotImplementedError, ValueError, TypeError, RecursionError):
+        return None
+    if value.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
+        return None
+    return value
 
 
 def _moment(kind: str, k: int) -> sympy.Expr:

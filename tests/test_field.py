@@ -134,20 +134,33 @@ def test_gp_form_reports_its_kink_on_the_dirac_gan():
     assert not analyze(field, at={"psi": 0.5, "theta": 0.2}).points[0].linear.notes
 
 
-def test_quadrature_is_noted_and_accurate():
+def test_kinked_expectation_is_integrated_exactly_when_sympy_can():
     from scipy import integrate
 
     field = SymbolicField(psi_x2_toy("p_d", rho=1, form="gp"))
-    assert not field.exact and field.notes
-    # ψ̇ penalty part at (ψ, θ): −(1/2) ∂ψ E_{x~U(−1,1)}[(2|ψ| x² ... )] — check the value against scipy quad
+    assert field.exact and not field.notes
     psi0, theta0 = 0.7, 0.4
 
     def objective(psi):
-        penalty = integrate.quad(
-            lambda x: (abs(2 * psi * x) - 1) ** 2 / 2, -1, 1, points=[-1 / (2 * psi), 1 / (2 * psi)]
-        )[0]
-        return 1 / 3 * psi - theta0**2 / 3 * psi - 0.5 * penalty
+        # E_pd[ψx²] − E_pθ[ψx²] − (ρ/2) E_{x~U(−1,1)}[(|2ψx| − 1)²]
+        kinks = [-1 / (2 * psi), 1 / (2 * psi)]
+        penalty = integrate.quad(lambda x: (abs(2 * psi * x) - 1) ** 2 / 2, -1, 1, points=kinks, epsabs=1e-13)[0]
+        return psi / 3 - theta0**2 / 3 * psi - 0.5 * penalty
 
-    h = 1e-5
+    h = 1e-4
     expected = (objective(psi0 + h) - objective(psi0 - h)) / (2 * h)
-    assert abs(field.value([psi0, theta0])[0] - expected) < 5e-3
+    assert abs(field.value([psi0, theta0])[0] - expected) < 1e-7
+
+
+def test_quadrature_is_noted_and_accurate():
+    # μ_GP with the gp form: three base variables (x_d, x_g, α) and a kink, so Gauss quadrature (6 nodes each).
+    field = SymbolicField(psi_x2_toy("mu_gp", rho=1, form="gp"))
+    assert not field.exact and "quadrature" in field.notes[0]
+    psi0, theta0 = 0.7, 0.4
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    alpha = rng.uniform(0, 1, n)
+    x_hat = alpha * rng.uniform(-1, 1, n) + (1 - alpha) * theta0 * rng.uniform(-1, 1, n)
+    # ∂ψ of (ρ/2) E[(2|ψ||x̂| − 1)²] = E[2(2ψ|x̂| − 1)·|x̂|] for ψ > 0 (Monte Carlo, standard error ≈ 1.5e-4)
+    expected = 1 / 3 - theta0**2 / 3 - np.mean(2 * (2 * psi0 * np.abs(x_hat) - 1) * np.abs(x_hat))
+    assert abs(field.value([psi0, theta0])[0] - expected) < 1e-2
