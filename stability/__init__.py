@@ -21,6 +21,7 @@ from stability.linear import (
     linearise,
     max_stable_step_alternating,
     max_stable_step_simultaneous,
+    step_spectral_radii,
 )
 from stability.links import LINKS, LossLink, get_link
 from stability.lyapunov import LyapunovCheck, lemma1_basin_radius, lyapunov_check
@@ -62,6 +63,7 @@ __all__ = [
     "linearise",
     "max_stable_step_alternating",
     "max_stable_step_simultaneous",
+    "step_spectral_radii",
     "LINKS",
     "LossLink",
     "get_link",

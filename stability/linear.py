@@ -109,6 +109,14 @@ def spectral_radius(matrix: np.ndarray) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(matrix))))
 
 
+def step_spectral_radii(jacobian: np.ndarray, n_psi: int, step: float) -> dict[str, float]:
+    """Spectral radii of one simultaneous and one alternating GD step of size ``step`` (< 1: locally convergent)."""
+    return {
+        "simultaneous": spectral_radius(simultaneous_update(jacobian, step)),
+        "alternating": spectral_radius(alternating_update(jacobian, n_psi, step)),
+    }
+
+
 def max_stable_step_alternating(jacobian: np.ndarray, n_psi: int, tol: Tolerance = Tolerance()) -> float | None:
     """The largest h such that alternating GD is contracting for every step in (0, h).
 

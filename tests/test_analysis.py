@@ -58,6 +58,17 @@ def test_alternating_step_closed_form(rho):
     assert np.isclose(max_stable_step_alternating(J, 1), closed, rtol=1e-8)
 
 
+def test_step_radii_dirac_closed_form():
+    from stability import step_spectral_radii
+
+    # ρ = 1: simultaneous |1 + hλ|² = 1 − h + h² (|λ| = 1, Re λ = −1/2); alternating det = 1 − h, complex pair
+    # for small h so radius = √det.
+    h = 0.5
+    radii = step_spectral_radii(np.array([[-1.0, -1.0], [1.0, 0.0]]), 1, h)
+    assert np.isclose(radii["simultaneous"], np.sqrt(1 - h + h**2))
+    assert np.isclose(radii["alternating"], np.sqrt(1 - h))
+
+
 def test_alternating_update_matches_one_step_of_the_map():
     rng = np.random.default_rng(0)
     J = rng.normal(size=(5, 5))
