@@ -51,8 +51,11 @@ def make_penalty(
     return Penalty(measure, form, rho)
 
 
-def _link(link: LossLink | str) -> LossLink:
-    return get_link(link) if isinstance(link, str) else link
+def _scalar_system(name: str, discriminator, data, generator, measure, rho, form, mass, link, anchor) -> GanSystem:
+    """A system with x, ψ, θ all scalar, as the three toys of the paper are."""
+    link = get_link(link) if isinstance(link, str) else link
+    penalty = make_penalty(measure, rho, form, mass, anchor)
+    return GanSystem((X,), (PSI,), (THETA,), discriminator, data, generator, penalty, link, name=name)
 
 
 def dirac_gan(
@@ -64,17 +67,7 @@ def dirac_gan(
     anchor: Any = DEFAULT_ANCHOR,
 ) -> GanSystem:
     """The Dirac GAN (Definition 5): J(0, 0) = [[−ρM(0,0), −f'(0)], [f'(0), 0]] (Lemma 1)."""
-    return GanSystem(
-        (X,),
-        (PSI,),
-        (THETA,),
-        PSI * X,
-        dirac(0),
-        dirac(THETA),
-        make_penalty(measure, rho, form, mass, anchor),
-        _link(link),
-        name="Dirac GAN",
-    )
+    return _scalar_system("Dirac GAN", PSI * X, dirac(0), dirac(THETA), measure, rho, form, mass, link, anchor)
 
 
 def psi_x2_toy(
@@ -85,19 +78,12 @@ def psi_x2_toy(
     link: LossLink | str = "identity",
     anchor: Any = DEFAULT_ANCHOR,
 ) -> GanSystem:
-    """The ψx² toy of Lemma 2: equilibria (0, ±1), λ = −2ρE[x²] ± √(4ρ²E[x²]² − 4/9)."""
+    """The ψx² toy of Lemma 2: equilibria (0, ±1), λ = −2ρE[x²] ± √(4ρ²E[x²]² − 4/9).
+
+    p_θ = U(−|θ|, |θ|) is written as the law of θz, z ~ U(−1, 1), so θ-gradients are pathwise.
+    """
     generator = pushforward(uniform(-1, 1), THETA * Z, [Z])
-    return GanSystem(
-        (X,),
-        (PSI,),
-        (THETA,),
-        PSI * X**2,
-        uniform(-1, 1),
-        generator,
-        make_penalty(measure, rho, form, mass, anchor),
-        _link(link),
-        name="psi x^2 toy",
-    )
+    return _scalar_system("psi x^2 toy", PSI * X**2, uniform(-1, 1), generator, measure, rho, form, mass, link, anchor)
 
 
 def lemma3_system(
@@ -109,17 +95,7 @@ def lemma3_system(
     anchor: Any = DEFAULT_ANCHOR,
 ) -> GanSystem:
     """Lemma 3: D₂ = ψx² on the Dirac GAN; with μ_GP the whole ψ-axis is equilibria."""
-    return GanSystem(
-        (X,),
-        (PSI,),
-        (THETA,),
-        PSI * X**2,
-        dirac(0),
-        dirac(THETA),
-        make_penalty(measure, rho, form, mass, anchor),
-        _link(link),
-        name="Lemma 3 system",
-    )
+    return _scalar_system("Lemma 3 system", PSI * X**2, dirac(0), dirac(THETA), measure, rho, form, mass, link, anchor)
 
 
 #: Toy systems by name, for the CLI.

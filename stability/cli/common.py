@@ -43,29 +43,26 @@ def parse_box(text: str | None, dims: int) -> list[tuple[float, float]] | None:
     return box
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a finite float > 0."""
+def _number(text: str, positive: bool) -> float:
     import argparse
 
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    if not math.isfinite(value) or (positive and value <= 0):
+        raise argparse.ArgumentTypeError(f"must be {'> 0' if positive else 'finite'}, got {text}")
     return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite float > 0."""
+    return _number(text, positive=True)
 
 
 def finite_float(text: str) -> float:
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be finite, got {text}")
-    return value
+    """argparse type: a finite float."""
+    return _number(text, positive=False)
 
 
 def dump_json(obj: Any) -> str:
