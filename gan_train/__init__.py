@@ -1,0 +1,47 @@
+"""``gan_train``: a GAN trainer whose penalties are the ``stability`` definitions.
+
+Public names (imported lazily, so ``import gan_train`` does not import torch)::
+
+    TrainConfig, PRESETS, get_preset, apply_overrides   # configuration
+    Trainer, train, TrainResult                        # the loop
+    CriticPenalty, gradient_sq_norms                   # penalty terms
+    DATASETS, data_law, DataStream                     # 2-D toy data
+    w1_assignment                                      # metrics
+    load_generator, sample_run                         # using a run
+    DivergenceError, CheckpointError, CheckpointWriteError, TrainingStopped
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "TrainConfig": "gan_train.config",
+    "apply_overrides": "gan_train.config",
+    "PRESETS": "gan_train.presets",
+    "get_preset": "gan_train.presets",
+    "Trainer": "gan_train.loop",
+    "TrainResult": "gan_train.loop",
+    "train": "gan_train.loop",
+    "CriticPenalty": "gan_train.penalty",
+    "gradient_sq_norms": "gan_train.penalty",
+    "DATASETS": "gan_train.data",
+    "data_law": "gan_train.data",
+    "DataStream": "gan_train.data",
+    "w1_assignment": "gan_train.metrics",
+    "load_generator": "gan_train.sampling",
+    "sample_run": "gan_train.sampling",
+    "DivergenceError": "gan_train.errors",
+    "CheckpointError": "gan_train.errors",
+    "CheckpointWriteError": "gan_train.errors",
+    "TrainingStopped": "gan_train.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'gan_train' has no attribute {name!r}")

@@ -1,0 +1,178 @@
+"""``ganstab train``, ``ganstab sample`` and ``ganstab presets``.
+
+Importing this module is cheap (no torch): the command functions import the
+trainer when they run, so ``ganstab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from stability.errors import SpecError
+
+TRAIN_EXAMPLES = """\
+examples:
+  ganstab presets
+  ganstab train --preset toy-8gaussians-mu_mid --out runs/8g-mid
+  ganstab train --preset toy-swissroll-wgan-gp --set gp_lambda=0.1 --set iterations=20000 --out runs/sr-gp
+  ganstab train --preset toy-8gaussians-mu_g_anc --set anchor=2,-1 --set width=128 --dry-run --out runs/x
+  ganstab train --out runs/8g-mid --resume                 # continue from the newest checkpoint
+  ganstab train --out runs/8g-mid --resume --set iterations=60000
+
+exit status: 0 done, 2 bad input (nothing written), 3 stopped (divergence or a failed
+checkpoint write; the last good checkpoint is kept).
+"""
+
+SAMPLE_EXAMPLES = """\
+examples:
+  ganstab sample runs/8g-mid --n 5000 --out samples.npy
+  ganstab sample runs/8g-mid --n 2000 --out samples.png --checkpoint 10000
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the trainer's commands to the ``ganstab`` parser."""
+    formatter = argparse.RawDescriptionHelpFormatter
+
+    train = subparsers.add_parser(
+        "train",
+        help="train a GAN on 2-D toy data with a penalty from the shared definitions",
+        description="Train a GAN (critic + generator MLPs) on 2-D toy data. Settings come from a preset, "
+        "changed with --set key=value; the resolved config is saved in RUN_DIR/config.json.",
+        epilog=TRAIN_EXAMPLES,
+        formatter_class=formatter,
+    )
+    train.add_argument("--preset", metavar="NAME", help="a preset name (see `ganstab presets`)")
+    train.add_argument(
+        "--set",
+        dest="assignments",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override a config key (repeatable), e.g. --set n_critic=10 --set anchor=2,-1",
+    )
+    train.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (must not exist unless --resume)")
+    train.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its newest checkpoint")
+    train.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    train.add_argument("--json", action="store_true", help="print the result as JSON")
+    train.set_defaults(func=run_train)
+
+    sample = subparsers.add_parser(
+        "sample",
+        help="draw samples from a trained generator",
+        description="Draw N samples from the generator of a run and save them as .npy (N×2) or .png.",
+        epilog=SAMPLE_EXAMPLES,
+        formatter_class=formatter,
+    )
+    sample.add_argument("run_dir", metavar="RUN_DIR")
+    sample.add_argument("--n", type=int, default=1000, help="number of samples (default: 1000)")
+    sample.add_argument("--out", required=True, metavar="FILE", help="FILE.npy (array) or FILE.png (scatter over data)")
+    sample.add_argument("--checkpoint", type=int, metavar="ITER", help="iteration of the checkpoint (default: newest)")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the latent noise (default: 0)")
+    sample.set_defaults(func=run_sample)
+
+    presets = subparsers.add_parser("presets", help="list the training presets", description="List training presets.")
+    presets.add_argument("--json", action="store_true", help="print the presets and their settings as JSON")
+    presets.set_defaults(func=run_presets)
+
+
+def run_presets(args: argparse.Namespace) -> int:
+    from gan_train.presets import PRESETS
+
+    if args.json:
+        print(
+            json.dumps({name: {"description": p.description, **p.overrides} for name, p in PRESETS.items()}, indent=2)
+        )
+        return 0
+    width = max(len(name) for name in PRESETS)
+    for name, preset in PRESETS.items():
+        print(f"{name:<{width}}  {preset.description}")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from gan_train.config import RESUMABLE_KEYS, apply_overrides
+    from gan_train.presets import get_preset
+
+    run_dir = Path(args.out)
+    if args.resume:
+        saved = _saved_config(run_dir)
+        if args.preset:
+            wanted = apply_overrides(get_preset(args.preset).config(), args.assignments)
+            for key, value in wanted.to_dict().items():
+                if key not in RESUMABLE_KEYS and saved.to_dict()[key] != value:
+                    raise SpecError(
+                        f"{run_dir} was started with {key}={saved.to_dict()[key]!r}, not {value!r}; "
+                        "resume without --preset or use a new run directory"
+                    )
+        config = apply_overrides(saved, args.assignments, allowed=RESUMABLE_KEYS)
+    else:
+        if not args.preset:
+            raise SpecError("--preset NAME is required for a new run (see `ganstab presets`)")
+        config = apply_overrides(get_preset(args.preset).config(), args.assignments)
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            raise SpecError(f"run directory {run_dir} already exists; pass --resume to continue it or choose a new one")
+    if args.dry_run:
+        print(config.to_json(), end="")
+        return 0
+
+    from gan_train.errors import TrainingStopped
+    from gan_train.loop import Trainer
+
+    trainer = Trainer.resume(run_dir, args.assignments) if args.resume else Trainer.create(config, run_dir)
+    try:
+        result = trainer.run()
+    except TrainingStopped as exc:
+        print(f"ganstab train: stopped: {exc}", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        w1 = result.last_record.get("w1")
+        extra = f", W1 {w1:.4f}" if w1 is not None else ""
+        print(
+            f"trained to iteration {result.iteration} in {result.seconds:.1f} s{extra}; checkpoint {result.checkpoint}"
+        )
+    return 0
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() not in (".npy", ".png"):
+        raise SpecError(f"--out must end in .npy or .png, got {args.out!r}")
+    from gan_train.sampling import sample_run
+
+    samples, config, iteration = sample_run(args.run_dir, args.n, args.checkpoint, args.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".npy":
+        import numpy as np
+
+        np.save(out, samples)
+    else:
+        import torch
+
+        from gan_train.data import data_law, get_dataset
+        from gan_train.plots import plot_snapshot
+
+        data = data_law(config.dataset).sample(len(samples), generator=torch.Generator().manual_seed(args.seed))
+        title = f"{config.dataset}, {config.describe_regulariser()}, iteration {iteration}"
+        plot_snapshot(out, None, data.numpy(), samples, get_dataset(config.dataset).extent, title)
+    print(f"wrote {len(samples)} samples of iteration {iteration} to {out}")
+    return 0
+
+
+def _saved_config(run_dir: Path):
+    from gan_train.config import TrainConfig
+
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise SpecError(f"cannot resume {run_dir}: it has no config.json (not a run directory)")
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except ValueError as exc:
+        if isinstance(exc, SpecError):
+            raise
+        raise SpecError(f"cannot resume {run_dir}: config.json is unreadable ({exc})") from None

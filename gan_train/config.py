@@ -1,0 +1,251 @@
+"""The trainer's configuration: one typed dataclass, validated, saved as JSON.
+
+Conventions for the penalty weight, stated once (Definition 4 of ``003_…``):
+the critic maximises ``E_pd[f(D)] + E_pθ[f(−D)] − (ρ/2)·E_μ[φ(‖∇ₓD‖²)]``.
+Each method is configured in its paper's own language:
+
+* ``form="simple"`` (SGP, ``003_…``), ``"maxgp"`` (Eq. 12 of ``001_…``) and
+  ``"maxal"`` (Eq. 13): the weight is ``rho`` = ρ, as written in those papers.
+* ``form="gp"`` (WGAN-GP, Gulrajani et al.) and ``"lp"`` (WGAN-LP, Eq. 8 of
+  ``004_…``): the weight is ``gp_lambda`` = λ of ``λ·E_μ[φ]``, so ρ = 2λ.
+
+Setting the weight the chosen form does not use is an error, so a
+``--set rho=…`` on a WGAN-GP preset cannot silently do nothing.
+
+This module imports neither torch nor sympy, so ``ganstab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, get_type_hints
+
+from stability.errors import SpecError, unknown_name
+
+#: Names the trainer accepts (the registries live in ``stability``; listed here so
+#: that validating a config does not import torch or sympy).
+DATASET_NAMES = ("8gaussians", "25gaussians", "swissroll")
+MEASURE_NAMES = ("none", "p_d", "p_g", "mu_gp", "mu_mid", "mu_anchor", "mu_g_anc")
+INTERPOLATION_MEASURES = ("mu_gp", "mu_mid", "mu_anchor", "mu_g_anc")
+FORM_NAMES = ("simple", "gp", "lp", "maxgp", "maxal")
+LAMBDA_FORMS = ("gp", "lp")  # weighted by gp_lambda (ρ = 2λ); the others by rho
+LOSS_NAMES = ("identity", "logistic", "exp", "sqrt", "hinge", "quadratic")
+GEN_LOSS_NAMES = ("linear", "minimax")
+OPTIMIZER_NAMES = ("adam", "rmsprop")
+ACTIVATION_NAMES = ("relu", "leaky_relu", "tanh", "softplus")
+AMP_NAMES = ("off", "bf16", "fp16")
+
+#: Keys that may change when a run is resumed: bookkeeping only, never the dynamics.
+RESUMABLE_KEYS = (
+    "iterations",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "log_every",
+    "w1_every",
+    "w1_samples",
+    "plot_every",
+    "tensorboard",
+    "progress",
+    "threads",
+)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (defaults: Gulrajani et al.'s toy script).
+
+    The resolved config is written to ``RUN_DIR/config.json`` and into every
+    checkpoint; a run is a pure function of it (on CPU, bitwise).
+    """
+
+    # --- data and models -------------------------------------------------------
+    dataset: str = "8gaussians"  # 8gaussians | 25gaussians | swissroll (gan_train.data)
+    latent_dim: int = 2  # z ~ N(0, I) of this size
+    width: int = 512  # hidden units per layer, generator and critic
+    depth: int = 3  # hidden layers, generator and critic
+    activation: str = "relu"  # models.mlp.ACTIVATIONS
+    # --- objective (stability.links, Lipschitz-GAN family of 000/002) --------------
+    loss: str = "identity"  # link f; critic loss E_pg[φ(D)] + E_pd[φ(−D)], φ(x) = −f(−x); identity = WGAN
+    gen_loss: str = "linear"  # linear: −E[D(G(z))]; minimax: E[f(−D(G(z)))] (the critic's own objective)
+    # --- critic regulariser ------------------------------------------------------
+    measure: str = "none"  # where ∇ₓD is penalised (Table 1 of 003): p_d, p_g, mu_gp, mu_mid, mu_g_anc, none
+    form: str = "simple"  # what is penalised: simple, gp, lp, maxgp, maxal (stability.penalties)
+    rho: float = 20.0  # ρ of (ρ/2)·E_μ[φ] for simple/maxgp/maxal
+    gp_lambda: float = 10.0  # λ of λ·E_μ[φ] for gp/lp (ρ = 2λ)
+    maxal_lambda0: float = 0.0  # initial Lagrange multiplier λ of MaxAL (Eq. 13 of 001)
+    anchor: list[float] = field(default_factory=lambda: [2.0, -1.0])  # A of mu_g_anc (Section 5.1 of 003)
+    clip: float = 0.0  # weight clipping to [−c, c] after each critic step (Arjovsky: 0.01); 0 = off
+    spectral_norm: bool = False  # spectral normalisation of every critic layer (torch parametrization)
+    # --- optimisation -------------------------------------------------------------
+    optimizer: str = "adam"  # adam | rmsprop (WGAN with clipping)
+    lr_d: float = 1e-4  # critic learning rate
+    lr_g: float = 1e-4  # generator learning rate
+    beta1: float = 0.5  # Adam β1
+    beta2: float = 0.9  # Adam β2
+    lr_decay: bool = False  # decay both learning rates linearly to 0 over `iterations`
+    n_critic: int = 5  # critic steps per generator step
+    batch_size: int = 256  # samples per minibatch (data, generator and penalty points)
+    iterations: int = 30000  # generator iterations
+    seed: int = 0  # seeds initialisation, data, noise and α
+    device: str = "cpu"  # torch device
+    threads: int = 0  # torch intra-op CPU threads (torch.set_num_threads); 0 keeps torch's default
+    amp: str = "off"  # autocast: off | bf16 | fp16 (fp16 uses a GradScaler, CUDA only)
+    # --- bookkeeping --------------------------------------------------------------
+    checkpoint_every: int = 1000  # generator iterations between checkpoints (and one at the end)
+    keep_checkpoints: int = 5  # newest checkpoints kept; 0 keeps all
+    log_every: int = 100  # iterations between metrics.jsonl/TensorBoard records
+    w1_every: int = 1000  # iterations between W1 estimates (exact assignment); 0 = off
+    w1_samples: int = 500  # samples per side for W1 (004 uses 500)
+    plot_every: int = 5000  # iterations between 2-D plots; 0 = off
+    tensorboard: bool = True  # write TensorBoard scalars when the package is installed
+    progress: bool = True  # tqdm progress bar
+
+    # ---- derived -------------------------------------------------------------------
+
+    @property
+    def penalised(self) -> bool:
+        return self.measure != "none"
+
+    @property
+    def rho_effective(self) -> float:
+        """ρ of the (ρ/2)·E_μ[φ] convention: ``rho``, or 2λ for gp/lp."""
+        return 2.0 * self.gp_lambda if self.form in LAMBDA_FORMS else self.rho
+
+    def describe_regulariser(self) -> str:
+        parts = []
+        if self.penalised:
+            weight = f"λ={self.gp_lambda:g}" if self.form in LAMBDA_FORMS else f"ρ={self.rho:g}"
+            where = self.measure + (f"(A={self.anchor})" if self.measure in ("mu_anchor", "mu_g_anc") else "")
+            parts.append(f"{self.form} penalty on {where}, {weight}")
+        if self.clip > 0:
+            parts.append(f"weight clipping c={self.clip:g}")
+        if self.spectral_norm:
+            parts.append("spectral norm")
+        return ", ".join(parts) or "no regulariser"
+
+    # ---- (de)serialisation ---------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a dict (e.g. ``config.json``); unknown keys are an error."""
+        unknown = set(values) - set(field_names())
+        if unknown:
+            raise unknown_name("config key", sorted(unknown)[0], field_names())
+        config = cls(**{k: _coerce(k, v) for k, v in values.items()})
+        config.validate()
+        return config
+
+    # ---- validation ----------------------------------------------------------------
+
+    def validate(self) -> TrainConfig:
+        """Check names and ranges; raise :class:`SpecError` saying what to fix."""
+        _check_name("dataset", self.dataset, DATASET_NAMES)
+        _check_name("penalty measure", self.measure, MEASURE_NAMES)
+        _check_name("penalty form", self.form, FORM_NAMES)
+        _check_name("loss", self.loss, LOSS_NAMES)
+        _check_name("generator loss", self.gen_loss, GEN_LOSS_NAMES)
+        _check_name("optimizer", self.optimizer, OPTIMIZER_NAMES)
+        _check_name("activation", self.activation, ACTIVATION_NAMES)
+        _check_name("amp mode", self.amp, AMP_NAMES)
+        for key in ("latent_dim", "width", "iterations", "checkpoint_every", "log_every", "w1_samples"):
+            _check(getattr(self, key) >= 1, f"{key} must be >= 1, got {getattr(self, key)}")
+        _check(self.n_critic >= 1, f"n_critic must be >= 1, got {self.n_critic}")
+        _check(self.depth >= 0, f"depth must be >= 0, got {self.depth}")
+        for key in ("keep_checkpoints", "w1_every", "plot_every", "threads"):
+            _check(getattr(self, key) >= 0, f"{key} must be >= 0 (0 turns it off), got {getattr(self, key)}")
+        for key in ("rho", "gp_lambda", "lr_d", "lr_g", "clip"):
+            _check(getattr(self, key) >= 0, f"{key} must be non-negative, got {getattr(self, key)}")
+        for key in ("beta1", "beta2"):
+            _check(0 <= getattr(self, key) < 1, f"{key} must be in [0, 1), got {getattr(self, key)}")
+        minimum = 2 if (self.measure in INTERPOLATION_MEASURES or self.form in ("maxgp", "maxal")) else 1
+        _check(
+            self.batch_size >= minimum,
+            f"batch_size must be >= {minimum} for measure {self.measure!r} with form {self.form!r}, "
+            f"got {self.batch_size}",
+        )
+        if self.measure in ("mu_anchor", "mu_g_anc"):
+            _check(len(self.anchor) in (1, 2), f"anchor must have 1 or 2 components for 2-D data, got {self.anchor}")
+        if self.amp == "fp16":
+            _check(self.device.startswith("cuda"), "amp=fp16 needs a CUDA device; use amp=bf16 on CPU")
+        return self
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+def apply_overrides(config: TrainConfig, assignments: list[str], allowed: tuple[str, ...] | None = None) -> TrainConfig:
+    """Apply ``key=value`` strings (``--set``) to a copy of ``config`` and validate it.
+
+    Values are parsed by the field's type: ``true/false`` for booleans,
+    ``2,-1`` or ``[2,-1]`` for lists. Setting the weight that the chosen
+    penalty form does not use (``rho`` with gp/lp, ``gp_lambda`` otherwise) is
+    an error.
+    """
+    values = config.to_dict()
+    touched = []
+    for text in assignments:
+        key, sep, raw = text.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise SpecError(f"--set expects key=value, got {text!r}")
+        if key not in values:
+            raise unknown_name("config key", key, field_names())
+        if allowed is not None and key not in allowed and _coerce(key, raw) != values[key]:
+            raise SpecError(f"{key} cannot change when resuming (only {', '.join(allowed)} can)")
+        values[key] = _coerce(key, raw)
+        touched.append(key)
+    result = TrainConfig.from_dict(values)
+    if result.penalised:
+        if "rho" in touched and result.form in LAMBDA_FORMS:
+            raise SpecError(f"form {result.form!r} is weighted by gp_lambda (λ·E_μ[φ], ρ = 2λ); set gp_lambda, not rho")
+        if "gp_lambda" in touched and result.form not in LAMBDA_FORMS:
+            raise SpecError(f"form {result.form!r} is weighted by rho ((ρ/2)·E_μ[φ]); set rho, not gp_lambda")
+    return result
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise SpecError(message)
+
+
+def _check_name(kind: str, name: str, valid: tuple[str, ...]) -> None:
+    if name not in valid:
+        raise unknown_name(kind, name, valid)
+
+
+def _coerce(key: str, raw: Any) -> Any:
+    """Parse ``raw`` (a string from the command line, or a JSON value) as field ``key``."""
+    kind = get_type_hints(TrainConfig)[key]
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            if isinstance(raw, float) and not raw.is_integer():
+                raise ValueError
+            return int(float(raw)) if isinstance(raw, str) and "e" in raw.lower() else int(raw)
+        if kind is float:
+            return float(raw)
+        if kind == list[float]:
+            if isinstance(raw, str):
+                raw = [p for p in raw.strip().strip("[]()").split(",") if p.strip()]
+            return [float(v) for v in raw]
+        return str(raw)
+    except (TypeError, ValueError):
+        name = getattr(kind, "__name__", str(kind))
+        raise SpecError(f"{key} expects a value of type {name}, got {raw!r}") from None

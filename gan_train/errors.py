@@ -1,0 +1,32 @@
+"""Errors of the trainer.
+
+User mistakes (bad config, unusable checkpoint) are :class:`SpecError`s: one
+line, exit status 2. A run that stops on its own (divergence, a checkpoint
+that cannot be written) raises :class:`TrainingStopped`: one line, exit
+status 3, the last good checkpoint kept.
+"""
+
+from __future__ import annotations
+
+from stability.errors import SpecError
+
+
+class CheckpointError(SpecError):
+    """A checkpoint that is missing, corrupt, or from a different architecture."""
+
+
+class TrainingStopped(RuntimeError):
+    """The run stopped before its last iteration; the message says where and why."""
+
+
+class DivergenceError(TrainingStopped):
+    """A loss or gradient became NaN or infinite."""
+
+    def __init__(self, message: str, iteration: int, term: str):
+        super().__init__(message)
+        self.iteration = iteration
+        self.term = term
+
+
+class CheckpointWriteError(TrainingStopped):
+    """Writing a checkpoint failed (e.g. a full disk); the previous one is intact."""

@@ -1,0 +1,489 @@
+"""The training loop: n_critic critic steps per generator step, checkpoints, metrics.
+
+Read it top to bottom: :class:`Trainer` builds everything from a
+:class:`~gan_train.config.TrainConfig`, :meth:`Trainer.run` loops over
+generator iterations; one iteration is ``n_critic`` calls of
+:meth:`Trainer._critic_step` and one of :meth:`Trainer._generator_step`.
+
+Randomness comes from three seeded sources, all saved in checkpoints: the
+global torch RNG (model initialisation only, under ``fork_rng``), the data
+stream's generator and the noise generator (z and α). Metrics (W1, plots) draw
+from generators seeded by (seed, iteration) and evaluate the critic in eval
+mode, so they never perturb training: a run interrupted and resumed from a
+checkpoint gives bitwise the same parameters as an uninterrupted one (CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from gan_train import checkpoint as ckpt
+from gan_train.config import RESUMABLE_KEYS, TrainConfig, apply_overrides
+from gan_train.data import DataStream, data_law, get_dataset
+from gan_train.errors import CheckpointError, CheckpointWriteError, DivergenceError
+from gan_train.losses import critic_loss, generator_loss
+from gan_train.metrics import MetricsLog, w1_assignment
+from gan_train.nets import architecture, build_critic, build_generator, clip_weights_
+from gan_train.penalty import CriticPenalty
+from stability.errors import SpecError
+from stability.links import get_link
+
+#: Per-critic-step statistics, in the order they are accumulated.
+CRITIC_STATS = ("loss_d", "loss_adv", "penalty", "gap", "grad_norm", "max_grad_norm", "param_grad_norm_d")
+GENERATOR_STATS = ("loss_g", "param_grad_norm_g")
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) :meth:`Trainer.run` leaves behind."""
+
+    run_dir: str
+    iteration: int
+    checkpoint: str | None
+    last_record: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_dir": self.run_dir,
+            "iteration": self.iteration,
+            "checkpoint": self.checkpoint,
+            "last_record": self.last_record,
+            "seconds": self.seconds,
+        }
+
+
+class Trainer:
+    """A GAN training run on 2-D data, in a run directory.
+
+    Use :meth:`create` for a new run and :meth:`resume` to continue one.
+    """
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path):
+        self.config = config.validate()
+        self.run_dir = Path(run_dir)
+        self.device = _device(config.device)
+        if config.threads > 0:
+            torch.set_num_threads(config.threads)  # small 2-D nets often run fastest on one thread
+        self.dataset = get_dataset(config.dataset)
+        self.law = data_law(config.dataset)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.generator = build_generator(config).to(self.device)
+            self.critic = build_critic(config).to(self.device)
+        self.opt_g = self._optimizer(self.generator, config.lr_g)
+        self.opt_d = self._optimizer(self.critic, config.lr_d)
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor)
+        self.penalty = CriticPenalty.from_config(config)
+        self.link = get_link(config.loss)
+        self.data = DataStream(self.law, config.batch_size, seed=config.seed + 1_000_003)
+        self.noise = torch.Generator().manual_seed(config.seed + 2_000_003)  # z and α
+        self.global_rng = torch.get_rng_state()
+        fp16 = config.amp == "fp16"
+        self.scaler_d = torch.amp.GradScaler(self.device.type) if fp16 else None
+        self.scaler_g = torch.amp.GradScaler(self.device.type) if fp16 else None
+        self.iteration = 0
+        self._sums: dict[str, float] = {}
+        self._counts: dict[str, int] = {}
+        self.last_checkpoint: Path | None = None
+
+    # ---- construction ----------------------------------------------------------------
+
+    @classmethod
+    def create(cls, config: TrainConfig, run_dir: str | Path) -> Trainer:
+        """Start a new run; refuses a run directory that already holds files."""
+        run_dir = Path(run_dir)
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            raise SpecError(f"run directory {run_dir} already exists; pass --resume to continue it or choose a new one")
+        trainer = cls(config, run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_text_atomic(run_dir / "config.json", config.to_json())
+        return trainer
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Trainer:
+        """Continue a run from its newest checkpoint (from the start if it has none).
+
+        Only bookkeeping keys (:data:`~gan_train.config.RESUMABLE_KEYS`) may be
+        overridden. A corrupt checkpoint or one of a different architecture is
+        refused with :class:`~gan_train.errors.CheckpointError`, and nothing in
+        the run directory is modified.
+        """
+        run_dir = Path(run_dir)
+        config_path = run_dir / "config.json"
+        if not config_path.is_file():
+            raise SpecError(f"cannot resume {run_dir}: it has no config.json (not a run directory)")
+        try:
+            saved = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SpecError(f"cannot resume {run_dir}: config.json is unreadable ({exc})") from None
+        base = TrainConfig.from_dict(saved)
+        config = apply_overrides(base, list(overrides), allowed=RESUMABLE_KEYS)
+        if config.lr_decay and config.iterations != base.iterations:
+            raise SpecError("iterations cannot change on resume when lr_decay is on (the schedule depends on it)")
+        trainer = cls(config, run_dir)
+        found = ckpt.list_checkpoints(run_dir)
+        if found:
+            trainer.load_state(ckpt.read_checkpoint(found[-1][1]), found[-1][1])
+            trainer.last_checkpoint = found[-1][1]
+        if config != base:
+            _write_text_atomic(config_path, config.to_json())
+        ckpt.remove_stale_temporaries(run_dir)
+        return trainer
+
+    def _optimizer(self, module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+        """Adam (fused kernel where torch has one: same update, ~6x cheaper step on CPU) or RMSprop."""
+        params = list(module.parameters())
+        if self.config.optimizer == "rmsprop":
+            return torch.optim.RMSprop(params, lr=lr, foreach=True)
+        betas = (self.config.beta1, self.config.beta2)
+        try:
+            return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+        except (RuntimeError, ValueError, TypeError):
+            return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
+
+    def _lr_factor(self, step: int) -> float:
+        if not self.config.lr_decay:
+            return 1.0
+        return max(0.0, 1.0 - step / self.config.iterations)
+
+    @property
+    def autocast(self):
+        if self.config.amp == "off":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.config.amp == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    # ---- one step each -----------------------------------------------------------------
+
+    def _latent(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, generator=self.noise).to(self.device)  # (n, latent)
+
+    def _critic_step(self, index: int) -> None:
+        cfg, batch = self.config, self.config.batch_size
+        x_data = self.data.next().to(self.device)  # (B, 2)
+        z = self._latent(batch)
+        with torch.no_grad(), self.autocast:
+            x_gen = self.generator(z).float()  # (B, 2), no graph to G
+        with self.autocast:
+            d = self.critic(torch.cat([x_data, x_gen])).float()  # (2B,)
+        d_real, d_fake = d[:batch], d[batch:]
+        loss_adv = critic_loss(self.link, d_real, d_fake)
+        loss = loss_adv
+        penalty = q = None
+        if self.penalty is not None:
+            scale = self.scaler_d.get_scale() if self.scaler_d is not None else None
+            with self.autocast:
+                penalty = self.penalty(self.critic, x_data, x_gen, generator=self.noise, grad_scale=scale)
+            loss = loss + penalty.loss
+            q = penalty.q
+        self.opt_d.zero_grad(set_to_none=True)
+        if self.scaler_d is not None:
+            self.scaler_d.scale(loss).backward()
+            self.scaler_d.unscale_(self.opt_d)
+        else:
+            loss.backward()
+        grad_norm = _grad_norm(self.critic)
+        values = torch.stack(
+            [
+                loss.detach(),
+                loss_adv.detach(),
+                penalty.loss.detach() if penalty is not None else torch.zeros((), device=self.device),
+                (d_real.mean() - d_fake.mean()).detach(),
+                q.sqrt().mean() if q is not None else torch.full((), math.nan, device=self.device),
+                q.sqrt().max() if q is not None else torch.full((), math.nan, device=self.device),
+                grad_norm,
+            ]
+        ).tolist()  # one device sync per step
+        self._check_finite(dict(zip(CRITIC_STATS, values)), f"critic step {index + 1}/{cfg.n_critic}")
+        if self.scaler_d is not None:
+            self.scaler_d.step(self.opt_d)
+            self.scaler_d.update()
+        else:
+            self.opt_d.step()
+        if cfg.clip > 0:
+            clip_weights_(self.critic, cfg.clip)
+        if penalty is not None:
+            self.penalty.after_step(penalty)
+        self._accumulate(CRITIC_STATS, values)
+
+    def _generator_step(self) -> None:
+        cfg = self.config
+        z = self._latent(cfg.batch_size)
+        self.critic.requires_grad_(False)  # no parameter gradients for D in the G step
+        try:
+            with self.autocast:
+                d_fake = self.critic(self.generator(z)).float()  # (B,)
+            loss = generator_loss(cfg.gen_loss, self.link, d_fake)
+            self.opt_g.zero_grad(set_to_none=True)
+            if self.scaler_g is not None:
+                self.scaler_g.scale(loss).backward()
+                self.scaler_g.unscale_(self.opt_g)
+            else:
+                loss.backward()
+        finally:
+            self.critic.requires_grad_(True)
+        values = torch.stack([loss.detach(), _grad_norm(self.generator)]).tolist()
+        self._check_finite(dict(zip(GENERATOR_STATS, values)), "generator step")
+        if self.scaler_g is not None:
+            self.scaler_g.step(self.opt_g)
+            self.scaler_g.update()
+        else:
+            self.opt_g.step()
+        self._accumulate(GENERATOR_STATS, values)
+
+    def _check_finite(self, values: dict[str, float], where: str) -> None:
+        for term, value in values.items():
+            if term in ("grad_norm", "max_grad_norm") and self.penalty is None:
+                continue
+            if self.config.amp == "fp16" and term in _SCALED_TERMS:
+                continue  # computed from scaled fp16 gradients: the GradScaler skips overflowing steps by design
+            if not math.isfinite(value):
+                iteration = self.iteration + 1
+                last = str(self.last_checkpoint) if self.last_checkpoint else "none written yet"
+                message = (
+                    f"diverged at iteration {iteration} ({where}): {_TERM_NAMES.get(term, term)} is {value}; "
+                    f"the last good checkpoint is kept ({last})"
+                )
+                self._log_event({"iteration": iteration, "event": "diverged", "term": term, "where": where})
+                raise DivergenceError(message, iteration, term)
+
+    # ---- the loop --------------------------------------------------------------------------
+
+    def run(self, stop_at: int | None = None) -> TrainResult:
+        """Train up to ``config.iterations`` generator iterations (or stop early at ``stop_at``).
+
+        Raises:
+            DivergenceError: a loss or gradient became NaN/Inf (the last good checkpoint is kept).
+            CheckpointWriteError: a checkpoint could not be written (the previous one is intact).
+        """
+        cfg = self.config
+        end = cfg.iterations if stop_at is None else min(stop_at, cfg.iterations)
+        self._metrics = MetricsLog(self.run_dir, start=self.iteration, tensorboard=cfg.tensorboard)
+        bar = tqdm(
+            total=cfg.iterations,
+            initial=self.iteration,
+            disable=not cfg.progress,
+            desc=f"{cfg.dataset} {cfg.describe_regulariser()}",
+            unit="it",
+            dynamic_ncols=True,
+        )
+        started = time.perf_counter()
+        first = self.iteration
+        record: dict[str, Any] = {}
+        try:
+            self.generator.train()
+            self.critic.train()
+            while self.iteration < end:
+                for index in range(cfg.n_critic):
+                    self._critic_step(index)
+                self._generator_step()
+                self.sched_d.step()
+                self.sched_g.step()
+                self.iteration += 1
+                it = self.iteration
+                if it % cfg.log_every == 0 or it == end:
+                    elapsed = time.perf_counter() - started
+                    record = self._record(it, (it - first) / max(elapsed, 1e-9))
+                    self._metrics.write(record)
+                    bar.set_postfix(
+                        loss_d=f"{record['loss_d']:.3g}",
+                        loss_g=f"{record['loss_g']:.3g}",
+                        gap=f"{record['gap']:.3g}",
+                        **({"w1": f"{record['w1']:.3g}"} if "w1" in record else {}),
+                        refresh=False,
+                    )
+                if cfg.plot_every and it % cfg.plot_every == 0:
+                    self.plot(Path(self.run_dir) / "plots" / f"iter_{it:08d}.png")
+                if it % cfg.checkpoint_every == 0 or it == cfg.iterations:
+                    self.save_checkpoint()
+                bar.update(1)
+        finally:
+            bar.close()
+            self._metrics.close()
+        return TrainResult(
+            str(self.run_dir),
+            self.iteration,
+            str(self.last_checkpoint) if self.last_checkpoint else None,
+            record,
+            time.perf_counter() - started,
+        )
+
+    # ---- metrics ------------------------------------------------------------------------------
+
+    def _accumulate(self, names: tuple[str, ...], values: list[float]) -> None:
+        for name, value in zip(names, values):
+            self._sums[name] = self._sums.get(name, 0.0) + value
+            self._counts[name] = self._counts.get(name, 0) + 1
+
+    def _record(self, iteration: int, rate: float) -> dict[str, Any]:
+        record: dict[str, Any] = {"iteration": iteration}
+        for name, total in self._sums.items():
+            record[name] = total / self._counts[name]
+        self._sums, self._counts = {}, {}
+        record["lr_d"] = self.opt_d.param_groups[0]["lr"]
+        record["lr_g"] = self.opt_g.param_groups[0]["lr"]
+        if self.penalty is not None and self.penalty.is_max and self.penalty.form.multiplier:
+            record["maxal_lambda"] = self.penalty.multiplier
+        if self.config.w1_every and iteration % self.config.w1_every == 0:
+            record["w1"] = self.w1()
+        record["it_per_s"] = rate
+        return record
+
+    def _log_event(self, record: dict[str, Any]) -> None:
+        metrics = getattr(self, "_metrics", None)
+        if metrics is not None:
+            metrics.write(record)
+
+    def _metric_generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.config.seed * 1_000_000_007 + self.iteration + 17)
+
+    @torch.no_grad()
+    def samples(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` generated points ``(n, 2)`` on the CPU, from a metrics RNG by default."""
+        generator = generator or self._metric_generator()
+        z = torch.randn(n, self.config.latent_dim, generator=generator).to(self.device)
+        return self.generator(z).float().cpu()
+
+    def w1(self, n: int | None = None) -> float:
+        """W1 between fresh data and generated samples by exact assignment (``004_…``)."""
+        n = n or self.config.w1_samples
+        generator = self._metric_generator()
+        data = self.law.sample(n, generator=generator, dtype=torch.float32)
+        return w1_assignment(data.numpy(), self.samples(n, generator).numpy())
+
+    def plot(self, path: str | Path, n: int = 1000) -> Path:
+        """Level sets of D, data, samples and ∇ₓD arrows at generated points (Figure 3 of ``004_…``)."""
+        from gan_train.plots import plot_snapshot
+
+        generator = self._metric_generator()
+        data = self.law.sample(n, generator=generator, dtype=torch.float32).numpy()
+        fake = self.samples(n, generator).numpy()
+        self.critic.eval()  # no spectral-norm power iteration: plotting must not change the state
+        try:
+            title = f"{self.config.dataset}, {self.config.describe_regulariser()}, iteration {self.iteration}"
+            return plot_snapshot(path, self.critic, data, fake, self.dataset.extent, title)
+        finally:
+            self.critic.train()
+
+    # ---- checkpoints -------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly (see :mod:`gan_train.checkpoint`)."""
+        return {
+            "iteration": self.iteration,
+            "config": self.config.to_dict(),
+            "architecture": architecture(self.config),
+            "generator": self.generator.state_dict(),
+            "critic": self.critic.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict() if self.scaler_g is not None else None,
+            "scaler_d": self.scaler_d.state_dict() if self.scaler_d is not None else None,
+            "penalty": self.penalty.state_dict() if self.penalty is not None else None,
+            "rng": {"data": self.data.state_dict(), "noise": self.noise.get_state(), "torch": torch.get_rng_state()},
+            "metric_sums": {"sums": dict(self._sums), "counts": dict(self._counts)},
+        }
+
+    def load_state(self, state: dict[str, Any], path: str | Path = "<memory>") -> None:
+        """Restore :meth:`state`; checks the architecture before touching anything."""
+        if state.get("architecture") != architecture(self.config):
+            raise CheckpointError(
+                f"checkpoint {path} is from a different architecture: {state.get('architecture')} "
+                f"there, {architecture(self.config)} here"
+            )
+        try:
+            ckpt.load_module_state(self.generator, state["generator"], "generator", path)
+            ckpt.load_module_state(self.critic, state["critic"], "critic", path)
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            self.sched_g.load_state_dict(state["sched_g"])
+            self.sched_d.load_state_dict(state["sched_d"])
+            if self.scaler_g is not None and state.get("scaler_g"):
+                self.scaler_g.load_state_dict(state["scaler_g"])
+                self.scaler_d.load_state_dict(state["scaler_d"])
+            if self.penalty is not None and state.get("penalty"):
+                self.penalty.load_state_dict(state["penalty"])
+            self.data.load_state_dict(state["rng"]["data"])
+            self.noise.set_state(state["rng"]["noise"])
+            self.global_rng = state["rng"]["torch"]
+            torch.set_rng_state(self.global_rng)
+            self._sums = dict(state["metric_sums"]["sums"])
+            self._counts = dict(state["metric_sums"]["counts"])
+            self.iteration = int(state["iteration"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"checkpoint {path} does not match this run: {exc}") from None
+
+    def save_checkpoint(self) -> Path:
+        """Write the checkpoint of the current iteration atomically and prune old ones."""
+        path = ckpt.checkpoint_path(self.run_dir, self.iteration)
+        try:
+            ckpt.write_checkpoint(path, self.state())
+        except OSError as exc:
+            previous = str(self.last_checkpoint) if self.last_checkpoint else "none"
+            raise CheckpointWriteError(
+                f"could not write the checkpoint of iteration {self.iteration} ({exc.strerror or exc}); "
+                f"the previous checkpoint is intact ({previous})"
+            ) from None
+        self.last_checkpoint = path
+        ckpt.prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
+        return path
+
+
+#: Terms that pass through GradScaler-scaled gradients under fp16 (checked by the scaler, not by us).
+_SCALED_TERMS = ("loss_d", "penalty", "grad_norm", "max_grad_norm", "param_grad_norm_d", "param_grad_norm_g")
+
+_TERM_NAMES = {
+    "loss_d": "the critic loss",
+    "loss_adv": "the critic's adversarial loss",
+    "penalty": "the gradient penalty",
+    "gap": "the critic gap E[D(x_d)] − E[D(x_g)]",
+    "grad_norm": "the input-gradient norm ‖∇ₓD‖ at the penalty points",
+    "max_grad_norm": "the largest input-gradient norm ‖∇ₓD‖",
+    "param_grad_norm_d": "the critic's parameter gradient",
+    "loss_g": "the generator loss",
+    "param_grad_norm_g": "the generator's parameter gradient",
+}
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SpecError(f"unknown device {name!r}; e.g. cpu, cuda, cuda:1") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError(f"device {name!r} is not available here (torch.cuda.is_available() is False)")
+    return device
+
+
+def _grad_norm(module: torch.nn.Module) -> torch.Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    device = next(module.parameters()).device
+    if not grads:
+        return torch.zeros((), device=device)
+    return torch.nn.utils.get_total_norm(grads).float().to(device)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> TrainResult:
+    """Create (or resume) a run in ``run_dir`` and train it to the end."""
+    trainer = Trainer.resume(run_dir) if resume else Trainer.create(config, run_dir)
+    return trainer.run()

@@ -1,0 +1,90 @@
+"""Training metrics: W1 by exact assignment, the jsonl log and TensorBoard scalars.
+
+W1 between two equal-size sample sets is estimated as in Section 6 of
+``004_…``: the cost of the minimum-cost perfect matching under the Euclidean
+distance (Kuhn–Munkres; scipy's ``linear_sum_assignment``), divided by the
+number of pairs. For n samples per side this is the exact W1 between the two
+empirical measures (an optimal coupling of uniform empirical measures of equal
+size is a permutation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
+
+
+def w1_assignment(a: Any, b: Any) -> float:
+    """W1 between the empirical measures of ``a`` and ``b`` (each ``(n, d)``), in float64."""
+    a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
+    b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
+    if a.shape != b.shape:
+        raise ValueError(f"w1_assignment needs two sets of the same shape, got {a.shape} and {b.shape}")
+    cost = cdist(a, b)  # (n, n) Euclidean distances
+    rows, cols = linear_sum_assignment(cost)
+    return float(cost[rows, cols].mean())
+
+
+class MetricsLog:
+    """Appends one JSON object per line to ``metrics.jsonl``, and mirrors scalars to TensorBoard.
+
+    Args:
+        run_dir: the run directory.
+        start: the iteration training starts from; on resume, records after
+            it (written by the interrupted run after its last checkpoint) are
+            dropped so that the log reads like one uninterrupted run.
+        tensorboard: write TensorBoard scalars when ``tensorboard`` is installed.
+    """
+
+    def __init__(self, run_dir: str | Path, start: int = 0, tensorboard: bool = True):
+        self.path = Path(run_dir) / "metrics.jsonl"
+        if start > 0 and self.path.exists():
+            self._truncate_after(start)
+        self.writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                print("ganstab train: note: tensorboard is not installed; TensorBoard scalars are off", file=sys.stderr)
+            else:
+                self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=start if start else None)
+
+    def write(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, allow_nan=True) + "\n")
+        if self.writer is not None:
+            step = int(record["iteration"])
+            for key, value in record.items():
+                if key != "iteration" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self.writer.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def _truncate_after(self, start: int) -> None:
+        kept = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError):
+                if int(json.loads(line).get("iteration", 0)) <= start:
+                    kept.append(line)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """All records of ``metrics.jsonl``."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -1,0 +1,129 @@
+"""Gradient-penalty terms on minibatches, built from the shared definitions.
+
+*Where* the gradient is taken is a :class:`~stability.measures.PenaltyMeasure`
+(``measure.sample`` draws x̂ by its Table 1 rule: x_g detached, one α per
+sample, the anchor A fixed for the run); *what* is penalised is a pointwise
+form of :data:`stability.penalties.FORMS` or a batch-maximum penalty of
+:data:`stability.penalties.MAX_FORMS`. Nothing about either is written here.
+
+The critic *minimises* ``loss = −objective``, so the penalty enters its loss as
+
+* pointwise forms: ``+(ρ/2)·mean_i φ(q_i)`` (Definition 4 of ``003_…``),
+* MaxGP / MaxAL: ``−objective(q_max)`` (Eq. 12 / Eq. 13 of ``001_…``),
+
+with q_i = ‖∇ₓD(x̂_i)‖² over all non-batch dimensions. The gradient is taken
+the documented way: ``torch.autograd.grad(..., create_graph=True)`` out of
+place, then the caller runs one ``backward`` on the total loss. Under fp16
+autocast with a ``GradScaler`` pass ``grad_scale=scaler.get_scale()``: the
+input gradient is taken of the scaled output and unscaled in float32 before
+the norm, as in the PyTorch AMP notes ("gradient penalty"), so no unscaled fp16
+gradient is ever formed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from stability.errors import unknown_name
+from stability.measures import PenaltyMeasure, get_measure
+from stability.ops import TORCH
+from stability.penalties import FORMS, MAX_FORMS, MaxPenalty, PenaltyForm
+
+
+def gradient_sq_norms(critic: nn.Module, x_hat: torch.Tensor, grad_scale: float | None = None) -> torch.Tensor:
+    """q_i = ‖∇ₓD(x̂_i)‖², summed over every non-batch dimension, shape ``(B,)``.
+
+    The graph is kept (``create_graph=True``) so that q can be differentiated
+    with respect to the critic's parameters.
+    """
+    x_hat = x_hat.detach().requires_grad_(True)
+    out = critic(x_hat)  # (B,)
+    seed = out.sum()
+    if grad_scale is not None:
+        seed = seed * grad_scale
+    (grad,) = torch.autograd.grad(seed, x_hat, create_graph=True)  # (B, ...)
+    if grad.dtype in (torch.float16, torch.bfloat16):
+        grad = grad.float()  # norms in float32
+    if grad_scale is not None:
+        grad = grad / grad_scale
+    return grad.flatten(1).square().sum(1)
+
+
+@dataclass
+class PenaltyValue:
+    """One critic step's penalty: the term added to the critic loss and the q_i."""
+
+    loss: torch.Tensor  # scalar, added to the critic's loss
+    q: torch.Tensor  # (B,) squared gradient norms, detached
+
+
+class CriticPenalty:
+    """The penalty term ``measure`` × ``form`` × ρ, with MaxAL's multiplier as state.
+
+    Args:
+        measure: where x̂ is drawn (Table 1 of ``003_…``).
+        form: a name of :data:`FORMS` or :data:`MAX_FORMS`.
+        rho: ρ of the (ρ/2) convention (for gp/lp forms, pass 2λ).
+        multiplier: MaxAL's initial λ (Eq. 13).
+    """
+
+    def __init__(self, measure: PenaltyMeasure, form: str, rho: float, multiplier: float = 0.0):
+        if form in FORMS:
+            self.form: PenaltyForm | MaxPenalty = FORMS[form]
+        elif form in MAX_FORMS:
+            self.form = MAX_FORMS[form]
+        else:
+            raise unknown_name("penalty form", form, list(FORMS) + list(MAX_FORMS))
+        self.measure = measure
+        self.rho = float(rho)
+        self.multiplier = float(multiplier)  # MaxAL λ; a Python float so that it round-trips exactly
+
+    @classmethod
+    def from_config(cls, config: Any) -> CriticPenalty | None:
+        """The penalty of a :class:`~gan_train.config.TrainConfig`, or ``None`` without one."""
+        if config.measure == "none":
+            return None
+        args = (list(config.anchor),) if config.measure in ("mu_anchor", "mu_g_anc") else ()
+        return cls(get_measure(config.measure, *args), config.form, config.rho_effective, config.maxal_lambda0)
+
+    @property
+    def is_max(self) -> bool:
+        return isinstance(self.form, MaxPenalty)
+
+    def points(self, x_data: torch.Tensor, x_gen: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """x̂ by the measure's rule (x_g detached, α per sample from ``generator``)."""
+        return self.measure.sample(x_data, x_gen.detach(), generator=generator)
+
+    def __call__(
+        self,
+        critic: nn.Module,
+        x_data: torch.Tensor,
+        x_gen: torch.Tensor,
+        generator: torch.Generator | None = None,
+        grad_scale: float | None = None,
+    ) -> PenaltyValue:
+        q = gradient_sq_norms(critic, self.points(x_data, x_gen, generator), grad_scale)  # (B,)
+        if self.is_max:
+            loss = -self.form.objective(q.max(), TORCH, self.rho, self.multiplier)
+        else:
+            loss = self.rho / 2 * self.form(q, TORCH).mean()
+        return PenaltyValue(loss, q.detach())
+
+    def after_step(self, value: PenaltyValue) -> None:
+        """MaxAL's multiplier update of Eq. 14 after a critic step; no-op otherwise."""
+        if self.is_max and self.form.multiplier:
+            q_max = value.q.max().double()  # float64 so that λ accumulates without float32 rounding
+            self.multiplier = float(self.form.update_multiplier(self.multiplier, q_max, TORCH, self.rho))
+
+    def describe(self) -> str:
+        return f"{self.form.name} on {self.measure.describe()}, ρ={self.rho:g}"
+
+    def state_dict(self) -> dict[str, float]:
+        return {"multiplier": self.multiplier}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.multiplier = float(state["multiplier"])

@@ -1,0 +1,53 @@
+"""Load a trained generator from a run directory and draw samples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gan_train import checkpoint as ckpt
+from gan_train.config import TrainConfig
+from gan_train.errors import CheckpointError
+from gan_train.nets import architecture, build_generator
+from stability.errors import SpecError
+
+
+def load_generator(run_dir: str | Path, iteration: int | None = None) -> tuple[torch.nn.Module, TrainConfig, int]:
+    """The generator of a run at ``iteration`` (newest checkpoint by default).
+
+    Returns:
+        ``(generator, config, iteration)`` with the generator on the CPU in eval mode.
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise SpecError(f"{run_dir} is not a run directory (no config.json)")
+    config = TrainConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+    found = dict(ckpt.list_checkpoints(run_dir))
+    if not found:
+        raise CheckpointError(f"run {run_dir} has no checkpoints yet")
+    if iteration is None:
+        iteration = max(found)
+    if iteration not in found:
+        raise CheckpointError(f"run {run_dir} has no checkpoint of iteration {iteration}; it has {sorted(found)}")
+    state = ckpt.read_checkpoint(found[iteration])
+    if state.get("architecture") != architecture(config):
+        raise CheckpointError(f"checkpoint {found[iteration]} is from a different architecture than {config_path}")
+    generator = build_generator(config)
+    ckpt.load_module_state(generator, state["generator"], "generator", found[iteration])
+    return generator.eval(), config, iteration
+
+
+@torch.no_grad()
+def sample_run(
+    run_dir: str | Path, n: int, iteration: int | None = None, seed: int = 0
+) -> tuple[np.ndarray, TrainConfig, int]:
+    """``n`` samples ``(n, 2)`` from the generator of a run, z drawn with ``seed``."""
+    if n < 1:
+        raise SpecError(f"--n must be >= 1, got {n}")
+    generator, config, iteration = load_generator(run_dir, iteration)
+    z = torch.randn(n, config.latent_dim, generator=torch.Generator().manual_seed(seed))
+    return generator(z).float().numpy(), config, iteration
