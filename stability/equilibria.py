@@ -36,6 +36,7 @@ class Equilibrium:
     exact: dict[str, str] | None = None
     free: list[str] = field(default_factory=list)
     method: str = "symbolic"
+    solution: dict | None = field(default=None, repr=False, compare=False)  # {symbol: sympy expr} behind ``exact``
 
     def describe(self) -> str:
         if self.kind == "continuum":
@@ -74,15 +75,13 @@ def solve_symbolic(
             for sample in samples:
                 point = _evaluate({**values, **{p: sympy.Float(sample) for p in free}}, params)
                 if point is not None:
-                    found.append(
-                        Equilibrium(
-                            point, "continuum", {p.name: str(v) for p, v in values.items()}, [p.name for p in free]
-                        )
-                    )
+                    exact = {p.name: str(v) for p, v in values.items()}
+                    found.append(Equilibrium(point, "continuum", exact, [p.name for p in free], solution=values))
         else:
             point = _evaluate(values, params)
             if point is not None:
-                found.append(Equilibrium(point, "isolated", {p.name: str(v) for p, v in values.items()}))
+                exact = {p.name: str(v) for p, v in values.items()}
+                found.append(Equilibrium(point, "isolated", exact, solution=values))
     return found
 
 

@@ -30,7 +30,7 @@ Point = Mapping[str, float] | Sequence[float] | np.ndarray
 
 #: Functions of non-smooth forms that lambdify must know; the flow is
 #: evaluated with the subgradient convention sign(0) = 0, Heaviside(0) = ½.
-_NUMPY_MODULES = [{"Heaviside": lambda t, at_zero=0.5: np.heaviside(t, at_zero)}, "numpy"]
+NUMPY_MODULES = [{"Heaviside": lambda t, at_zero=0.5: np.heaviside(t, at_zero)}, "numpy"]
 
 
 class SymbolicField:
@@ -101,7 +101,8 @@ class SymbolicField:
             )
         mapping = {by_name[k]: sympy.nsimplify(v) for k, v in values.items()}
         clone = object.__new__(SymbolicField)
-        clone.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("jacobian_expr", "_lambdified")})
+        cached = ("jacobian_expr", "_value_function", "_jacobian_function")
+        clone.__dict__.update({k: v for k, v in self.__dict__.items() if k not in cached})
         clone.exprs = tuple(_tidy(e.xreplace(mapping)) for e in self.exprs)
         clone.objective = self.objective
         clone.penalty_value = self.penalty_value.xreplace(mapping)
@@ -120,24 +121,31 @@ class SymbolicField:
     # ---- numeric views -------------------------------------------------------
 
     @cached_property
-    def _lambdified(self):
-        self._require_numeric()
-        value = sympy.lambdify(self.params, list(self.exprs), modules=_NUMPY_MODULES, cse=True)
-        jac = sympy.lambdify(self.params, self.jacobian_expr.tolist(), modules=_NUMPY_MODULES, cse=True)
-        return value, jac
+    def _value_function(self):
+        self.require_numeric()
+        return lambdify_numpy(self.params, list(self.exprs))
+
+    @cached_property
+    def _jacobian_function(self):
+        self.require_numeric()
+        return lambdify_numpy(self.params, self.jacobian_expr.tolist())
 
     def numpy_function(self):
         """A vectorised ``F(*params) -> list of arrays``: the flow on grids, no sympy inside."""
-        return self._lambdified[0]
+        return self._value_function
+
+    def jacobian_function(self):
+        """A vectorised ``J(*params) -> nested lists``: the Jacobian entries on grids."""
+        return self._jacobian_function
 
     def value(self, point: Point) -> np.ndarray:
         """The flow (ψ̇, θ̇) at a point."""
-        values = self._lambdified[0](*self.as_vector(point))
+        values = self._value_function(*self.as_vector(point))
         return np.array([float(v) for v in values])
 
     def jacobian(self, point: Point) -> np.ndarray:
         """The Jacobian of the flow at a point, float64."""
-        rows = self._lambdified[1](*self.as_vector(point))
+        rows = self._jacobian_function(*self.as_vector(point))
         return np.array([[float(v) for v in row] for row in rows])
 
     def jvp(self, point: Point, tangent: Sequence[float]) -> np.ndarray:
@@ -162,11 +170,23 @@ class SymbolicField:
             raise SpecError(f"point needs {len(names)} values ({', '.join(names)}), got {vector.size}")
         return vector
 
-    def _require_numeric(self) -> None:
+    def require_numeric(self) -> None:
+        """Raise a :class:`SpecError` naming any symbolic constant still free (e.g. ρ)."""
         free = self.free_constants
         if free:
             names = ", ".join(s.name for s in free)
             raise SpecError(f"numeric evaluation needs values for {names} (e.g. --param {free[0].name}=1)")
+
+
+def lambdify_numpy(args: Sequence[sympy.Symbol], exprs: Any):
+    """The one symbolic → numeric boundary: numpy code with the kink conventions above.
+
+    Common-subexpression elimination pays for ordinary flows but costs seconds
+    on the thousands of terms of a quadrature-based expectation (WGAN-GP form
+    on a continuous law) without speeding them up, so it is used below a size.
+    """
+    small = len(str(exprs)) < 5000
+    return sympy.lambdify(args, exprs, modules=NUMPY_MODULES, cse=small)
 
 
 def _tidy(expr: sympy.Expr) -> sympy.Expr:

@@ -18,7 +18,6 @@ field (:func:`flow_function`); sympy is never called inside a loop.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -28,34 +27,17 @@ from scipy.integrate import solve_ivp
 
 from stability.equilibria import Equilibrium
 from stability.errors import SpecError
-from stability.field import _NUMPY_MODULES, SymbolicField
+from stability.field import SymbolicField
 
 #: Label of a start that does not converge to any equilibrium within the horizon.
 NO_CONVERGENCE = -1
 
 FlowFunction = Callable[..., list]
 
-_FLOW_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
 
 def flow_function(field_: SymbolicField) -> FlowFunction:
-    """The vectorised flow ``F(psi, theta, ...) -> [psi_dot, theta_dot, ...]`` of a field.
-
-    Uses :meth:`SymbolicField.numpy_function` when the field has already been
-    lambdified; otherwise lambdifies only the flow (not its Jacobian, which
-    for quadrature-based penalties such as WGAN-GP costs seconds), with the
-    same ``sign(0) = 0`` convention. Cached per field.
-    """
-    cached = _FLOW_CACHE.get(field_)
-    if cached is not None:
-        return cached
-    if "_lambdified" in field_.__dict__:
-        function = field_.numpy_function()
-    else:
-        field_._require_numeric()
-        function = sympy.lambdify(field_.params, list(field_.exprs), modules=_NUMPY_MODULES, cse=True)
-    _FLOW_CACHE[field_] = function
-    return function
+    """The vectorised flow ``F(psi, theta, ...) -> [psi_dot, theta_dot, ...]`` of a field (lambdified once)."""
+    return field_.numpy_function()
 
 
 def evaluate_flow(field_: SymbolicField, *coordinates: np.ndarray) -> list[np.ndarray]:
@@ -192,8 +174,14 @@ def gd_trajectory(
             states.append(x.copy())
     states_array = np.array(states)
     method = "alternating" if alternating else "simultaneous"
-    return Trajectory(method, step * np.arange(len(states_array)), states_array, float(step), diverged,
-                      [p.name for p in field_.params])
+    return Trajectory(
+        method,
+        step * np.arange(len(states_array)),
+        states_array,
+        float(step),
+        diverged,
+        [p.name for p in field_.params],
+    )
 
 
 def simultaneous_gd(field_: SymbolicField, start: Sequence[float], step: float, n_steps: int = 200) -> Trajectory:
@@ -249,11 +237,10 @@ class BasinEstimate:
 def _continuum_distance(equilibrium: Equilibrium, names: list[str]) -> Callable[..., np.ndarray]:
     """|x_fixed − expr(x_free)| (max over fixed coordinates) for a continuum of equilibria."""
     symbols = {n: sympy.Symbol(n, real=True) for n in names}
-    exact = equilibrium.exact or {}
     parts = []
-    for name, text in exact.items():
-        expr = sympy.sympify(text, locals=symbols)
-        parts.append((names.index(name), sympy.lambdify([symbols[n] for n in names], expr, modules="numpy")))
+    for symbol, expr in (equilibrium.solution or {}).items():
+        expr = sympy.sympify(expr).xreplace({s: symbols[s.name] for s in sympy.sympify(expr).free_symbols})
+        parts.append((names.index(symbol.name), sympy.lambdify([symbols[n] for n in names], expr, modules="numpy")))
 
     def distance(*coordinates: np.ndarray) -> np.ndarray:
         result = np.zeros(np.shape(coordinates[0]))

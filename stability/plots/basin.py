@@ -54,19 +54,46 @@ def plot_basin(
     dpsi = (estimate.psi[1] - estimate.psi[0]) / 2 if len(estimate.psi) > 1 else 0.5
     dtheta = (estimate.theta[1] - estimate.theta[0]) / 2 if len(estimate.theta) > 1 else 0.5
     extent = (estimate.psi[0] - dpsi, estimate.psi[-1] + dpsi, estimate.theta[0] - dtheta, estimate.theta[-1] + dtheta)
-    ax.imshow(estimate.labels + 1, origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=n + 0.5,
-              interpolation="nearest", aspect="auto", zorder=0)
-    handles = [Patch(facecolor=colors[k + 1], edgecolor="none", label=f"→ {target}")
-               for k, target in enumerate(estimate.targets) if np.any(estimate.labels == k)]
+    ax.imshow(
+        estimate.labels + 1,
+        origin="lower",
+        extent=extent,
+        cmap=cmap,
+        vmin=-0.5,
+        vmax=n + 0.5,
+        interpolation="nearest",
+        aspect="auto",
+        zorder=0,
+    )
+    handles = [
+        Patch(facecolor=colors[k + 1], edgecolor="none", label=f"→ {target}")
+        for k, target in enumerate(estimate.targets)
+        if np.any(estimate.labels == k)
+    ]
     if np.any(estimate.labels == NO_CONVERGENCE):
-        handles.append(Patch(facecolor=NO_CONVERGENCE_COLOR, edgecolor="#999999",
-                             label=f"does not converge (t ≤ {estimate.horizon:g})"))
+        handles.append(
+            Patch(
+                facecolor=NO_CONVERGENCE_COLOR,
+                edgecolor="#999999",
+                label=f"does not converge (t ≤ {estimate.horizon:g})",
+            )
+        )
     if field_ is not None:
         box = (estimate.psi[0], estimate.psi[-1], estimate.theta[0], estimate.theta[-1])
         draw_streamlines(ax, field_, box, resolution=31, density=0.8)
     if radius is not None and np.isfinite(radius):
-        ax.add_patch(Circle(center, radius, fill=False, linestyle="--", linewidth=2.0, edgecolor="black", zorder=5,
-                            label=f"Lemma 1 ball, R = {radius:.4g}"))
+        ax.add_patch(
+            Circle(
+                center,
+                radius,
+                fill=False,
+                linestyle="--",
+                linewidth=2.0,
+                edgecolor="black",
+                zorder=5,
+                label=f"Lemma 1 ball, R = {radius:.4g}",
+            )
+        )
         handles.append(ax.patches[-1])
     elif radius is not None:
         ax.text(0.02, 0.98, "Lemma 1: R = ∞ (global basin)", transform=ax.transAxes, va="top", fontsize=8)

@@ -37,9 +37,12 @@ def _key(value: Any) -> str | None:
 
 
 @lru_cache(maxsize=128)
-def _cached_field(toy: str, measure: str | None, form: str, rho: str, anchor: str, mass: str | None, link: str) -> SymbolicField:
-    system = get_toy(toy, measure=measure, rho=sympy.sympify(rho), form=form, mass=mass, anchor=sympy.sympify(anchor),
-                     link=link)
+def _cached_field(
+    toy: str, measure: str | None, form: str, rho: str, anchor: str, mass: str | None, link: str
+) -> SymbolicField:
+    system = get_toy(
+        toy, measure=measure, rho=sympy.sympify(rho), form=form, mass=mass, anchor=sympy.sympify(anchor), link=link
+    )
     return SymbolicField(system)
 
 

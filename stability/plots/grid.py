@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from tqdm.auto import tqdm
 
 from stability.plots.fields import TOY_TITLES, is_nonsmooth, toy_field
 from stability.plots.marks import EquilibriumMark, draw_equilibria, find_marks
-from stability.plots.portrait import annotate, draw_nullclines, draw_streamlines, nullclines
-from stability.plots.style import PSI_LABEL, THETA_LABEL
+from stability.plots.portrait import annotate, draw_flowlines, draw_nullclines, nullclines
+from stability.plots.style import PSI_LABEL, THETA_LABEL, legend_rank
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,7 @@ def measures_grid(
     rows: Sequence[Row] = ROWS,
     columns: Sequence[Column] = COLUMNS,
     *,
-    resolution: int = 25,
-    density: float = 0.6,
+    seeds: int = 9,
     panel_size: tuple[float, float] = (2.5, 2.35),
     progress: bool = True,
     summary: dict | None = None,
@@ -77,7 +77,7 @@ def measures_grid(
         rho: penalty weight ρ of every penalised column.
         anchor: the anchor A of μ_g,anc.
         rows, columns: what to draw (defaults: the issue's 3 × 7 grid).
-        resolution, density: streamline grid and density per panel.
+        seeds: flow lines per axis in each panel (see :func:`~stability.plots.portrait.draw_flowlines`).
         panel_size: inches per panel.
         progress: tqdm bar over the panels.
         summary: if a dict is given, it is filled with the equilibria per panel
@@ -87,8 +87,13 @@ def measures_grid(
         ``(figure, axes)`` with ``axes`` of shape (len(rows), len(columns)).
     """
     n_rows, n_cols = len(rows), len(columns)
-    fig = Figure(figsize=(panel_size[0] * n_cols, panel_size[1] * n_rows + 0.9), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(n_rows, n_cols, squeeze=False))
+    width, height = panel_size[0] * n_cols + 0.9, panel_size[1] * n_rows + 1.3
+    fig = Figure(figsize=(width, height))  # fixed margins: a layout engine costs seconds on 21 panels
+    fig.subplots_adjust(
+        left=0.75 / width, right=1 - 0.15 / width, bottom=0.95 / height, top=1 - 0.55 / height, wspace=0.08, hspace=0.08
+    )
+    same_box = len({row.box for row in rows}) == 1
+    axes = np.atleast_2d(fig.subplots(n_rows, n_cols, squeeze=False, sharex="col", sharey=True if same_box else "row"))
     panels = [(i, j) for i in range(n_rows) for j in range(n_cols)]
     bar = tqdm(panels, desc="measures grid", disable=not progress, leave=False)
     for i, j in bar:
@@ -96,7 +101,7 @@ def measures_grid(
         bar.set_postfix_str(f"{row.toy}/{column.key}")
         ax = axes[i, j]
         field_ = toy_field(row.toy, column.measure, rho=rho, form=column.form, anchor=anchor)
-        draw_streamlines(ax, field_, row.box, resolution, density)
+        draw_flowlines(ax, field_, row.box, seeds)
         draw_nullclines(ax, nullclines(field_, row.box, resolution=101))
         marks: list[EquilibriumMark] = find_marks(field_, row.box)
         draw_equilibria(ax, marks, size=6.5)
@@ -106,6 +111,8 @@ def measures_grid(
             annotate(ax, "non-smooth: flow jumps where\n$\\nabla_x D = 0$ (sign(0) = 0 drawn)")
         ax.set_xlim(row.box[0], row.box[1])
         ax.set_ylim(row.box[2], row.box[3])
+        ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(5, integer=True))
         ax.tick_params(labelsize=7)
         if i == 0:
             ax.set_title(column.title, fontsize=9)
@@ -117,8 +124,28 @@ def measures_grid(
     for ax in axes.ravel():
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
-    if handles:
-        fig.legend(list(handles.values()), list(handles.keys()), loc="outside lower center", ncol=min(6, len(handles)),
-                   fontsize=8, frameon=False)
-    fig.suptitle(f"Penalty measures across the toy systems of Kim et al. (ρ = {rho}, anchor A = {anchor})", fontsize=11)
+    labels = sorted(handles, key=legend_rank)
+    if labels:
+        fig.legend(
+            [handles[k] for k in labels],
+            labels,
+            loc="lower center",
+            ncol=min(6, len(labels)),
+            fontsize=8,
+            frameon=False,
+            bbox_to_anchor=(0.5, 0.0),
+        )
+    fig.suptitle(
+        f"Penalty measures across the toy systems of Kim et al. (ρ = {_number(rho)}, anchor A = {_number(anchor)})",
+        fontsize=11,
+        y=1 - 0.12 / height,
+        va="top",
+    )
     return fig, axes
+
+
+def _number(value: Any) -> str:
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return str(value)

@@ -14,13 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import sympy
 from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 from stability.errors import SpecError
-from stability.field import _NUMPY_MODULES, SymbolicField
+from stability.field import SymbolicField, lambdify_numpy
 from stability.plots.style import new_axes
 
 #: Marker per locus when several share one axes.
@@ -86,7 +86,7 @@ def eigenvalue_locus(
     if missing:
         raise SpecError(f"give values for the other free constants: {', '.join(sorted(missing))}")
     order = list(field_.params) + [constants[parameter]] + [constants[k] for k in sorted(fixed)]
-    jacobian = sympy.lambdify(order, field_.jacobian_expr.tolist(), modules=_NUMPY_MODULES, cse=True)
+    jacobian = lambdify_numpy(order, field_.jacobian_expr.tolist())
     values = np.asarray(values, dtype=float)
     names = [p.name for p in field_.params]
     if callable(point):
@@ -120,7 +120,9 @@ def plot_root_locus(
     """Draw loci in the complex plane, coloured by the parameter, with the stability boundary.
 
     The boundary of continuous-time stability is the imaginary axis
-    Re λ = 0; the unstable half-plane Re λ > 0 is shaded.
+    Re λ = 0; the unstable half-plane Re λ > 0 is shaded. When a fast real
+    branch dwarfs the complex one, the real axis is symmetric-log scaled
+    (linear within |Re λ| < max|Im λ|).
 
     Returns:
         ``(figure, axes)``; a colorbar axes is added to the figure when ``colorbar``.
@@ -135,20 +137,37 @@ def plot_root_locus(
     scatter = None
     for k, locus in enumerate(loci):
         values = np.repeat(locus.values[:, None], locus.eigenvalues.shape[1], axis=1)
-        scatter = ax.scatter(locus.eigenvalues.real.ravel(), locus.eigenvalues.imag.ravel(), c=values.ravel(),
-                             cmap=cmap, norm=norm, s=9, marker=LOCUS_MARKERS[k % len(LOCUS_MARKERS)],
-                             label=locus.label, zorder=3, linewidths=0)
+        scatter = ax.scatter(
+            locus.eigenvalues.real.ravel(),
+            locus.eigenvalues.imag.ravel(),
+            c=values.ravel(),
+            cmap=cmap,
+            norm=norm,
+            s=9,
+            marker=LOCUS_MARKERS[k % len(LOCUS_MARKERS)],
+            label=locus.label,
+            zorder=3,
+            linewidths=0,
+        )
     re = np.concatenate([locus.eigenvalues.real.ravel() for locus in loci])
     im = np.concatenate([locus.eigenvalues.imag.ravel() for locus in loci])
     span_x = max(1e-3, float(np.max(np.abs(re))))
     span_y = max(1e-3, float(np.max(np.abs(im))))
-    x_low, x_high = float(np.min(re)) - 0.1 * span_x, max(float(np.max(re)), 0.0) + 0.25 * span_x
+    wide = span_x > 8 * max(span_y, 0.5)  # a fast real branch would squash the complex one: log-compress it
+    linthresh = max(span_y, 0.5)
+    pad = 0.3 * linthresh if wide else 0.25 * span_x
+    x_low, x_high = float(np.min(re)) - (0.3 * span_x if wide else 0.1 * span_x), max(float(np.max(re)), 0.0) + pad
     ax.axvspan(0.0, x_high, color="#f4cccc", alpha=0.6, zorder=0, label=r"unstable: Re $\lambda$ > 0")
     ax.axvline(0.0, color="#c0392b", linewidth=1.4, zorder=1, label=r"stability boundary Re $\lambda$ = 0")
     ax.axhline(0.0, color="#999999", linewidth=0.6, zorder=1)
     ax.set_xlim(x_low, x_high)
+    if wide:
+        ax.set_xscale("symlog", linthresh=linthresh, linscale=1.5)
+        ticks = [t for t in (-1000, -100, -20, -5, -1, 0) if x_low <= t <= x_high]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_locator(NullLocator())
     ax.set_ylim(-1.15 * span_y, 1.15 * span_y)
-    ax.set_xlabel(r"Re $\lambda$")
+    ax.set_xlabel(r"Re $\lambda$" + (" (symmetric log scale)" if wide else ""))
     ax.set_ylabel(r"Im $\lambda$")
     ax.set_title(title or "Eigenvalue root locus")
     name = parameter_label or _pretty(loci[0].parameter)

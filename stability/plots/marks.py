@@ -30,6 +30,10 @@ from stability.plots.fields import is_nonsmooth, require_plane
 from stability.plots.style import CONTINUUM_STYLE, marker_kwargs
 from stability.trajectories import evaluate_flow, flow_function, unique_equilibria
 
+#: The class given to a point where the flow is not differentiable (a jump of a
+#: non-smooth penalty form): linearisation says nothing there.
+NONSMOOTH_POINT = "non-smooth point"
+
 
 @dataclass
 class EquilibriumMark:
@@ -83,17 +87,77 @@ def numeric_jacobian(field_: SymbolicField, point: Sequence[float], step: float 
     return J
 
 
-def _numeric_roots(field_: SymbolicField, box: Sequence[float], starts_per_axis: int = 7,
-                   residual_tol: float = 1e-9, distinct_tol: float = 1e-6) -> list[Equilibrium]:
-    function = flow_function(field_)
-    value = lambda v: np.array([float(c) for c in function(*v)])  # noqa: E731
+def is_differentiable(field_: SymbolicField, point: Sequence[float], rtol: float = 1e-3) -> bool:
+    """False when central differences at two step sizes disagree (a jump of the flow at ``point``)."""
+    fine, coarse = numeric_jacobian(field_, point, 1e-7), numeric_jacobian(field_, point, 1e-4)
+    return bool(np.max(np.abs(fine - coarse)) <= rtol * (1.0 + np.max(np.abs(coarse))))
+
+
+def _axis_continua(
+    field_: SymbolicField, roots: list[Equilibrium], box: Sequence[float], tol: float = 1e-9
+) -> list[Equilibrium]:
+    """Replace ≥ 3 numeric roots on one line θ = c (or ψ = c) by a continuum when F vanishes along it."""
+    names = [p.name for p in field_.params]
+    kept = list(roots)
+    found: list[Equilibrium] = []
+    for fixed in (1, 0):
+        values = [round(e.point[names[fixed]], 6) for e in kept]
+        for c in sorted({v for v in values if values.count(v) >= 3}):
+            free = np.linspace(box[0], box[1], 41) if fixed == 1 else np.linspace(box[2], box[3], 41)
+            line = (free, np.full_like(free, c)) if fixed == 1 else (np.full_like(free, c), free)
+            if max(float(np.max(np.abs(v))) for v in evaluate_flow(field_, *line)) > tol:
+                continue
+            members = [e for e in kept if round(e.point[names[fixed]], 6) == c]
+            kept = [e for e in kept if e not in members]
+            found.append(
+                Equilibrium(members[0].point, "continuum", {names[fixed]: f"{c:g}"}, [names[1 - fixed]], "numeric")
+            )
+    return kept + found
+
+
+def _numeric_roots(
+    field_: SymbolicField,
+    box: Sequence[float],
+    starts_per_axis: int = 9,
+    iterations: int = 60,
+    residual_tol: float = 1e-9,
+    distinct_tol: float = 1e-6,
+) -> list[Equilibrium]:
+    """Equilibria in the box by damped Newton from a grid of starts, all starts at once.
+
+    Vectorised over the starts (one flow evaluation per iteration and
+    finite-difference column), then the converged candidates are polished with
+    ``scipy.optimize.root`` and kept when ‖F‖ < ``residual_tol``.
+    """
     axes = [np.linspace(box[0], box[1], starts_per_axis), np.linspace(box[2], box[3], starts_per_axis)]
-    starts = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 2)
+    x = np.stack(np.meshgrid(*axes, indexing="ij")).reshape(2, -1)  # (2, N)
+    max_step = 0.25 * max(box[1] - box[0], box[3] - box[2])
+    F = lambda y: np.stack(evaluate_flow(field_, y[0], y[1]))  # noqa: E731
+    with np.errstate(all="ignore"):
+        for _ in range(iterations):
+            value = F(x)
+            h = 1e-7 * np.maximum(1.0, np.abs(x))
+            J = np.empty((2, 2, x.shape[1]))
+            for j in range(2):
+                e = np.zeros_like(x)
+                e[j] = h[j]
+                J[:, j] = (F(x + e) - F(x - e)) / (2 * h[j])
+            det = J[0, 0] * J[1, 1] - J[0, 1] * J[1, 0]
+            step = np.stack([J[1, 1] * value[0] - J[0, 1] * value[1], -J[1, 0] * value[0] + J[0, 0] * value[1]]) / det
+            step = np.where(np.isfinite(step), step, 0.0)
+            length = np.linalg.norm(step, axis=0)
+            step *= np.minimum(1.0, max_step / np.maximum(length, 1e-300))
+            x = x - step
+        residual = np.linalg.norm(F(x), axis=0)
+    candidates = [x[:, k] for k in np.argsort(residual) if np.isfinite(residual[k]) and residual[k] < 1e-4]
+    function = flow_function(field_)
+    value_at = lambda v: np.array([float(c) for c in function(*v)])  # noqa: E731
     roots: list[np.ndarray] = []
-    for start in starts:
-        result = optimize.root(value, start, method="hybr")
-        root = result.x
-        if not np.all(np.isfinite(root)) or np.linalg.norm(value(root)) > residual_tol:
+    for candidate in candidates:
+        if any(np.linalg.norm(candidate - r) <= distinct_tol for r in roots):
+            continue
+        root = optimize.root(value_at, candidate, method="hybr").x
+        if not np.all(np.isfinite(root)) or np.linalg.norm(value_at(root)) > residual_tol:
             continue
         if not (box[0] - 1e-9 <= root[0] <= box[1] + 1e-9 and box[2] - 1e-9 <= root[1] <= box[3] + 1e-9):
             continue
@@ -126,7 +190,7 @@ def find_marks(
     nonsmooth = is_nonsmooth(field_)
     if equilibria is None:
         if nonsmooth:
-            equilibria = _numeric_roots(field_, box)
+            equilibria = _axis_continua(field_, _numeric_roots(field_, box), box)
         else:
             equilibria, _ = find_equilibria(field_, box=[(box[0], box[1]), (box[2], box[3])], timeout=timeout)
     jacobian = (lambda p: numeric_jacobian(field_, p)) if nonsmooth else field_.jacobian  # noqa: E731
@@ -135,6 +199,8 @@ def find_marks(
         point = np.array([equilibrium.point[n] for n in names], dtype=float)
         eigs = eigenvalues(jacobian(point))
         classification, _ = classify(eigs, tol)
+        if nonsmooth and equilibrium.kind != "continuum" and not is_differentiable(field_, point):
+            classification, eigs = NONSMOOTH_POINT, np.array([], dtype=complex)
         mark = EquilibriumMark(equilibrium, point, classification, eigs, numeric_jacobian=nonsmooth)
         if equilibrium.kind == "continuum":
             mark.segments = _continuum_segments(equilibrium, names, box, jacobian, samples, tol)
@@ -162,7 +228,7 @@ def _continuum_segments(equilibrium, names, box, jacobian, samples, tol) -> list
     behaviour = []
     for p in points:
         eigs = eigenvalues(jacobian(p))
-        transverse = eigs[np.argsort(np.abs(eigs))][len(free):]  # drop the zero eigenvalue along the continuum
+        transverse = eigs[np.argsort(np.abs(eigs))][len(free) :]  # drop the zero eigenvalue along the continuum
         zero = tol.zero(eigs)
         if transverse.size and np.all(transverse.real < -zero):
             behaviour.append("attracting")
@@ -191,8 +257,18 @@ def draw_equilibria(ax: Axes, marks: Sequence[EquilibriumMark], size: float = 8.
         if mark.kind == "continuum":
             for points, behaviour in mark.segments:
                 style = CONTINUUM_STYLE[behaviour]
-                ax.plot(points[:, 0], points[:, 1], zorder=5, solid_capstyle="butt",
-                        label=f"equilibria, continuum ({behaviour})" if labels else None, **style)
+                ax.plot(
+                    points[:, 0],
+                    points[:, 1],
+                    zorder=5,
+                    solid_capstyle="butt",
+                    label=f"equilibria, continuum ({behaviour})" if labels else None,
+                    **style,
+                )
         else:
-            ax.plot([mark.point[0]], [mark.point[1]], label=mark.classification if labels else None,
-                    **marker_kwargs(mark.classification, size))
+            ax.plot(
+                [mark.point[0]],
+                [mark.point[1]],
+                label=mark.classification if labels else None,
+                **marker_kwargs(mark.classification, size),
+            )

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from stability.plots.fields import toy_field
 from stability.plots.marks import find_marks
 from stability.plots.portrait import nullclines, phase_portrait
+from stability.plots.style import figure_legend, legend_unique
 
 #: ρ of Figure 3.
 FIGURE3_RHO = sympy.Rational(3, 8)
@@ -31,15 +32,23 @@ def figure3_starts(rho: Any = FIGURE3_RHO) -> list[tuple[float, float]]:
     """Starts of the drawn solution curves: in A, on the nullcline ψ = −3/(4ρ), in B and in C."""
     wall = -3 / (4 * float(rho))
     return [
-        (wall - 1.5, 2.5), (wall - 1.0, -1.5),  # area A
+        (wall - 1.5, 2.5),
+        (wall - 1.0, -1.5),  # area A
         (wall, 2.6),  # on the nullcline psi = -3/(4 rho): converges to (-3/(4 rho), 0)
-        (wall / 2, 2.5), (wall / 4, -2.0),  # area B
-        (1.2, 0.8), (0.6, -1.2),  # area C: crosses psi = 0, converges to (b, 0) with b < 0
+        (wall / 2, 2.5),
+        (wall / 4, -2.0),  # area B
+        (1.2, 0.8),
+        (0.6, -1.2),  # area C: crosses psi = 0, converges to (b, 0) with b < 0
     ]
 
 
-def figure3(rho: Any = FIGURE3_RHO, ax: Axes | None = None, box: tuple[float, float, float, float] = FIGURE3_BOX,
-            t_max: float = 30.0, lr: float | None = None) -> tuple[Figure, Axes]:
+def figure3(
+    rho: Any = FIGURE3_RHO,
+    ax: Axes | None = None,
+    box: tuple[float, float, float, float] = FIGURE3_BOX,
+    t_max: float = 30.0,
+    lr: float | None = None,
+) -> tuple[Figure, Axes]:
     """Figure 3 of ``003_…``: the Lemma 3 phase portrait with its nullclines and areas A, B, C.
 
     Args:
@@ -55,10 +64,20 @@ def figure3(rho: Any = FIGURE3_RHO, ax: Axes | None = None, box: tuple[float, fl
     field_ = toy_field("lemma3", "mu_gp", rho=rho)
     wall = -3 / (4 * float(rho))
     fig, ax = phase_portrait(
-        field_, box, ax, resolution=51, density=1.1, starts=figure3_starts(rho), t_max=t_max, lr=lr,
-        gd_starts=[(1.2, 0.8)] if lr else None, gd_steps=150, marks=find_marks(field_, box), legend=False,
+        field_,
+        box,
+        ax if ax is not None else Figure(figsize=(6.4, 6.4), layout="constrained").add_subplot(),
+        resolution=51,
+        density=1.1,
+        starts=figure3_starts(rho),
+        t_max=t_max,
+        lr=lr,
+        gd_starts=[(1.2, 0.8)] if lr else None,
+        gd_steps=150,
+        marks=find_marks(field_, box),
+        legend=False,
         title=rf"Figure 3 of Kim et al.: Lemma 3, $(D_2 = \psi x^2, \delta_0, \delta_\theta, \mu_{{GP}})$, "
-              rf"$\rho = {sympy.latex(sympy.nsimplify(rho))}$",
+        rf"$\rho = {sympy.latex(sympy.nsimplify(rho))}$",
     )
     ax.title.set_fontsize(10)
     ax.axvspan(box[0], wall, color="#e5f5e0", alpha=0.5, zorder=0)
@@ -66,19 +85,44 @@ def figure3(rho: Any = FIGURE3_RHO, ax: Axes | None = None, box: tuple[float, fl
     ax.axvspan(0.0, box[1], color="#fee6ce", alpha=0.5, zorder=0)
     top = box[3] - 0.08 * (box[3] - box[2])
     for name, x in (("A", (box[0] + wall) / 2), ("B", wall / 2), ("C", box[1] / 2)):
-        ax.text(x, top, name, fontsize=16, fontweight="bold", ha="center", va="center", zorder=9,
-                bbox={"boxstyle": "circle,pad=0.2", "facecolor": "white", "edgecolor": "#444444"})
-    ax.text(0.05, box[2] + 0.25, r"$\psi = 0$", rotation=90, fontsize=9, color="#01665e", va="bottom")
-    ax.text(wall + 0.05, box[2] + 0.25, rf"$\psi = -\frac{{3}}{{4\rho}} = {wall:g}$", rotation=90, fontsize=9,
-            color="#8c510a", va="bottom")
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    ax.legend(list(unique.values()), list(unique.keys()), loc="lower right", fontsize=7, framealpha=0.9)
+        ax.text(
+            x,
+            top,
+            name,
+            fontsize=16,
+            fontweight="bold",
+            ha="center",
+            va="center",
+            zorder=9,
+            bbox={"boxstyle": "circle,pad=0.2", "facecolor": "white", "edgecolor": "#444444"},
+        )
+    ax.text(
+        -0.06, box[2] + 0.2, r"$\psi = 0$", rotation=90, fontsize=9, color="#01665e", va="bottom", ha="right", zorder=9
+    )
+    ax.text(
+        wall - 0.06,
+        box[2] + 0.2,
+        rf"$\psi = -\frac{{3}}{{4\rho}} = {wall:g}$",
+        rotation=90,
+        fontsize=9,
+        color="#8c510a",
+        va="bottom",
+        ha="right",
+        zorder=9,
+    )
+    if ax is fig.axes[0] and len(fig.axes) == 1:
+        figure_legend(fig, [ax], ncol=3)
+    else:
+        legend_unique(ax, loc="lower right", fontsize=7, framealpha=0.9)
     return fig, ax
 
 
-def figure3_nullcline_positions(rho: Any = FIGURE3_RHO, box: tuple[float, float, float, float] = FIGURE3_BOX,
-                                resolution: int = 201, margin: float = 0.1) -> dict[str, list[float]]:
+def figure3_nullcline_positions(
+    rho: Any = FIGURE3_RHO,
+    box: tuple[float, float, float, float] = FIGURE3_BOX,
+    resolution: int = 201,
+    margin: float = 0.1,
+) -> dict[str, list[float]]:
     """Where the nullclines of the Lemma 3 flow cross the plane off the equilibrium axis θ = 0.
 
     The distinct ψ (rounded to 1e-9) of every nullcline vertex with |θ| > ``margin``, as

@@ -41,13 +41,16 @@ def grid(box: Box, resolution: int) -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(psi, theta)
 
 
-def nullclines(field_: SymbolicField, box: Box, resolution: int = 201, jump_tol: float = 1e-2) -> dict[str, list[np.ndarray]]:
+def nullclines(
+    field_: SymbolicField, box: Box, resolution: int = 201, jump_tol: float = 2e-3
+) -> dict[str, list[np.ndarray]]:
     """The zero sets of ψ̇ and θ̇ inside ``box`` as polylines.
 
     Zero crossings of each component on a grid (``contourpy``, linear
-    interpolation), then every vertex is checked on the flow itself: where
-    |F_i| > ``jump_tol`` · max|F_i| the crossing is a jump of a discontinuous
-    field (WGAN-GP at ∇ₓD = 0), not a zero, and the polyline is cut there.
+    interpolation), then every vertex is checked on the flow itself, at the
+    vertex and a hair's breadth to each side: where |F_i| > ``jump_tol`` ·
+    max|F_i| on either side, the crossing is a jump of a discontinuous field
+    (WGAN-GP at ∇ₓD = 0), not a zero, and the polyline is cut there.
     Zeros of even multiplicity (θ² = 0) do not change sign and are not found;
     they are equilibria and drawn as such.
 
@@ -63,9 +66,15 @@ def nullclines(field_: SymbolicField, box: Box, resolution: int = 201, jump_tol:
         lines: list[np.ndarray] = []
         if scale > 0:
             generator = contourpy.contour_generator(P, T, Z, line_type="Separate")
+            component = 0 if name == "psi_dot" else 1
+            delta = 1e-7 * max(abs(v) for v in box) or 1e-7
             for line in generator.lines(0.0):
-                at = evaluate_flow(field_, line[:, 0], line[:, 1])[0 if name == "psi_dot" else 1]
-                good = np.abs(at) <= jump_tol * scale
+                # a zero of a continuous component is small on both sides of the vertex; at a jump one side is not
+                near = [
+                    evaluate_flow(field_, line[:, 0] + dx, line[:, 1] + dy)[component]
+                    for dx, dy in ((0, 0), (delta, 0), (-delta, 0), (0, delta), (0, -delta))
+                ]
+                good = np.max(np.abs(near), axis=0) <= jump_tol * scale
                 lines += [piece for piece in _runs(line, good) if len(piece) >= 2]
         out[name] = lines
     return out
@@ -82,22 +91,67 @@ def _runs(line: np.ndarray, keep: np.ndarray) -> list[np.ndarray]:
     return pieces
 
 
-def draw_streamlines(ax: Axes, field_: SymbolicField, box: Box, resolution: int = 41, density: float = 1.0,
-                     rasterized: bool = True) -> None:
-    """Streamlines of the flow (grey); rasterised in vector formats to keep PDFs light."""
+def draw_streamlines(
+    ax: Axes, field_: SymbolicField, box: Box, resolution: int = 41, density: float = 1.0, rasterized: bool = True
+) -> None:
+    """Streamlines of the flow (grey), with arrowheads as one ``quiver``.
+
+    ``streamplot`` draws each arrowhead as its own patch, which dominates the
+    time to lay out and save a figure; instead each streamline gets one
+    arrowhead at its middle, all in one artist. Lines are rasterised in vector
+    formats to keep PDFs light.
+    """
     P, T = grid(box, resolution)
     U, V = evaluate_flow(field_, P, T)
     U, V = np.nan_to_num(U), np.nan_to_num(V)
     if not (np.any(U) or np.any(V)):
         return
-    stream = ax.streamplot(P, T, U, V, density=density, color=STREAM_COLOR, linewidth=0.7, arrowsize=0.8,
-                           broken_streamlines=True)
+    stream = ax.streamplot(
+        P, T, U, V, density=density, color=STREAM_COLOR, linewidth=0.7, num_arrows=0, broken_streamlines=True
+    )
     stream.lines.set_rasterized(rasterized)
-    stream.arrows.set_rasterized(rasterized)
+    positions, directions = [], []
+    for line in stream.lines.get_segments():  # one polyline per streamline
+        line = np.asarray(line, dtype=float)
+        if len(line) < 2:
+            continue
+        arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(line, axis=0).T))])
+        i = min(int(np.searchsorted(arc, arc[-1] / 2)), len(line) - 2)
+        positions.append((line[i] + line[i + 1]) / 2)
+        directions.append(line[i + 1] - line[i])
+    if not positions:
+        return
+    width, height = box[1] - box[0], box[3] - box[2]
+    where, d = np.array(positions), np.array(directions)
+    d = d / np.maximum(np.hypot(d[:, 0] / width, d[:, 1] / height), 1e-300)[:, None]  # unit length in box units
+    arrow = 0.02  # arrow length as a fraction of the box
+    ax.quiver(
+        where[:, 0],
+        where[:, 1],
+        arrow * d[:, 0],
+        arrow * d[:, 1],
+        angles="xy",
+        scale_units="xy",
+        scale=1,
+        pivot="mid",
+        color=STREAM_COLOR,
+        width=0.004,
+        headwidth=5,
+        headlength=6,
+        headaxislength=5.5,
+        zorder=1,
+    )
 
 
-def draw_flowlines(ax: Axes, field_: SymbolicField, box: Box, seeds: int = 11, steps: int = 12,
-                   color: str = STREAM_COLOR, linewidth: float = 0.8) -> None:
+def draw_flowlines(
+    ax: Axes,
+    field_: SymbolicField,
+    box: Box,
+    seeds: int = 11,
+    steps: int = 12,
+    color: str = STREAM_COLOR,
+    linewidth: float = 0.8,
+) -> None:
     """Short flow lines through a grid of seeds, with an arrowhead at each seed (fast streamlines).
 
     All seeds are integrated together (midpoint rule on the direction field
@@ -136,13 +190,28 @@ def draw_flowlines(ax: Axes, field_: SymbolicField, box: Box, seeds: int = 11, s
         halves.append(np.stack(path))  # (steps + 1, 2, N)
     lines = np.concatenate([halves[1][::-1], halves[0][1:]])  # backward reversed, then forward
     segments = [line[np.all(np.isfinite(line), axis=1)] for line in np.moveaxis(lines, 2, 0)]
-    ax.add_collection(LineCollection([s for s in segments if len(s) >= 2], colors=color, linewidths=linewidth,
-                                     zorder=1))
+    ax.add_collection(
+        LineCollection([s for s in segments if len(s) >= 2], colors=color, linewidths=linewidth, zorder=1)
+    )
     d = direction(seed)  # unit length in box-normalised coordinates, data units here
     ok = np.all(np.isfinite(d), axis=0)
     arrow = 0.25 / seeds  # arrow length as a fraction of the box
-    ax.quiver(seed[0, ok], seed[1, ok], arrow * d[0, ok], arrow * d[1, ok], angles="xy", scale_units="xy", scale=1,
-              pivot="mid", color=color, width=0.006, headwidth=4.5, headlength=5, headaxislength=4.5, zorder=1)
+    ax.quiver(
+        seed[0, ok],
+        seed[1, ok],
+        arrow * d[0, ok],
+        arrow * d[1, ok],
+        angles="xy",
+        scale_units="xy",
+        scale=1,
+        pivot="mid",
+        color=color,
+        width=0.006,
+        headwidth=4.5,
+        headlength=5,
+        headaxislength=4.5,
+        zorder=1,
+    )
 
 
 def draw_nullclines(ax: Axes, lines: dict[str, list[np.ndarray]], labels: bool = True) -> None:
@@ -161,11 +230,27 @@ def draw_trajectory(ax: Axes, trajectory: Trajectory, label: str | None = None, 
     states = trajectory.states
     ax.plot(states[:, 0], states[:, 1], zorder=4, label=label or default_label, **style)
     if start_marker:
-        ax.plot(states[0, 0], states[0, 1], marker="*", color=style["color"], markersize=9, linestyle="none", zorder=7)
+        ax.plot(
+            states[0, 0],
+            states[0, 1],
+            marker="*",
+            color="black",
+            markersize=10,
+            linestyle="none",
+            zorder=7,
+            label="start",
+        )
     if trajectory.method == "flow" and len(states) > 10:
-        i = len(states) // 3
-        ax.annotate("", xy=states[i + 1], xytext=states[i], zorder=4,
-                    arrowprops={"arrowstyle": "-|>", "color": style["color"], "lw": 1.2})
+        arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(states, axis=0), axis=1))])
+        if arc[-1] > 0:
+            i = min(int(np.searchsorted(arc, 0.45 * arc[-1])), len(states) - 2)
+            ax.annotate(
+                "",
+                xy=states[i + 1],
+                xytext=states[i],
+                zorder=4,
+                arrowprops={"arrowstyle": "-|>", "color": style["color"], "lw": 1.2, "mutation_scale": 14},
+            )
 
 
 def default_starts(box: Box, count: int = 4) -> list[tuple[float, float]]:
@@ -237,8 +322,9 @@ def phase_portrait(
             gd_starts = flow_starts[:1] or default_starts(box, 1)
         for start in gd_starts:
             for method in gd_methods:
-                trajectory = gd_trajectory(field_, start, lr, gd_steps, alternating=method == "alternating",
-                                           escape=10 * _extent(box))
+                trajectory = gd_trajectory(
+                    field_, start, lr, gd_steps, alternating=method == "alternating", escape=10 * _extent(box)
+                )
                 draw_trajectory(ax, trajectory)
     ax.set_xlim(box[0], box[1])
     ax.set_ylim(box[2], box[3])
@@ -253,8 +339,18 @@ def phase_portrait(
 
 def annotate(ax: Axes, text: str) -> None:
     """A small boxed note in the lower-left corner of a panel."""
-    ax.text(0.02, 0.02, text, transform=ax.transAxes, fontsize=6.5, va="bottom", ha="left", wrap=True, zorder=8,
-            bbox={"boxstyle": "round,pad=0.25", "facecolor": "#fff3cd", "edgecolor": "#c9a227", "alpha": 0.95})
+    ax.text(
+        0.02,
+        0.02,
+        text,
+        transform=ax.transAxes,
+        fontsize=6.5,
+        va="bottom",
+        ha="left",
+        wrap=True,
+        zorder=8,
+        bbox={"boxstyle": "round,pad=0.25", "facecolor": "#fff3cd", "edgecolor": "#c9a227", "alpha": 0.95},
+    )
 
 
 def _extent(box: Box) -> float:

@@ -39,12 +39,13 @@ CLASS_STYLE: dict[str, dict[str, str]] = {
     SADDLE: {"color": "#CC79A7", "marker": "s"},
     CENTER: {"color": "#000000", "marker": "D"},
     NON_HYPERBOLIC: {"color": "#7f7f7f", "marker": "^"},
+    "non-smooth point": {"color": "#8c510a", "marker": "X"},
 }
 
 #: Line style of a continuum of equilibria by its transverse behaviour.
 CONTINUUM_STYLE: dict[str, dict] = {
-    "attracting": {"color": "#009E73", "linestyle": "-", "linewidth": 3.0, "alpha": 0.7},
-    "repelling": {"color": "#D55E00", "linestyle": "--", "linewidth": 3.0, "alpha": 0.7},
+    "attracting": {"color": "#009E73", "linestyle": "-", "linewidth": 3.0, "alpha": 0.9},
+    "repelling": {"color": "#D55E00", "linestyle": "--", "linewidth": 3.0, "alpha": 0.9},
     "neutral": {"color": "#7f7f7f", "linestyle": ":", "linewidth": 3.0, "alpha": 0.8},
 }
 
@@ -57,10 +58,22 @@ NULLCLINE_STYLE: dict[str, dict] = {
 #: Trajectories: the continuous flow and discrete gradient descent.
 TRAJECTORY_STYLE: dict[str, dict] = {
     "flow": {"color": "#000000", "linestyle": "-", "linewidth": 1.4, "label": "flow (solve_ivp)"},
-    "simultaneous": {"color": "#D55E00", "linestyle": "-", "linewidth": 0.8, "marker": ".", "markersize": 3,
-                     "label": "simultaneous GD"},
-    "alternating": {"color": "#0072B2", "linestyle": "-", "linewidth": 0.8, "marker": ".", "markersize": 3,
-                    "label": "alternating GD"},
+    "simultaneous": {
+        "color": "#D55E00",
+        "linestyle": "-",
+        "linewidth": 0.8,
+        "marker": ".",
+        "markersize": 3,
+        "label": "simultaneous GD",
+    },
+    "alternating": {
+        "color": "#0072B2",
+        "linestyle": "-",
+        "linewidth": 0.8,
+        "marker": ".",
+        "markersize": 3,
+        "label": "alternating GD",
+    },
 }
 
 STREAM_COLOR = "#b0b0b0"
@@ -102,14 +115,58 @@ def label_plane(ax: Axes, names: Sequence[str] = ("psi", "theta")) -> None:
     ax.set_ylabel(pretty.get(names[1], names[1]))
 
 
+_LEGEND_ORDER = (
+    "nullcline",
+    "stable",
+    "unstable",
+    "saddle",
+    "center",
+    "non-hyperbolic",
+    "non-smooth",
+    "equilibria, continuum",
+    "flow",
+    "simultaneous",
+    "alternating",
+    "start",
+)
+
+
+def legend_rank(label: str) -> tuple[int, str]:
+    """Sort key of legend entries: nullclines, classes, continua, trajectories."""
+    for rank, prefix in enumerate(_LEGEND_ORDER):
+        if label.startswith(prefix):
+            return rank, label
+    return len(_LEGEND_ORDER), label
+
+
 def legend_unique(ax: Axes, **kwargs) -> None:
-    """A legend with one entry per label (artists repeated across panels are merged)."""
+    """A legend with one entry per label (repeated artists merged), in a fixed order."""
     handles, labels = ax.get_legend_handles_labels()
     unique: dict[str, object] = {}
     for handle, label in zip(handles, labels):
         unique.setdefault(label, handle)
     if unique:
-        ax.legend(list(unique.values()), list(unique.keys()), **kwargs)
+        ordered = sorted(unique, key=legend_rank)
+        ax.legend([unique[k] for k in ordered], ordered, **kwargs)
+
+
+def figure_legend(figure: Figure, axes: Sequence[Axes], ncol: int = 5, fontsize: float = 8, **kwargs) -> None:
+    """One legend for all panels, below them (unique labels, fixed order)."""
+    handles: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    labels = sorted(handles, key=legend_rank)
+    if labels:
+        figure.legend(
+            [handles[k] for k in labels],
+            labels,
+            loc="outside lower center",
+            ncol=min(ncol, len(labels)),
+            fontsize=fontsize,
+            frameon=False,
+            **kwargs,
+        )
 
 
 def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
