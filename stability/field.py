@@ -58,17 +58,30 @@ class SymbolicField:
         parts = [data_term, gen_term]
         objective = data_term.value + gen_term.value
         penalty_value = sympy.Integer(0)
+        penalty_gradient = [sympy.Integer(0)] * len(system.psi)
         if system.penalty is not None:
             pen = system.penalty
             grad_sq = sum(sympy.diff(D, xi) ** 2 for xi in x)
             law = pen.measure.law(system.data, system.generator)
-            term = expectation(law, lambda p: pen.form(grad_sq.xreplace(on(p)), ops), "E_mu[phi(|grad_x D|^2)]")
+            integrand = lambda p: pen.form(grad_sq.xreplace(on(p)), ops)  # noqa: E731
+            term = expectation(law, integrand, "E_mu[phi(|grad_x D|^2)]")
             parts.append(term)
-            penalty_value = sympy.sympify(pen.measure.mass) * term.value
+            mass = sympy.sympify(pen.measure.mass)
+            penalty_value = mass * term.value
+            if term.exact:
+                penalty_gradient = [sympy.diff(penalty_value, p) for p in system.psi]
+            else:
+                # x̂ does not depend on ψ, so ∇ψ E[φ] = E[∇ψ φ]: differentiating the small integrand before
+                # quadrature is much cheaper than differentiating the quadrature sum.
+                penalty_gradient = [
+                    sympy.diff(mass, p) * term.value
+                    + mass * expectation(law, lambda q, p=p: sympy.diff(integrand(q), p), integrate=False).value
+                    for p in system.psi
+                ]
         self.objective = objective
         self.penalty_value = penalty_value
         rho = system.penalty.rho if system.penalty is not None else 0
-        psi_dot = [sympy.diff(objective, p) - rho / 2 * sympy.diff(penalty_value, p) for p in system.psi]
+        psi_dot = [sympy.diff(objective, p) - rho / 2 * g for p, g in zip(system.psi, penalty_gradient)]
         theta_dot = [-sympy.diff(gen_term.value, t) for t in system.theta]
         self.exprs = tuple(_tidy(e) for e in psi_dot + theta_dot)
         self.exact = all(part.exact for part in parts)
