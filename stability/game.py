@@ -23,12 +23,54 @@ from torch import nn
 
 from stability.errors import SpecError
 from stability.expectation import QUADRATURE_NODES
-from stability.laws import Law
+from stability.laws import Branch, Law
 from stability.links import LINKS, LossLink
 from stability.system import GanSystem, Penalty
-from stability.torch_expectation import LawNodes, Nodes, describe_rule, lambdify_torch
+from stability.torch_expectation import (
+    LawNodes,
+    Nodes,
+    describe_rule,
+    find_roots,
+    lambdify_torch,
+    nodes_per_base,
+    split_legendre,
+    used_nodes,
+)
 
 NodeSet = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class PenaltyBlock:
+    """Independent node sets whose product gives part of the penalty law (product coupling).
+
+    ``data`` and ``alpha`` are fixed nodes, ``generator`` maps θ to nodes; an
+    unused one is ``None``. A spec has one block per combination of mixture
+    branches, with the node count of the symbolic engine for that combination.
+    """
+
+    data: NodeSet | None
+    generator: Callable[[torch.Tensor], NodeSet] | None
+    alpha: NodeSet | None
+    kink: KinkSplit | None = None
+
+
+@dataclass
+class KinkSplit:
+    """Composite Gauss nodes for a penalty integrand with one used ``uniform01`` base variable.
+
+    The symbolic engine integrates such integrands exactly (``sympy.integrate``)
+    even where the form has a kink (|∇ₓD| for WGAN-GP, max(0, ·) for LP). The
+    torch engine matches by splitting [0, 1] at the kinks found at the current
+    point: Gauss–Legendre on each piece is exact for piecewise polynomials,
+    and, the integrand being continuous, moving split points add no Leibniz
+    terms to the derivatives.
+    """
+
+    part: str  # "d", "g" or "a": the node set that carries the used base variable
+    template: LawNodes
+    kink_functions: list[Callable[..., Any]]  # numpy k(u, *psi, *theta); kinks at sign changes
+    nodes: int
 
 
 @dataclass
@@ -57,7 +99,7 @@ class TorchGame:
         penalty: the penalty spec, or ``None``.
         rho: ρ as a float.
         mass: ``(psi, theta) -> scalar`` M(ψ, θ), or ``None`` for M = 1.
-        alpha: fixed nodes of α (product coupling), or ``None``.
+        blocks: the node sets of the product coupling, or ``None`` when paired.
         paired_alpha: one α per pair for the paired coupling, or ``None``.
         anchor: the anchor A as a tensor broadcastable to one sample, or ``None``.
         coupling: ``"product"`` (x_d, x_g, α independent over all node
@@ -77,7 +119,7 @@ class TorchGame:
     penalty: Penalty | None
     rho: float
     mass: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
-    alpha: NodeSet | None
+    blocks: list[PenaltyBlock] | None
     paired_alpha: torch.Tensor | None
     anchor: torch.Tensor | None
     coupling: str
@@ -91,6 +133,25 @@ class TorchGame:
     @property
     def size(self) -> int:
         return self.n_psi + self.n_theta
+
+    def prepare(self, vector: np.ndarray) -> None:
+        """Place point-dependent nodes (kink splits) for the point ``vector`` (float64 numpy)."""
+        for block in self.blocks or ():
+            if block.kink is None:
+                continue
+            values = [float(v) for v in vector]
+            roots: list[float] = []
+            for fn in block.kink.kink_functions:
+                roots += find_roots(
+                    lambda u, fn=fn, values=values: np.broadcast_to(np.asarray(fn(u, *values), dtype=float), u.shape)
+                )
+            nodes = block.kink.template.rebased(*split_legendre(roots, block.kink.nodes))
+            if block.kink.part == "d":
+                block.data = nodes()
+            elif block.kink.part == "a":
+                block.alpha = nodes()
+            else:
+                block.generator = nodes
 
 
 # ---- from a GanSystem ---------------------------------------------------------------
@@ -121,8 +182,10 @@ def game_from_system(
     by_name = {s.name: s for s in system.constants}
     unknown = set(constants or {}) - set(by_name)
     if unknown:
-        raise SpecError(f"unknown constant(s) {', '.join(sorted(unknown))}; free constants: {', '.join(by_name) or 'none'}")
-    values = {by_name[k]: v for k, v in (constants or {}).items()}
+        raise SpecError(
+            f"unknown constant(s) {', '.join(sorted(unknown))}; free constants: {', '.join(by_name) or 'none'}"
+        )
+    values = {by_name[k]: sympy.Float(v) for k, v in (constants or {}).items()}
     psi, theta = system.psi, system.theta
     D_fn = lambdify_torch(list(system.x) + list(psi), [system.discriminator])
 
@@ -133,9 +196,10 @@ def game_from_system(
         return torch.broadcast_to(out, x.shape[:1])
 
     kw = dict(rule=rule, nodes=nodes, samples=samples, seed=seed, dtype=dtype)
-    data = LawNodes(system.data, (), **kw)()
-    gen_nodes = LawNodes(system.generator, theta, **{**kw, "seed": seed + 1})
-    penalty, rho, mass, alpha, anchor = system.penalty, 0.0, None, None, None
+    on = lambda law: [used_nodes(nodes, _at(system, system.discriminator, b.point), b) for b in law.branches]  # noqa: E731
+    data = LawNodes(system.data, (), **kw, branch_nodes=on(system.data))()
+    gen_nodes = LawNodes(system.generator, theta, **{**kw, "seed": seed + 1}, branch_nodes=on(system.generator))
+    penalty, rho, mass, blocks, anchor = system.penalty, 0.0, None, None, None
     if penalty is not None:
         rho_expr = sympy.sympify(penalty.rho).xreplace(values)
         if not rho_expr.is_number:
@@ -149,8 +213,8 @@ def game_from_system(
                 out = mass_fn(*args)[0]
                 return out if isinstance(out, torch.Tensor) else torch.tensor(float(out), dtype=dtype)
 
-        if penalty.measure.alpha is not None:
-            alpha = LawNodes(penalty.measure.alpha, (), **{**kw, "seed": seed + 2})()
+        if rule == "quadrature":
+            blocks = _spec_blocks(system, penalty, nodes, dtype)
         if penalty.measure.anchor is not None:
             vector = penalty.measure._anchor_vector(len(system.x))
             anchor = torch.tensor([float(a) for a in vector], dtype=dtype)
@@ -159,6 +223,16 @@ def game_from_system(
     if rule == "samples" and penalty is not None:
         coupling, paired_alpha, extra = _paired(penalty, data, gen_nodes.size, samples, seed, dtype)
         note += extra
+        if coupling == "product":
+            blocks = [
+                PenaltyBlock(
+                    data if penalty.measure.uses_data else None,
+                    gen_nodes if penalty.measure.uses_generator else None,
+                    LawNodes(penalty.measure.alpha, (), **{**kw, "seed": seed + 2})()
+                    if penalty.measure.alpha is not None
+                    else None,
+                )
+            ]
     segments = [ParamSegment(s.name, i, ()) for i, s in enumerate(system.params)]
     return TorchGame(
         n_psi=len(psi),
@@ -170,7 +244,7 @@ def game_from_system(
         penalty=penalty,
         rho=rho,
         mass=mass,
-        alpha=alpha,
+        blocks=blocks,
         paired_alpha=paired_alpha,
         anchor=anchor,
         coupling=coupling,
@@ -178,6 +252,83 @@ def game_from_system(
         expectation_note=note,
         dtype=dtype,
     )
+
+
+def _spec_blocks(system: GanSystem, penalty: Penalty, nodes: Nodes, dtype: torch.dtype) -> list[PenaltyBlock]:
+    """One product block per combination of data, generator and α branches.
+
+    Each uses ``nodes_per_base(nodes, k)`` Gauss nodes per base variable, with k
+    the base variables of the combined branch: the rule the symbolic engine
+    applies to the penalty law (:meth:`PenaltyMeasure.law`), so both agree.
+    """
+    measure = penalty.measure
+    single = lambda law, b: Law((b,), law.description)  # noqa: E731
+    grad_sq = sum(sympy.diff(system.discriminator, x) ** 2 for x in system.x)
+    dim = len(system.x)
+    anchor = measure._anchor_vector(dim)
+    data_branches = system.data.branches if measure.uses_data else (None,)
+    gen_branches = system.generator.branches if measure.uses_generator else (None,)
+    alpha_branches = measure.alpha.branches if measure.alpha is not None else (None,)
+    blocks = []
+    for bd in data_branches:
+        for bg in gen_branches:
+            for ba in alpha_branches:
+                a = ba.point[0] if ba is not None else None
+                point = [
+                    measure.rule(
+                        bd.point[i] if bd is not None else None,
+                        bg.point[i] if bg is not None else None,
+                        a,
+                        anchor[i] if anchor is not None else None,
+                    )
+                    for i in range(dim)
+                ]
+                combined = Branch(1, tuple(point), tuple(v for b in (bd, bg, ba) if b is not None for v in b.bases))
+                integrand = _at(system, grad_sq, point)
+                n = used_nodes(nodes, integrand, combined)
+                parts = {"d": bd, "g": bg, "a": ba}
+                laws = {"d": system.data, "g": system.generator, "a": measure.alpha}
+                made = {}
+                for key, b in parts.items():
+                    if b is None:
+                        made[key] = None
+                        continue
+                    used = any(v.symbol in integrand.free_symbols for v in b.bases)
+                    made[key] = LawNodes(
+                        single(laws[key], b), system.theta if key == "g" else (), nodes=n if used else 1, dtype=dtype
+                    )
+                block = PenaltyBlock(
+                    made["d"]() if made["d"] is not None else None,
+                    made["g"],
+                    made["a"]() if made["a"] is not None else None,
+                )
+                block.kink = _kink_split(system, penalty, parts, made, point, integrand, nodes)
+                blocks.append(block)
+    return blocks
+
+
+def _kink_split(
+    system: GanSystem, penalty: Penalty, parts: dict, made: dict, point, integrand, nodes: Nodes
+) -> KinkSplit | None:
+    """A :class:`KinkSplit` when the form has kinks and one ``uniform01`` base variable is used."""
+    if not penalty.form.kinks:
+        return None
+    used = [
+        (key, v) for key, b in parts.items() if b is not None for v in b.bases if v.symbol in integrand.free_symbols
+    ]
+    if len(used) != 1 or used[0][1].kind != "uniform01" or len(parts[used[0][0]].bases) != 1:
+        return None
+    key, base = used[0]
+    grads = [_at(system, sympy.diff(system.discriminator, x), point) for x in system.x]
+    functions = []
+    for kink in penalty.form.kinks:
+        expr = grads[0] if (kink == 0 and len(grads) == 1) else sum(g**2 for g in grads) - kink**2
+        functions.append(sympy.lambdify([base.symbol, *system.params], expr, modules="numpy"))
+    return KinkSplit(key, made[key], functions, nodes_per_base(nodes, 1))
+
+
+def _at(system: GanSystem, expr: sympy.Expr, point) -> sympy.Expr:
+    return sympy.sympify(expr).xreplace(dict(zip(system.x, point)))
 
 
 def _paired(penalty: Penalty, data: NodeSet, n_gen: int, samples: int, seed: int, dtype: torch.dtype):
@@ -197,7 +348,11 @@ def _paired(penalty: Penalty, data: NodeSet, n_gen: int, samples: int, seed: int
 
 
 def _has_batchnorm(module: nn.Module) -> list[str]:
-    return [name or type(module).__name__ for name, m in module.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    return [
+        name or type(module).__name__
+        for name, m in module.named_modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
 
 
 def _segments(module: nn.Module, prefix: str, start: int) -> list[ParamSegment]:
@@ -208,7 +363,9 @@ def _segments(module: nn.Module, prefix: str, start: int) -> list[ParamSegment]:
     return out
 
 
-def _unflatten(vector: torch.Tensor, segments: Sequence[ParamSegment], prefix: str, offset: int) -> dict[str, torch.Tensor]:
+def _unflatten(
+    vector: torch.Tensor, segments: Sequence[ParamSegment], prefix: str, offset: int
+) -> dict[str, torch.Tensor]:
     params = {}
     for seg in segments:
         begin = seg.start - offset
@@ -218,11 +375,15 @@ def _unflatten(vector: torch.Tensor, segments: Sequence[ParamSegment], prefix: s
 
 def flatten_modules(critic: nn.Module, generator: nn.Module, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """The flat (ψ, θ) vector of two modules' parameters, in ``named_parameters`` order."""
-    parts = [p.detach().reshape(-1) for p in critic.parameters()] + [p.detach().reshape(-1) for p in generator.parameters()]
+    parts = [p.detach().reshape(-1) for p in critic.parameters()] + [
+        p.detach().reshape(-1) for p in generator.parameters()
+    ]
     return torch.cat(parts).to(dtype)
 
 
-def _nodes_of(source: Law | torch.Tensor, what: str, rule: str, nodes: int, samples: int, seed: int, dtype: torch.dtype) -> NodeSet:
+def _nodes_of(
+    source: Law | torch.Tensor, what: str, rule: str, nodes: int, samples: int, seed: int, dtype: torch.dtype
+) -> NodeSet:
     if isinstance(source, Law):
         return LawNodes(source, (), rule=rule, nodes=nodes, samples=samples, seed=seed, dtype=dtype)()
     if isinstance(source, torch.Tensor):
@@ -272,7 +433,8 @@ def game_from_modules(
         if bn:
             raise SpecError(
                 f"the critic has BatchNorm ({', '.join(bn)}) while a gradient penalty is on: "
-                "per-sample input gradients ∇ₓD would be coupled across the batch and wrong; use no normalisation or LayerNorm"
+                "per-sample input gradients ∇ₓD would be coupled across the batch and wrong; "
+                "use no normalisation or LayerNorm"
             )
     link = LINKS[link] if isinstance(link, str) else link
     wd, xd = _nodes_of(data, "data", rule, nodes, samples, seed, dtype)
@@ -294,7 +456,7 @@ def game_from_modules(
         state = {**gen_buffers, **_unflatten(theta_vec, gen_segments, "G", n_psi)}
         return wz, torch.func.functional_call(generator, state, (z,))
 
-    rho, mass, alpha, anchor, paired_alpha = 0.0, None, None, None, None
+    rho, mass, blocks, anchor, paired_alpha = 0.0, None, None, None, None
     coupling = "product"
     note = describe_rule(rule, nodes, samples, seed)
     notes: list[str] = []
@@ -302,7 +464,9 @@ def game_from_modules(
         measure = penalty.measure
         mass_expr = sympy.sympify(measure.mass)
         if not mass_expr.is_number:
-            raise SpecError(f"a penalty mass M = {mass_expr} that depends on parameters is not supported for modules; use M = 1")
+            raise SpecError(
+                f"a penalty mass M = {mass_expr} that depends on parameters is not supported for modules; use M = 1"
+            )
         rho_expr = sympy.sympify(penalty.rho)
         if not rho_expr.is_number:
             raise SpecError(f"rho = {rho_expr} must be a number for modules")
@@ -314,18 +478,30 @@ def game_from_modules(
             values = [float(a) for a in measure.anchor]
             anchor = torch.tensor(values if len(values) > 1 else values[0], dtype=dtype)
         n_d, n_g = xd.shape[0], z.shape[0]
-        data_samples = not isinstance(data, Law) or rule == "samples"
-        if data_samples or (measure.uses_data and measure.uses_generator and n_d * n_g > 20000):
-            if measure.uses_data and measure.uses_generator and n_d != n_g:
-                raise SpecError(f"the paired penalty coupling needs as many data as latent samples, got {n_d} and {n_g}")
+        # Pairs x̂ᵢ = h(x_d,i, x_g,i, αᵢ) estimate the product law only for i.i.d. samples; quadrature
+        # nodes are always combined as a tensor product.
+        sampled = (not isinstance(data, Law) or rule == "samples") and (
+            not isinstance(latent, Law) or rule == "samples"
+        )
+        same_size = not (measure.uses_data and measure.uses_generator) or n_d == n_g
+        if sampled and same_size:
             coupling = "paired"
             n = n_d if measure.uses_data else n_g
             if measure.alpha is not None:
                 gen = torch.Generator().manual_seed(seed + 2)
                 paired_alpha = measure.alpha.sample(n, generator=gen, dtype=dtype).reshape(n)
             note += f"; penalty nodes paired x̂ᵢ = h(x_d,i, x_g,i, αᵢ) with seeded α, {n} pairs"
-        elif measure.alpha is not None:
-            alpha = LawNodes(measure.alpha, (), rule=rule, nodes=nodes, samples=samples, seed=seed + 2, dtype=dtype)()
+        else:
+            alpha = None
+            if measure.alpha is not None:
+                alpha = LawNodes(
+                    measure.alpha, (), rule=rule, nodes=nodes, samples=samples, seed=seed + 2, dtype=dtype
+                )()
+            blocks = [
+                PenaltyBlock(
+                    (wd, xd) if measure.uses_data else None, generate if measure.uses_generator else None, alpha
+                )
+            ]
     if not isinstance(data, Law):
         note += f"; p_d: the {xd.shape[0]} given samples"
     if not isinstance(latent, Law):
@@ -340,7 +516,7 @@ def game_from_modules(
         penalty=penalty,
         rho=rho,
         mass=mass,
-        alpha=alpha,
+        blocks=blocks,
         paired_alpha=paired_alpha,
         anchor=anchor,
         coupling=coupling,
@@ -353,46 +529,43 @@ def game_from_modules(
     )
 
 
-def penalty_nodes(game: TorchGame, xd: NodeSet, xg: NodeSet) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weights and points x̂ = h(x_d, x_g, α, A) of the normalised penalty law μ̄.
+def penalty_nodes(game: TorchGame, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights and points x̂ = h(x_d, x_g, α, A) of the normalised penalty law μ̄ at θ.
 
     Product coupling: every combination of data, generator and α nodes (the
-    product law of Table 1 of ``003_…``); paired: x̂ᵢ = h(x_d,i, x_g,i, αᵢ).
+    product law of Table 1 of ``003_…``), block by block; paired:
+    x̂ᵢ = h(x_d,i, x_g,i, αᵢ), the minibatch estimator of the same law.
     """
     measure = game.penalty.measure
-    wd, pd = xd
-    wg, pg = xg
-    event = pd.shape[1:] if measure.uses_data else pg.shape[1:]
-    ones = (1,) * len(event)
     if game.coupling == "paired":
-        parts = []
-        if measure.uses_data:
-            parts.append(wd)
-        if measure.uses_generator:
-            parts.append(wg)
-        weights = parts[0] if len(parts) == 1 else parts[0] * parts[1] * parts[0].shape[0]
-        a = game.paired_alpha.reshape(-1, *ones) if game.paired_alpha is not None else None
+        wd, pd = game.data
+        wg, pg = game.generator(theta)
+        event = pd.shape[1:] if measure.uses_data else pg.shape[1:]
+        weights = wd if measure.uses_data else wg
+        a = game.paired_alpha.reshape(-1, *(1,) * len(event)) if game.paired_alpha is not None else None
         points = measure.rule(pd if measure.uses_data else None, pg if measure.uses_generator else None, a, game.anchor)
         return weights, points
-    sets = []
-    if measure.uses_data:
-        sets.append(("d", wd, pd))
-    if measure.uses_generator:
-        sets.append(("g", wg, pg))
-    if game.alpha is not None:
-        sets.append(("a", game.alpha[0], game.alpha[1].reshape(-1)))
-    sizes = [s[1].shape[0] for s in sets]
-    total = int(np.prod(sizes))
-    weights = torch.ones(total, dtype=game.dtype)
-    expanded: dict[str, Any] = {"d": None, "g": None, "a": None}
-    for axis, (key, w, p) in enumerate(sets):
-        shape = [1] * len(sets)
-        shape[axis] = -1
-        weights = (weights.reshape(sizes) * w.reshape(shape)).reshape(total)
-        index_shape = [1] * len(sets)
-        index_shape[axis] = sizes[axis]
-        index = torch.arange(sizes[axis]).reshape(index_shape).expand(sizes).reshape(total)
-        expanded[key] = p[index]
-    a = expanded["a"].reshape(-1, *ones) if expanded["a"] is not None else None
-    points = measure.rule(expanded["d"], expanded["g"], a, game.anchor)
-    return weights, points
+    all_w, all_x = [], []
+    for block in game.blocks:
+        sets = []
+        if block.data is not None:
+            sets.append(("d",) + tuple(block.data))
+        if block.generator is not None:
+            sets.append(("g",) + tuple(block.generator(theta)))
+        if block.alpha is not None:
+            sets.append(("a", block.alpha[0], block.alpha[1].reshape(-1)))
+        sizes = [s[1].shape[0] for s in sets]
+        total = int(np.prod(sizes))
+        weights = torch.ones(sizes, dtype=game.dtype)
+        expanded: dict[str, Any] = {"d": None, "g": None, "a": None}
+        for axis, (key, w, p) in enumerate(sets):
+            shape = [1] * len(sets)
+            shape[axis] = -1
+            weights = weights * w.reshape(shape)
+            index = torch.arange(sizes[axis]).reshape(shape).expand(sizes).reshape(total)
+            expanded[key] = p[index]
+        event = next(s[2].shape[1:] for s in sets if s[0] != "a")
+        a = expanded["a"].reshape(-1, *(1,) * len(event)) if expanded["a"] is not None else None
+        all_w.append(weights.reshape(total))
+        all_x.append(measure.rule(expanded["d"], expanded["g"], a, game.anchor))
+    return torch.cat(all_w), torch.cat(all_x)

@@ -81,14 +81,58 @@ def nodes_per_base(nodes: Nodes, count: int) -> int:
     return int(nodes)
 
 
+def used_nodes(nodes: Nodes, integrand: sympy.Expr, branch) -> int:
+    """Nodes per base variable for ``integrand`` on ``branch``, as the symbolic engine picks them.
+
+    Only the base variables the integrand depends on count; 1 node when it
+    depends on none (the integral is then exact with any rule).
+    """
+    used = sum(1 for b in branch.bases if b.symbol in integrand.free_symbols)
+    return nodes_per_base(nodes, used) if used else 1
+
+
+def split_legendre(breaks: Sequence[float], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Composite Gauss–Legendre nodes on [0, 1] split at ``breaks``: exact for piecewise polynomials.
+
+    Returns ``(values (N, 1), weights (N,))`` for a ``uniform01`` base variable.
+    """
+    edges = np.unique(np.clip(np.concatenate([[0.0], np.asarray(breaks, dtype=float), [1.0]]), 0.0, 1.0))
+    t, w = np.polynomial.legendre.leggauss(n)
+    values, weights = [], []
+    for a, b in zip(edges[:-1], edges[1:]):
+        if b - a <= 0:
+            continue
+        values.append(a + (b - a) * (t + 1) / 2)
+        weights.append((b - a) / 2 * w)
+    return np.concatenate(values).reshape(-1, 1), np.concatenate(weights)
+
+
+def find_roots(fn, grid: int = 1025) -> list[float]:
+    """Sign changes of a scalar function on (0, 1), refined by Brent's method."""
+    from scipy.optimize import brentq
+
+    u = np.linspace(0.0, 1.0, grid)
+    values = np.broadcast_to(np.asarray(fn(u), dtype=float), u.shape)
+    roots = [float(x) for x, v in zip(u[1:-1], values[1:-1]) if v == 0]
+    for i in np.nonzero(values[:-1] * values[1:] < 0)[0]:
+        roots.append(brentq(lambda x: float(fn(np.array([x]))[0]), u[i], u[i + 1], xtol=1e-15, rtol=1e-15))
+    return sorted(roots)
+
+
 def describe_rule(rule: str, nodes: Nodes, samples: int, seed: int) -> str:
     """A one-line description of an expectation rule, for results and reports."""
     if rule == "samples":
-        return f"fixed seeded sample set: {samples} draws of the base variables per branch (seed {seed}); atomic laws exact"
+        return (
+            f"fixed seeded sample set: {samples} draws of the base variables per branch (seed {seed}); "
+            "atomic laws exact"
+        )
     if isinstance(nodes, Mapping):
         per = ", ".join(f"{k} base variable(s): {n} nodes each" for k, n in sorted(nodes.items()))
         return f"exact for atomic laws; tensor-product Gauss-Legendre/Gauss-Hermite quadrature ({per})"
-    return f"exact for atomic laws; tensor-product Gauss-Legendre/Gauss-Hermite quadrature, {nodes} nodes per base variable"
+    return (
+        "exact for atomic laws; tensor-product Gauss-Legendre/Gauss-Hermite quadrature, "
+        f"{nodes} nodes per base variable"
+    )
 
 
 def _branch_base_nodes(bases, rule: str, nodes: Nodes, samples: int, generator: torch.Generator):
@@ -133,6 +177,9 @@ class LawNodes:
             :data:`stability.expectation.QUADRATURE_NODES`).
         samples, seed: size and seed of the sample set for ``rule="samples"``.
         dtype: torch dtype of the nodes.
+        branch_nodes: per-branch nodes per base variable, overriding ``nodes``
+            (the symbolic engine counts only the base variables an integrand
+            uses; :mod:`stability.game` passes that count here).
     """
 
     def __init__(
@@ -144,19 +191,23 @@ class LawNodes:
         samples: int = 256,
         seed: int = 0,
         dtype: torch.dtype = torch.float64,
+        branch_nodes: Sequence[int] | None = None,
     ):
         if rule not in RULES:
             raise SpecError(f"unknown expectation rule {rule!r}; valid: {', '.join(RULES)}")
         extra = law.parameters() - set(params)
         if extra:
-            raise SpecError(f"law {law} depends on {', '.join(sorted(s.name for s in extra))}, which are not parameters here")
+            raise SpecError(
+                f"law {law} depends on {', '.join(sorted(s.name for s in extra))}, which are not parameters here"
+            )
         self.law = law
         self.params = tuple(params)
         self.dtype = dtype
         generator = torch.Generator().manual_seed(seed)
         self._branches: list[_BranchNodes] = []
-        for branch in law.branches:
-            values, weights = _branch_base_nodes(branch.bases, rule, nodes, samples, generator)
+        for index, branch in enumerate(law.branches):
+            n = nodes if branch_nodes is None else branch_nodes[index]
+            values, weights = _branch_base_nodes(branch.bases, rule, n, samples, generator)
             symbols = [b.symbol for b in branch.bases]
             self._branches.append(
                 _BranchNodes(
@@ -168,6 +219,25 @@ class LawNodes:
             )
         self.size = sum(int(b.base_weights.numel()) for b in self._branches)
         self._fixed = None if self.params else self._evaluate(())
+
+    def rebased(self, values: np.ndarray, weights: np.ndarray) -> LawNodes:
+        """A copy of a one-branch law with its base-variable nodes replaced (e.g. split at a kink)."""
+        if len(self._branches) != 1:
+            raise ValueError("rebased() needs a law with one branch")
+        clone = object.__new__(LawNodes)
+        clone.__dict__.update(self.__dict__)
+        b = self._branches[0]
+        clone._branches = [
+            _BranchNodes(
+                torch.as_tensor(values, dtype=self.dtype).reshape(len(weights), -1),
+                torch.as_tensor(weights, dtype=self.dtype),
+                b.point_fn,
+                b.weight_fn,
+            )
+        ]
+        clone.size = len(weights)
+        clone._fixed = None if self.params else clone._evaluate(())
+        return clone
 
     def __call__(self, params: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(weights (N,), points (N, dim))`` at the parameter vector ``params``."""

@@ -1,0 +1,333 @@
+"""Benchmark of the autodiff engine: Jacobians, products and matrix-free spectra.
+
+Measures, in one run (each part in its own subprocess, so its peak memory is its own):
+
+1. ``jacobian``: the full Jacobian of an MLP GAN with ~10k parameters, batched
+   torch.func VJPs (vmap over chunks of basis vectors) against a loop of
+   ``torch.autograd.grad`` rows on a retained graph. Goal: ≥ 10× faster.
+2. ``spectrum``: top-20 eigenvalues by largest real part of a ~1M-parameter MLP
+   GAN with a WGAN-GP penalty (μ_GP, batch 512), ARPACK over retained-graph VJPs:
+   wall time, products, peak memory. Goal: ≤ 60 s, < 4 GB.
+3. ``product_vs_field`` (same subprocess as 2): one Jacobian product against one
+   field evaluation. Goal: ≤ 2.2×.
+4. ``dense``: the full dense spectrum of a ~5k-parameter game. Goal: < 10 s.
+5. ``dcgan``: top-6 eigenvalues of a DCGAN-size pair on 32×32 inputs (smoke test).
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/bench_jacobian.py --json          # full run, a few minutes
+    PYTHONPATH=. python benchmarks/bench_jacobian.py --quick         # small sizes, ~1 minute
+    PYTHONPATH=. python benchmarks/bench_jacobian.py --parts dense   # one part
+
+Timings on a shared 2-core machine are noisy: the load average and the torch
+thread count are recorded with every part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+PARTS = ("jacobian", "spectrum", "dense", "dcgan")
+
+#: Sizes per part: (full, quick).
+SIZES = {
+    "jacobian": ({"width": 68, "batch": 256, "loop_rows": 2000}, {"width": 16, "batch": 64, "loop_rows": None}),
+    "spectrum": ({"width": 512, "batch": 512, "k": 20}, {"width": 48, "batch": 64, "k": 6}),
+    "dense": ({"width": 48, "batch": 128}, {"width": 20, "batch": 64}),
+    "dcgan": ({"width": 64, "batch": 32, "k": 6}, {"width": 8, "batch": 4, "k": 4}),
+}
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def _mlp_gan(width: int, depth: int, batch: int, dtype, penalty_form: str = "simple", rho: float = 10.0):
+    """An MLP GAN on the 8-Gaussians mixture, with a fixed seeded batch of data and latents."""
+    import math
+
+    import torch
+
+    from models.mlp import MLP
+    from models.toys import make_penalty
+    from stability.autodiff import TorchField
+    from stability.laws import mixture, normal
+
+    torch.manual_seed(0)
+    critic = MLP(2, 1, width=width, depth=depth, activation="tanh")
+    generator = MLP(2, 2, width=width, depth=depth, activation="tanh")
+    centres = [[2 * math.cos(2 * math.pi * i / 8), 2 * math.sin(2 * math.pi * i / 8)] for i in range(8)]
+    data_law = mixture([normal(c, [0.05, 0.05]) for c in centres])
+    gen = torch.Generator().manual_seed(0)
+    data = data_law.sample(batch, generator=gen, dtype=torch.float64)
+    latent = torch.randn(batch, 2, generator=gen, dtype=torch.float64)
+    penalty = make_penalty("mu_gp", rho=rho, form=penalty_form)
+    return TorchField.from_modules(critic, generator, data, latent, penalty, dtype=dtype)
+
+
+# ---- parts (each runs in a child process) -------------------------------------------------
+
+
+def part_jacobian(width: int, batch: int, loop_rows: int | None) -> dict:
+    import numpy as np
+    import torch
+
+    field = _mlp_gan(width, 2, batch, torch.float64)
+    n = field.size
+    field.jacobian(chunk_size=64)  # warm-up (first-call dispatch costs)
+    start = time.perf_counter()
+    J = field.jacobian(chunk_size=128)
+    t_func = time.perf_counter() - start
+
+    rows = n if loop_rows is None else min(n, loop_rows)
+    w = field.vector().clone().requires_grad_(True)
+    start = time.perf_counter()
+    F = field.field_fn(w)  # the graph every row reuses
+    loop = []
+    for i in range(rows):
+        (row,) = torch.autograd.grad(F[i], w, retain_graph=True)
+        loop.append(row)
+    t_rows = time.perf_counter() - start
+    t_loop = t_rows * n / rows
+    error = float(np.max(np.abs(torch.stack(loop).detach().numpy() - J[:rows])))
+    return {
+        "n": n,
+        "batch": batch,
+        "torch_func_seconds": t_func,
+        "autograd_loop_seconds": t_loop,
+        "autograd_loop_rows_timed": rows,
+        "autograd_loop_extrapolated": rows < n,
+        "speedup": t_loop / t_func,
+        "max_abs_difference": error,
+        "goal": "speedup >= 10",
+        "meets_goal": t_loop / t_func >= 10,
+    }
+
+
+def part_spectrum(width: int, batch: int, k: int, dtype_name: str, progress: bool) -> dict:
+    import numpy as np
+    import torch
+
+    from stability.spectrum import top_eigenvalues
+
+    dtype = getattr(torch, dtype_name)
+    field = _mlp_gan(width, 3, batch, dtype, penalty_form="gp")
+    n = field.size
+    field.field_tensor()  # warm-up
+    t_field = _median_time(field.field_tensor, 5)
+    vjp = field.vjp_operator()
+    u = torch.randn(n, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    vjp(u)
+    t_vjp = _median_time(lambda: vjp(u), 5)
+    jvp = field.jvp_operator()
+    t_jvp = _median_time(lambda: jvp(u), 3)
+    vjp = jvp = None  # free the retained graph before ARPACK builds its own
+    load_before = _load()
+    spectrum = top_eigenvalues(field, k=k, which="LR", operator="vjp", progress=progress)
+    values = spectrum.eigenvalues
+    return {
+        "spectrum": {
+            "n": n,
+            "batch": batch,
+            "penalty": "mu_gp, gp form, rho=10",
+            "dtype": dtype_name,
+            "k": k,
+            "which": "LR",
+            "operator": spectrum.operator,
+            "seconds": spectrum.seconds,
+            "products": spectrum.products,
+            "seconds_per_product": spectrum.seconds / max(spectrum.products, 1),
+            "arpack_tol": spectrum.tol,
+            "converged": spectrum.converged,
+            "peak_rss_gb": _peak_rss_gb(),
+            "top_eigenvalues": [[float(v.real), float(v.imag)] for v in values[: min(5, len(values))]],
+            "load_average_at_start": load_before,
+            "goal": "<= 60 s and < 4 GB",
+            "meets_goal": spectrum.seconds <= 60 and _peak_rss_gb() < 4,
+            "notes": spectrum.notes,
+        },
+        "product_vs_field": {
+            "n": n,
+            "dtype": dtype_name,
+            "field_seconds": t_field,
+            "vjp_seconds": t_vjp,
+            "jvp_seconds": t_jvp,
+            "vjp_over_field": t_vjp / t_field,
+            "jvp_over_field": t_jvp / t_field,
+            "goal": "product / field <= 2.2 (the VJP is the product ARPACK uses)",
+            "meets_goal": bool(np.isfinite(t_vjp) and t_vjp / t_field <= 2.2),
+        },
+    }
+
+
+def part_dense(width: int, batch: int) -> dict:
+    import numpy as np
+    import torch
+
+    field = _mlp_gan(width, 2, batch, torch.float64)
+    field.jacobian(chunk_size=64)  # warm-up
+    start = time.perf_counter()
+    J = field.jacobian(chunk_size=128)
+    t_jac = time.perf_counter() - start
+    start = time.perf_counter()
+    values = np.linalg.eigvals(J)
+    t_eig = time.perf_counter() - start
+    return {
+        "n": field.size,
+        "jacobian_seconds": t_jac,
+        "eigvals_seconds": t_eig,
+        "total_seconds": t_jac + t_eig,
+        "max_real_part": float(np.max(values.real)),
+        "goal": "total < 10 s",
+        "meets_goal": t_jac + t_eig < 10,
+    }
+
+
+def part_dcgan(width: int, batch: int, k: int, progress: bool) -> dict:
+    import torch
+
+    from models.dcgan import DCGANCritic, DCGANGenerator
+    from models.toys import make_penalty
+    from stability.autodiff import TorchField
+    from stability.spectrum import top_eigenvalues
+
+    torch.manual_seed(0)
+    critic, generator = (
+        DCGANCritic(width=width, activation="softplus"),
+        DCGANGenerator(width=width, activation="softplus"),
+    )
+    gen = torch.Generator().manual_seed(0)
+    data = torch.rand(batch, 3, 32, 32, generator=gen) * 2 - 1  # a fixed batch standing in for images
+    latent = torch.randn(batch, 128, generator=gen)
+    field = TorchField.from_modules(
+        critic, generator, data, latent, make_penalty("mu_gp", rho=10, form="gp"), dtype=torch.float32
+    )
+    spectrum = top_eigenvalues(field, k=k, which="LR", tol=1e-4, progress=progress)
+    return {
+        "n": field.size,
+        "batch": batch,
+        "k": k,
+        "seconds": spectrum.seconds,
+        "products": spectrum.products,
+        "converged": spectrum.converged,
+        "arpack_tol": spectrum.tol,
+        "peak_rss_gb": _peak_rss_gb(),
+        "top_eigenvalues": [[float(v.real), float(v.imag)] for v in spectrum.eigenvalues],
+    }
+
+
+# ---- driver ------------------------------------------------------------------------------------
+
+
+def run_part(name: str, quick: bool, threads: int, dtype: str, progress: bool) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    size = SIZES[name][1 if quick else 0]
+    load = _load()
+    if name == "jacobian":
+        out = {"jacobian": part_jacobian(**size)}
+    elif name == "spectrum":
+        out = part_spectrum(**size, dtype_name=dtype, progress=progress)
+    elif name == "dense":
+        out = {"dense": part_dense(**size)}
+    else:
+        out = {"dcgan": part_dcgan(**size, progress=progress)}
+    for value in out.values():
+        value["threads"] = threads
+        value["load_average_before"] = load
+        value["load_average_after"] = _load()
+    return out
+
+
+def busy_cores(seconds: float = 1.0) -> float:
+    """Cores kept busy by other processes over ``seconds`` (from /proc/stat; 0 where unavailable)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        return sum(values), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except OSError:
+        return 0.0
+    if total1 == total0:
+        return 0.0
+    return (1 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1)
+
+
+def resolve_threads(option: str) -> int:
+    """``auto``: all cores when the machine is idle, one when other processes keep a core busy
+    (oversubscribed OpenMP threads spin and slow each other down by up to 10× here)."""
+    if option != "auto":
+        return max(1, int(option))
+    cores = os.cpu_count() or 1
+    return cores if busy_cores() < 0.5 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog="Parts: " + ", ".join(PARTS))
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated parts to run (default: all)")
+    parser.add_argument("--threads", default="auto", help="torch threads per part, or 'auto' (default)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="dtype of the 1M spectrum")
+    parser.add_argument("--no-progress", action="store_true", help="no ARPACK product counter on stderr")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        result = run_part(args.child, args.quick, int(args.threads), args.dtype, not args.no_progress)
+        print(json.dumps(result))
+        return 0
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; valid: {', '.join(PARTS)}")
+    results: dict = {"quick": args.quick, "cpu_count": os.cpu_count()}
+    for part in parts:
+        threads = resolve_threads(args.threads)
+        results.setdefault("busy_cores_before_parts", {})[part] = round(busy_cores(0.5), 2)
+        command = [sys.executable, __file__, "--child", part, "--threads", str(threads), "--dtype", args.dtype]
+        command += ["--quick"] if args.quick else []
+        command += ["--no-progress"] if args.no_progress else []
+        print(f"[bench_jacobian] {part} (threads={threads}, load {_load()}) ...", file=sys.stderr, flush=True)
+        done = subprocess.run(
+            command, stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)}
+        )
+        if done.returncode != 0:
+            results[part] = {"error": f"exit status {done.returncode}"}
+            continue
+        results.update(json.loads(done.stdout.strip().splitlines()[-1]))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for name, value in results.items():
+            print(f"{name}: {json.dumps(value, indent=2) if isinstance(value, dict) else value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
