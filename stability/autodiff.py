@@ -171,7 +171,8 @@ class TorchField:
         return vector
 
     def split(self, vector: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return vector[: self.n_psi], vector[self.n_psi :]
+        psi, theta = torch.split(vector, [self.n_psi, vector.shape[0] - self.n_psi])  # one SplitBackward
+        return psi, theta
 
     # ---- the field ---------------------------------------------------------------
 

@@ -366,11 +366,12 @@ def _segments(module: nn.Module, prefix: str, start: int) -> list[ParamSegment]:
 def _unflatten(
     vector: torch.Tensor, segments: Sequence[ParamSegment], prefix: str, offset: int
 ) -> dict[str, torch.Tensor]:
-    params = {}
-    for seg in segments:
-        begin = seg.start - offset
-        params[seg.name[len(prefix) + 1 :]] = vector[begin : begin + seg.size].view(seg.shape)
-    return params
+    # One split, not a slice per tensor: under vmap'd VJPs each slice's backward writes a full-size zero
+    # tensor and adds it up, while split's backward is a single concatenation.
+    first = segments[0].start - offset if segments else 0
+    sizes = [seg.size for seg in segments]
+    pieces = torch.split(vector[first : first + sum(sizes)], sizes)
+    return {seg.name[len(prefix) + 1 :]: piece.view(seg.shape) for seg, piece in zip(segments, pieces)}
 
 
 def flatten_modules(critic: nn.Module, generator: nn.Module, dtype: torch.dtype = torch.float64) -> torch.Tensor:
