@@ -31,6 +31,7 @@ from stability.game import TorchGame, flatten_modules, game_from_modules, game_f
 from stability.laws import Law
 from stability.links import LossLink
 from stability.ops import TORCH
+from stability.serialize import values_by_name
 from stability.system import GanSystem, Penalty
 from stability.torch_expectation import Nodes
 
@@ -149,15 +150,7 @@ class TorchField:
             vector = self.point
         elif isinstance(point, Mapping):
             names = [str(getattr(p, "name", p)) for p in self.params]
-            missing = [n for n in names if n not in point]
-            extra = [k for k in point if k not in names]
-            if missing or extra:
-                raise SpecError(
-                    f"point must give exactly {', '.join(names[:20])}"
-                    + (f"; missing {', '.join(missing[:10])}" if missing else "")
-                    + (f"; unknown {', '.join(extra[:10])}" if extra else "")
-                )
-            vector = torch.tensor([float(point[n]) for n in names], dtype=self.dtype)
+            vector = torch.tensor(values_by_name(point, names), dtype=self.dtype)
         else:
             vector = torch.as_tensor(np.asarray(point, dtype=float) if not isinstance(point, torch.Tensor) else point)
             vector = vector.detach().reshape(-1).to(self.dtype)

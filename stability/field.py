@@ -24,6 +24,7 @@ import sympy
 from stability.errors import SpecError
 from stability.expectation import expectation
 from stability.ops import SYMPY
+from stability.serialize import values_by_name
 from stability.system import GanSystem
 
 Point = Mapping[str, float] | Sequence[float] | np.ndarray
@@ -169,15 +170,7 @@ class SymbolicField:
         """A point given by name (``{"psi": 0, "theta": 1}``) or in order, as an array."""
         names = [p.name for p in self.params]
         if isinstance(point, Mapping):
-            missing = [n for n in names if n not in point]
-            extra = [k for k in point if k not in names]
-            if missing or extra:
-                raise SpecError(
-                    f"point must give exactly {', '.join(names)}"
-                    + (f"; missing {', '.join(missing)}" if missing else "")
-                    + (f"; unknown {', '.join(extra)}" if extra else "")
-                )
-            return np.array([float(point[n]) for n in names])
+            return np.array(values_by_name(point, names))
         vector = np.asarray(point, dtype=float).ravel()
         if vector.size != len(names):
             raise SpecError(f"point needs {len(names)} values ({', '.join(names)}), got {vector.size}")

@@ -26,7 +26,6 @@ import base64
 import dataclasses
 import html
 import json
-import math
 import multiprocessing
 import os
 import time
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from stability.serialize import jsonable
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,7 @@ def write_report(
         "figures": metas,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    written["results.json"] = _write_text(out_dir / "results.json", json.dumps(_jsonable(results_json), indent=2))
+    written["results.json"] = _write_text(out_dir / "results.json", json.dumps(jsonable(results_json), indent=2))
     written["report.md"] = _write_text(out_dir / "report.md", _markdown(table, lemma_report, metas, rho, anchor))
     written["report.html"] = _write_text(
         out_dir / "report.html", _html(table, lemma_report, metas, rho, anchor, out_dir)
@@ -342,27 +343,6 @@ def _write_text(path: Path, text: str) -> Path:
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
     return path
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        value = float(value)
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (complex, np.complexfloating)):
-        return [_jsonable(float(value.real)), _jsonable(float(value.imag))]
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    return str(value)
 
 
 def _verdict(report: Any) -> str:

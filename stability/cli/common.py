@@ -6,9 +6,8 @@ import json
 import math
 from typing import Any
 
-import numpy as np
-
 from stability.errors import SpecError
+from stability.serialize import jsonable
 
 
 def parse_assignments(text: str | None, what: str) -> dict[str, float]:
@@ -67,21 +66,4 @@ def finite_float(text: str) -> float:
 
 def dump_json(obj: Any) -> str:
     """JSON with numpy values converted and non-finite floats as null."""
-
-    def convert(value):
-        if isinstance(value, dict):
-            return {str(k): convert(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [convert(v) for v in value]
-        if isinstance(value, np.ndarray):
-            return convert(value.tolist())
-        if isinstance(value, (np.floating, float)):
-            value = float(value)
-            return value if math.isfinite(value) else None
-        if isinstance(value, np.integer):
-            return int(value)
-        if isinstance(value, complex):
-            return [value.real, value.imag]
-        return value
-
-    return json.dumps(convert(obj), indent=2, ensure_ascii=False)
+    return json.dumps(jsonable(obj), indent=2, ensure_ascii=False)
