@@ -17,6 +17,7 @@ from typing import Any
 import sympy
 
 from stability.errors import SpecError, unknown_name
+from stability.expressions import parse
 from stability.laws import dirac, pushforward, uniform
 from stability.links import LossLink, get_link
 from stability.measures import PenaltyMeasure, get_measure, weighted
@@ -45,7 +46,9 @@ def make_penalty(
     if isinstance(measure, str):
         measure = get_measure(measure, anchor) if measure in ("mu_anchor", "mu_g_anc") else get_measure(measure)
     if mass is not None:
-        measure = weighted(measure, sympy.sympify(mass, locals={"psi": PSI, "theta": THETA}))
+        if isinstance(mass, str):  # parsed by the whitelist parser, never eval-ed
+            mass = parse(mass, {"psi": PSI, "theta": THETA}, what="penalty mass")
+        measure = weighted(measure, mass)
     form = get_form(form) if isinstance(form, str) else form
     rho = sympy.nsimplify(rho) if not isinstance(rho, sympy.Basic) else rho
     return Penalty(measure, form, rho)

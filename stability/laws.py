@@ -190,13 +190,16 @@ def _base_nodes(kind: str, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _as_vector(value: Any, what: str) -> tuple[sympy.Expr, ...]:
-    if isinstance(value, (list, tuple)):
-        if not value:
-            raise SpecError(f"{what} must not be empty")
-        return tuple(sympy.sympify(v) for v in value)
-    if isinstance(value, np.ndarray):
-        return tuple(sympy.sympify(float(v)) for v in value.ravel())
-    return (sympy.sympify(value),)
+    """Numbers or sympy expressions (one, or a list) as a tuple; strings are refused, not eval-ed."""
+    items = (
+        value if isinstance(value, (list, tuple)) else list(value.ravel()) if isinstance(value, np.ndarray) else [value]
+    )
+    if not items:
+        raise SpecError(f"{what} must not be empty")
+    try:
+        return tuple(sympy.sympify(float(v) if isinstance(v, np.generic) else v, strict=True) for v in items)
+    except (sympy.SympifyError, TypeError):
+        raise SpecError(f"{what} must be numbers or sympy expressions, got {value!r}") from None
 
 
 def _broadcast(a: tuple, b: tuple, what: str) -> tuple[tuple, tuple]:
@@ -299,7 +302,10 @@ def _check_weights(weights: Sequence[Any] | None, n: int, what: str) -> list[sym
         return [sympy.Rational(1, n)] * n
     if not isinstance(weights, (list, tuple)) or len(weights) != n:
         raise SpecError(f"{what}: expected {n} weights")
-    ws = [sympy.nsimplify(sympy.sympify(w)) for w in weights]
+    try:
+        ws = [sympy.nsimplify(sympy.sympify(w, strict=True)) for w in weights]
+    except (sympy.SympifyError, TypeError):
+        raise SpecError(f"{what}: weights must be numbers, got {weights!r}") from None
     if any(w.is_number and w < 0 for w in ws):
         raise SpecError(f"{what}: weights must be non-negative, got {[str(w) for w in ws]}")
     total = sympy.Add(*ws)

@@ -8,7 +8,7 @@ the one of the proof of Lemma 1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import sympy
@@ -27,6 +27,7 @@ class LyapunovCheck:
     max_derivative: float
     nonpositive: bool
     negative_off_center: bool
+    derivative_expr: sympy.Expr | None = field(default=None, repr=False, compare=False)
 
     @property
     def verdict(self) -> str:
@@ -40,7 +41,8 @@ class LyapunovCheck:
         )
 
     def to_dict(self) -> dict:
-        return {**self.__dict__, "verdict": self.verdict}
+        keys = ("function", "derivative", "radius", "max_derivative", "nonpositive", "negative_off_center")
+        return {**{k: getattr(self, k) for k in keys}, "verdict": self.verdict}
 
 
 def lyapunov_check(
@@ -86,6 +88,7 @@ def lyapunov_check(
         max_derivative=max_value,
         nonpositive=bool(max_value <= tol),
         negative_off_center=bool(np.all(values[off_center] < -tol)),
+        derivative_expr=derivative,
     )
 
 

@@ -175,7 +175,7 @@ def mu_anchor(anchor: Any, alpha: Law | None = None) -> PenaltyMeasure:
     """μ_g,anc: x̂ = α A + (1 − α) x_g with a fixed anchor A, α ~ U(0, 1)."""
     values = anchor if isinstance(anchor, (list, tuple)) else [anchor]
     try:
-        vector = tuple(sympy.nsimplify(sympy.sympify(v)) for v in values)
+        vector = tuple(sympy.nsimplify(sympy.sympify(v, strict=True)) for v in values)
     except (sympy.SympifyError, TypeError):
         raise SpecError(f"mu_anchor: the anchor must be a number or a list of numbers, got {anchor!r}") from None
     return PenaltyMeasure("mu_anchor", _anchor_rule, alpha=alpha or uniform(0, 1), anchor=vector)
@@ -183,7 +183,7 @@ def mu_anchor(anchor: Any, alpha: Law | None = None) -> PenaltyMeasure:
 
 def weighted(measure: PenaltyMeasure, mass: Any) -> PenaltyMeasure:
     """The finite measure M(ψ, θ) · μ (Lemma 1); M may depend on ψ and θ."""
-    return replace(measure, mass=sympy.sympify(mass) * measure.mass)
+    return replace(measure, mass=sympy.sympify(mass, strict=True) * measure.mass)
 
 
 #: Measures by name, as used in spec files and by the trainer. ``mu_anchor``

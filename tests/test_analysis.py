@@ -119,7 +119,7 @@ def test_lyapunov_derivative_lemma1_zero_mass(rho):
     # M = ψ²: L̇ = −ρψ²(2M + ψ∂ψM) = −4ρψ⁴ (Appendix A)
     field = SymbolicField(dirac_gan("mu_gp", rho=rho, mass=PSI**2))
     check = lyapunov_check(field, {"psi": 0, "theta": 0})
-    assert sympy.simplify(sympy.sympify(check.derivative, locals={"psi": PSI}) + 4 * rho * PSI**4) == 0
+    assert sympy.simplify(check.derivative_expr + 4 * rho * PSI**4) == 0
     assert check.nonpositive and not check.negative_off_center  # L̇ = 0 on the θ-axis
 
 

@@ -22,6 +22,7 @@ import sympy
 from matplotlib.figure import Figure
 
 from models.toys import PSI, THETA, get_toy
+from stability.expressions import parse
 from stability.field import SymbolicField
 from stability.lyapunov import lemma1_basin_radius
 from stability.plots.basin import plot_basin
@@ -46,7 +47,7 @@ def symbolic_field(
 ) -> SymbolicField:
     """A toy's field with ``"rho"`` and/or ``"A"`` left symbolic (cached)."""
     symbols = {"rho": RHO, "A": ANCHOR}
-    value = lambda text: symbols.get(text, sympy.sympify(text))  # noqa: E731
+    value = lambda text: symbols[text] if text in symbols else parse(text, {})  # noqa: E731
     return SymbolicField(get_toy(toy, measure=measure, rho=value(rho), anchor=value(anchor), form=form))
 
 

@@ -216,7 +216,9 @@ def _continuum_segments(equilibrium, names, box, jacobian, samples, tol) -> list
     free_index = names.index(free[0])
     fixed_index = 1 - free_index
     fixed_name = names[fixed_index]
-    expr = sympy.sympify((equilibrium.exact or {}).get(fixed_name, "0"), locals=symbols)
+    solution = {s.name: e for s, e in (equilibrium.solution or {}).items()}
+    expr = sympy.sympify(solution.get(fixed_name, 0))
+    expr = expr.xreplace({s: symbols[s.name] for s in expr.free_symbols if s.name in symbols})
     along = sympy.lambdify(symbols[free[0]], expr, modules="numpy")
     low, high = (box[0], box[1]) if free_index == 0 else (box[2], box[3])
     t = np.linspace(low, high, samples)
