@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from stability.laws import Branch, Law, _base_nodes
+from stability.laws import Branch, Law, base_nodes
 from stability.timelimit import TimeLimitExceeded, time_limit
 
 #: Seconds ``sympy.integrate`` may take on one non-polynomial branch before quadrature takes over.
@@ -117,7 +117,7 @@ def _moment(kind: str, k: int) -> sympy.Expr:
 
 def _quadrature(bases, g: sympy.Expr) -> sympy.Expr:
     n = QUADRATURE_NODES.get(len(bases), 6)
-    rules = [_base_nodes(b.kind, n) for b in bases]
+    rules = [base_nodes(b.kind, n) for b in bases]
     terms = []
     for combo in itertools.product(*[range(n)] * len(bases)):
         weight = 1.0

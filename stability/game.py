@@ -216,7 +216,7 @@ def game_from_system(
         if rule == "quadrature":
             blocks = _spec_blocks(system, penalty, nodes, dtype)
         if penalty.measure.anchor is not None:
-            vector = penalty.measure._anchor_vector(len(system.x))
+            vector = penalty.measure.anchor_vector(len(system.x))
             anchor = torch.tensor([float(a) for a in vector], dtype=dtype)
     coupling, paired_alpha = "product", None
     note = describe_rule(rule, nodes, samples, seed)
@@ -265,7 +265,7 @@ def _spec_blocks(system: GanSystem, penalty: Penalty, nodes: Nodes, dtype: torch
     single = lambda law, b: Law((b,), law.description)  # noqa: E731
     grad_sq = sum(sympy.diff(system.discriminator, x) ** 2 for x in system.x)
     dim = len(system.x)
-    anchor = measure._anchor_vector(dim)
+    anchor = measure.anchor_vector(dim)
     data_branches = system.data.branches if measure.uses_data else (None,)
     gen_branches = system.generator.branches if measure.uses_generator else (None,)
     alpha_branches = measure.alpha.branches if measure.alpha is not None else (None,)

@@ -115,17 +115,17 @@ class Law:
         self._require_numeric("quadrature")
         all_w, all_x = [], []
         for branch in self.branches:
-            base_nodes = [_base_nodes(b.kind, nodes) for b in branch.bases]
+            rules = [base_nodes(b.kind, nodes) for b in branch.bases]
             fn = _lambdify_point(branch)
             weight = float(branch.weight)
-            if not base_nodes:
+            if not rules:
                 all_w.append(np.array([weight]))
                 all_x.append(np.asarray(fn(), dtype=float).reshape(1, -1))
                 continue
-            grids = np.meshgrid(*[n for n, _ in base_nodes], indexing="ij")
+            grids = np.meshgrid(*[n for n, _ in rules], indexing="ij")
             wgrid = np.ones_like(grids[0])
-            for g_w, axis in zip([w for _, w in base_nodes], range(len(base_nodes))):
-                shape = [1] * len(base_nodes)
+            for g_w, axis in zip([w for _, w in rules], range(len(rules))):
+                shape = [1] * len(rules)
                 shape[axis] = -1
                 wgrid = wgrid * g_w.reshape(shape)
             values = fn(*[g.ravel() for g in grids])
@@ -178,7 +178,8 @@ def _lambdify_point(branch: Branch):
     return sympy.lambdify([b.symbol for b in branch.bases], list(branch.point), modules="numpy")
 
 
-def _base_nodes(kind: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+def base_nodes(kind: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss nodes and weights of one base variable: Legendre on [0, 1], or probabilists' Hermite."""
     if kind == "uniform01":
         x, w = np.polynomial.legendre.leggauss(n)
         return (x + 1) / 2, w / 2

@@ -66,7 +66,7 @@ class PenaltyMeasure:
         if self.uses_data and self.uses_generator and data.dim != generator.dim:
             raise SpecError(f"data law has dimension {data.dim} but generator law has {generator.dim}")
         dim = data.dim if self.uses_data else generator.dim
-        anchor = self._anchor_vector(dim)
+        anchor = self.anchor_vector(dim)
         data_branches = data.fresh().branches if self.uses_data else (None,)
         gen_branches = generator.fresh().branches if self.uses_generator else (None,)
         alpha_branches = self.alpha.fresh().branches if self.alpha is not None else (None,)
@@ -118,7 +118,8 @@ class PenaltyMeasure:
             )
         return self.rule(x_data, x_gen, alpha, anchor)
 
-    def _anchor_vector(self, dim: int) -> tuple[sympy.Expr, ...] | None:
+    def anchor_vector(self, dim: int) -> tuple[sympy.Expr, ...] | None:
+        """The anchor A as ``dim`` components (a scalar anchor is broadcast), or ``None``."""
         if self.anchor is None:
             return None
         if len(self.anchor) == 1:

@@ -27,7 +27,7 @@ import torch
 
 from stability.errors import SpecError
 from stability.expectation import QUADRATURE_NODES
-from stability.laws import Law, _base_nodes
+from stability.laws import Law, base_nodes
 
 Nodes = int | Mapping[int, int]
 RULES = ("quadrature", "samples")
@@ -147,7 +147,7 @@ def _branch_base_nodes(bases, rule: str, nodes: Nodes, samples: int, generator: 
             columns.append(draw(samples, generator=generator, dtype=torch.float64).numpy())
         return np.stack(columns, 1), np.full(samples, 1.0 / samples)
     n = nodes_per_base(nodes, k)
-    rules = [_base_nodes(b.kind, n) for b in bases]
+    rules = [base_nodes(b.kind, n) for b in bases]
     grids = np.meshgrid(*[x for x, _ in rules], indexing="ij")
     wgrid = np.ones_like(grids[0])
     for axis, (_, w) in enumerate(rules):

@@ -77,6 +77,8 @@ def test_sampling_matches_moments_and_is_seeded():
         (lambda: discrete([0, 1], [-0.5, 1.5]), "non-negative"),
         (lambda: discrete([0, [1, 2]]), "same dimension"),
         (lambda: pushforward(uniform(0, 1), th * z, [z, th]), "dimension"),
+        (lambda: uniform("__import__('os')", 1), "must be numbers or sympy expressions"),
+        (lambda: discrete([0, 1], ["0.5", "0.5"]), "weights must be numbers"),
     ],
 )
 def test_bad_laws_raise_clear_errors(build, message):

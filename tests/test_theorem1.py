@@ -7,7 +7,7 @@ import torch
 from models.realizable import realizable_game
 from models.toys import dirac_gan, lemma3_system, make_penalty
 from stability.autodiff import TorchField, torch_field_for
-from stability.laws import _base_nodes
+from stability.laws import base_nodes
 from stability.theorem1 import theorem1_blocks, theorem1_check
 
 
@@ -38,7 +38,7 @@ def test_realizable_blocks_match_hand_derivation():
     Q, R = theorem1_blocks(field)
     W1 = game.critic.net[0].weight.detach().numpy()
     b1 = game.critic.net[0].bias.detach().numpy()
-    nodes, weights = _base_nodes("normal01", 4)
+    nodes, weights = base_nodes("normal01", 4)
     z = np.array([[a, b] for a in nodes for b in nodes])
     w = np.array([a * b for a in weights for b in weights])
     x = np.asarray(game.mean) + np.asarray(game.std) * z
