@@ -111,13 +111,18 @@ def solve_numeric(
     box: list[tuple[float, float]],
     starts_per_axis: int = 9,
     seed: int = 0,
+    iterations: int = 60,
     residual_tol: float = 1e-10,
     distinct_tol: float = 1e-6,
 ) -> list[Equilibrium]:
-    """Equilibria in ``box`` by Newton-type root finding from many starts.
+    """Equilibria in ``box`` by damped Newton from many starts at once, then polished.
 
-    Starts are a grid (≤ 3 parameters) or seeded uniform draws. A root counts
-    when ‖F‖ < ``residual_tol``; roots closer than ``distinct_tol`` are merged.
+    Starts are a grid (≤ 3 parameters) or seeded uniform draws. All starts move
+    together (one vectorised flow evaluation per iteration and finite-difference
+    column, so kinked flows such as the WGAN-GP form need no symbolic Jacobian);
+    candidates with a small residual are polished by ``scipy.optimize.root``. A
+    root counts when ‖F‖ < ``residual_tol``; roots closer than ``distinct_tol``
+    are merged.
     """
     F = field_.numpy_function()
     n = len(field_.params)
@@ -128,20 +133,53 @@ def solve_numeric(
         starts = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, n)
     else:
         starts = np.random.default_rng(seed).uniform(lows, highs, size=(starts_per_axis**3, n))
-    value = lambda v: np.array([float(c) for c in F(*v)])  # noqa: E731
+
+    def flow(x: np.ndarray) -> np.ndarray:  # (n, N) -> (n, N)
+        return np.stack([np.broadcast_to(np.asarray(v, dtype=float), x.shape[1:]) for v in F(*x)])
+
+    x = starts.T.copy()
+    max_step = 0.25 * float(np.max(highs - lows))
+    with np.errstate(all="ignore"):
+        for _ in range(iterations):
+            value = flow(x)
+            J = np.empty((x.shape[1], n, n))
+            h = 1e-7 * np.maximum(1.0, np.abs(x))
+            for j in range(n):
+                e = np.zeros_like(x)
+                e[j] = h[j]
+                J[:, :, j] = ((flow(x + e) - flow(x - e)) / (2 * h[j])).T
+            try:
+                step = np.linalg.solve(J, value.T[..., None])[..., 0].T
+            except np.linalg.LinAlgError:  # a singular start somewhere: solve one by one
+                step = np.stack([_solve_or_zero(J[k], value[:, k]) for k in range(x.shape[1])], 1)
+            step = np.where(np.isfinite(step), step, 0.0)
+            step *= np.minimum(1.0, max_step / np.maximum(np.linalg.norm(step, axis=0), 1e-300))
+            x = x - step
+        residual = np.linalg.norm(flow(x), axis=0)
+    value_at = lambda v: np.array([float(c) for c in F(*v)])  # noqa: E731
     roots: list[np.ndarray] = []
-    for start in starts:
-        result = optimize.root(value, start, jac=field_.jacobian, method="hybr")
-        root = result.x
-        if not np.all(np.isfinite(root)) or np.linalg.norm(value(root)) > residual_tol:
+    for k in np.argsort(residual):
+        if not np.isfinite(residual[k]) or residual[k] > 1e-4:
+            continue
+        if any(np.linalg.norm(x[:, k] - r) <= distinct_tol for r in roots):
+            continue
+        root = optimize.root(value_at, x[:, k], method="hybr").x
+        if not np.all(np.isfinite(root)) or np.linalg.norm(value_at(root)) > residual_tol:
             continue
         if np.any(root < lows - 1e-9) or np.any(root > highs + 1e-9):
             continue
         if all(np.linalg.norm(root - r) > distinct_tol for r in roots):
             roots.append(root)
     names = [p.name for p in field_.params]
-    roots.sort(key=lambda r: tuple(r))
+    roots.sort(key=lambda r: tuple(np.round(r, 9)))
     return [Equilibrium(dict(zip(names, map(float, r))), "isolated", None, [], "numeric") for r in roots]
+
+
+def _solve_or_zero(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.solve(matrix, rhs)
+    except np.linalg.LinAlgError:
+        return np.zeros_like(rhs)
 
 
 def find_equilibria(

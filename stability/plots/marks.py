@@ -21,14 +21,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 from matplotlib.axes import Axes
-from scipy import optimize
 
-from stability.equilibria import Equilibrium, find_equilibria
+from stability.equilibria import Equilibrium, find_equilibria, solve_numeric
 from stability.field import SymbolicField
 from stability.linear import Tolerance, classify, eigenvalues
 from stability.plots.fields import is_nonsmooth, require_plane
 from stability.plots.style import CONTINUUM_STYLE, marker_kwargs
-from stability.trajectories import evaluate_flow, flow_function, unique_equilibria
+from stability.trajectories import evaluate_flow, unique_equilibria
 
 #: The class given to a point where the flow is not differentiable (a jump of a
 #: non-smooth penalty form): linearisation says nothing there.
@@ -115,59 +114,6 @@ def _axis_continua(
     return kept + found
 
 
-def _numeric_roots(
-    field_: SymbolicField,
-    box: Sequence[float],
-    starts_per_axis: int = 9,
-    iterations: int = 60,
-    residual_tol: float = 1e-9,
-    distinct_tol: float = 1e-6,
-) -> list[Equilibrium]:
-    """Equilibria in the box by damped Newton from a grid of starts, all starts at once.
-
-    Vectorised over the starts (one flow evaluation per iteration and
-    finite-difference column), then the converged candidates are polished with
-    ``scipy.optimize.root`` and kept when ‖F‖ < ``residual_tol``.
-    """
-    axes = [np.linspace(box[0], box[1], starts_per_axis), np.linspace(box[2], box[3], starts_per_axis)]
-    x = np.stack(np.meshgrid(*axes, indexing="ij")).reshape(2, -1)  # (2, N)
-    max_step = 0.25 * max(box[1] - box[0], box[3] - box[2])
-    F = lambda y: np.stack(evaluate_flow(field_, y[0], y[1]))  # noqa: E731
-    with np.errstate(all="ignore"):
-        for _ in range(iterations):
-            value = F(x)
-            h = 1e-7 * np.maximum(1.0, np.abs(x))
-            J = np.empty((2, 2, x.shape[1]))
-            for j in range(2):
-                e = np.zeros_like(x)
-                e[j] = h[j]
-                J[:, j] = (F(x + e) - F(x - e)) / (2 * h[j])
-            det = J[0, 0] * J[1, 1] - J[0, 1] * J[1, 0]
-            step = np.stack([J[1, 1] * value[0] - J[0, 1] * value[1], -J[1, 0] * value[0] + J[0, 0] * value[1]]) / det
-            step = np.where(np.isfinite(step), step, 0.0)
-            length = np.linalg.norm(step, axis=0)
-            step *= np.minimum(1.0, max_step / np.maximum(length, 1e-300))
-            x = x - step
-        residual = np.linalg.norm(F(x), axis=0)
-    candidates = [x[:, k] for k in np.argsort(residual) if np.isfinite(residual[k]) and residual[k] < 1e-4]
-    function = flow_function(field_)
-    value_at = lambda v: np.array([float(c) for c in function(*v)])  # noqa: E731
-    roots: list[np.ndarray] = []
-    for candidate in candidates:
-        if any(np.linalg.norm(candidate - r) <= distinct_tol for r in roots):
-            continue
-        root = optimize.root(value_at, candidate, method="hybr").x
-        if not np.all(np.isfinite(root)) or np.linalg.norm(value_at(root)) > residual_tol:
-            continue
-        if not (box[0] - 1e-9 <= root[0] <= box[1] + 1e-9 and box[2] - 1e-9 <= root[1] <= box[3] + 1e-9):
-            continue
-        if all(np.linalg.norm(root - r) > distinct_tol for r in roots):
-            roots.append(root)
-    names = [p.name for p in field_.params]
-    roots.sort(key=tuple)
-    return [Equilibrium(dict(zip(names, map(float, r))), "isolated", None, [], "numeric") for r in roots]
-
-
 def find_marks(
     field_: SymbolicField,
     box: Sequence[float],
@@ -190,7 +136,7 @@ def find_marks(
     nonsmooth = is_nonsmooth(field_)
     if equilibria is None:
         if nonsmooth:
-            equilibria = _axis_continua(field_, _numeric_roots(field_, box), box)
+            equilibria = _axis_continua(field_, solve_numeric(field_, [(box[0], box[1]), (box[2], box[3])]), box)
         else:
             equilibria, _ = find_equilibria(field_, box=[(box[0], box[1]), (box[2], box[3])], timeout=timeout)
     jacobian = (lambda p: numeric_jacobian(field_, p)) if nonsmooth else field_.jacobian  # noqa: E731
