@@ -23,11 +23,11 @@ expression goes through :func:`stability.expressions.parse` (no ``eval``).
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import sympy
-import tomllib
 
 from stability.errors import SpecError
 from stability.expressions import make_symbols, parse
