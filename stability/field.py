@@ -142,14 +142,17 @@ class SymbolicField:
     @cached_property
     def _jacobian_function(self):
         self.require_numeric()
-        return lambdify_numpy(self.params, self.jacobian_expr.tolist())
+        if len(str(self.exprs)) <= SYMBOLIC_JACOBIAN_LIMIT:
+            return lambdify_numpy(self.params, self.jacobian_expr.tolist())
+        return _autodiff_jacobian(self.params, self.exprs)
 
     def numpy_function(self):
         """A vectorised ``F(*params) -> list of arrays``: the flow on grids, no sympy inside."""
         return self._value_function
 
     def jacobian_function(self):
-        """A vectorised ``J(*params) -> nested lists``: the Jacobian entries on grids."""
+        """``J(*params) -> nested lists``: vectorised on grids, except for flows above
+        :data:`SYMBOLIC_JACOBIAN_LIMIT`, whose Jacobian is taken point by point by autodiff."""
         return self._jacobian_function
 
     def value(self, point: Point) -> np.ndarray:
@@ -182,6 +185,26 @@ class SymbolicField:
         if free:
             names = ", ".join(s.name for s in free)
             raise SpecError(f"numeric evaluation needs values for {names} (e.g. --param {free[0].name}=1)")
+
+
+#: Flows longer than this (characters) get their numeric Jacobian by forward-mode autodiff of the lambdified
+#: flow: sympy's diff is exact too, but takes minutes on the thousands of terms of a quadrature expectation.
+SYMBOLIC_JACOBIAN_LIMIT = 20_000
+
+
+def _autodiff_jacobian(params: Sequence[sympy.Symbol], exprs: Sequence[sympy.Expr]):
+    """J(*point) of the flow's own formula by ``torch.func.jacfwd`` (exact derivatives, no finite differences)."""
+    import torch
+
+    from stability.torch_expectation import lambdify_torch
+
+    flow = lambdify_torch(params, exprs)
+
+    def stacked(vector):
+        return torch.stack([torch.as_tensor(c, dtype=vector.dtype) for c in flow(*vector)])
+
+    jacobian = torch.func.jacfwd(stacked)
+    return lambda *point: jacobian(torch.tensor([float(p) for p in point], dtype=torch.float64)).tolist()
 
 
 def lambdify_numpy(args: Sequence[sympy.Symbol], exprs: Any):

@@ -164,3 +164,18 @@ def test_quadrature_is_noted_and_accurate():
     # ∂ψ of (ρ/2) E[(2|ψ||x̂| − 1)²] = E[2(2ψ|x̂| − 1)·|x̂|] for ψ > 0 (Monte Carlo, standard error ≈ 1.5e-4)
     expected = 1 / 3 - theta0**2 / 3 - np.mean(2 * (2 * psi0 * np.abs(x_hat) - 1) * np.abs(x_hat))
     assert abs(field.value([psi0, theta0])[0] - expected) < 1e-2
+
+
+def test_large_flows_get_exact_autodiff_jacobians(monkeypatch):
+    import stability.field as field_module
+
+    # Force the autodiff path on a small flow and compare with Lemma 2's closed-form Jacobian and with sympy's.
+    symbolic = SymbolicField(psi_x2_toy("mu_mid", rho=2))
+    monkeypatch.setattr(field_module, "SYMBOLIC_JACOBIAN_LIMIT", 0)
+    autodiff = SymbolicField(psi_x2_toy("mu_mid", rho=2))
+    m2 = lemma2_moment("mu_mid", 1)
+    closed = np.array([[-4 * 2 * float(m2), -2 / 3], [2 / 3, 0]])
+    assert np.allclose(autodiff.jacobian([0, 1]), closed, atol=1e-14)
+    rng = np.random.default_rng(3)
+    for point in rng.uniform(-1, 1, size=(3, 2)):
+        assert np.allclose(autodiff.jacobian(point), symbolic.jacobian(point), atol=1e-13)

@@ -93,7 +93,7 @@ def _use_torch_jacobians(report, system, constants) -> None:
 
 def _format(report) -> str:
     lines = [report.system, "", "vector field (Definition 4):"]
-    lines += [f"  {eq}" for eq in report.vector_field]
+    lines += [f"  {_shorten(eq)}" for eq in report.vector_field]
     lines.append("")
     if not report.points:
         lines.append("no equilibria found")
@@ -132,3 +132,10 @@ def _format(report) -> str:
         lines.append("")
         lines += [f"note: {n}" for n in report.notes]
     return "\n".join(lines)
+
+
+def _shorten(text: str, limit: int = 400) -> str:
+    """Quadrature expectations make flows of thousands of terms: show their start, keep them in --json."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} … ({len(text):,} characters; the whole expression is in --json)"
