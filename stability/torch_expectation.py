@@ -39,22 +39,22 @@ def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(value, dtype=like.dtype, device=like.device)
 
 
-def _maximum(*args):
+def _fold(binary, *args):
+    """sympy's n-ary Max/Min as a fold of torch's binary op, Python numbers promoted to tensors."""
     tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    like = tensors[0] if tensors else torch.tensor(0.0, dtype=torch.float64)
     out = args[0]
     for other in args[1:]:
-        like = tensors[0] if tensors else torch.tensor(0.0, dtype=torch.float64)
-        out = torch.maximum(_as_tensor(out, like), _as_tensor(other, like))
+        out = binary(_as_tensor(out, like), _as_tensor(other, like))
     return out
+
+
+def _maximum(*args):
+    return _fold(torch.maximum, *args)
 
 
 def _minimum(*args):
-    tensors = [a for a in args if isinstance(a, torch.Tensor)]
-    out = args[0]
-    for other in args[1:]:
-        like = tensors[0] if tensors else torch.tensor(0.0, dtype=torch.float64)
-        out = torch.minimum(_as_tensor(out, like), _as_tensor(other, like))
-    return out
+    return _fold(torch.minimum, *args)
 
 
 def _heaviside(t, at_zero=0.5):

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from stability.plots.fields import TOY_TITLES, is_nonsmooth, toy_field
 from stability.plots.marks import EquilibriumMark, draw_equilibria, find_marks
 from stability.plots.portrait import annotate, draw_flowlines, draw_nullclines, nullclines
-from stability.plots.style import PSI_LABEL, THETA_LABEL, legend_rank
+from stability.plots.style import PSI_LABEL, THETA_LABEL, figure_legend
 
 
 @dataclass(frozen=True)
@@ -120,21 +120,7 @@ def measures_grid(
             ax.set_ylabel(f"{row.title}\n{THETA_LABEL}", fontsize=9)
         if i == n_rows - 1:
             ax.set_xlabel(PSI_LABEL, fontsize=9)
-    handles: dict[str, object] = {}
-    for ax in axes.ravel():
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    labels = sorted(handles, key=legend_rank)
-    if labels:
-        fig.legend(
-            [handles[k] for k in labels],
-            labels,
-            loc="lower center",
-            ncol=min(6, len(labels)),
-            fontsize=8,
-            frameon=False,
-            bbox_to_anchor=(0.5, 0.0),
-        )
+    figure_legend(fig, axes.ravel(), ncol=6, loc="lower center", bbox_to_anchor=(0.5, 0.0))
     fig.suptitle(
         f"Penalty measures across the toy systems of Kim et al. (ρ = {_number(rho)}, anchor A = {_number(anchor)})",
         fontsize=11,

@@ -150,7 +150,14 @@ def legend_unique(ax: Axes, **kwargs) -> None:
         ax.legend([unique[k] for k in ordered], ordered, **kwargs)
 
 
-def figure_legend(figure: Figure, axes: Sequence[Axes], ncol: int = 5, fontsize: float = 8, **kwargs) -> None:
+def figure_legend(
+    figure: Figure,
+    axes: Sequence[Axes],
+    ncol: int = 5,
+    fontsize: float = 8,
+    loc: str = "outside lower center",
+    **kwargs,
+) -> None:
     """One legend for all panels, below them (unique labels, fixed order)."""
     handles: dict[str, object] = {}
     for ax in axes:
@@ -161,7 +168,7 @@ def figure_legend(figure: Figure, axes: Sequence[Axes], ncol: int = 5, fontsize:
         figure.legend(
             [handles[k] for k in labels],
             labels,
-            loc="outside lower center",
+            loc=loc,
             ncol=min(ncol, len(labels)),
             fontsize=fontsize,
             frameon=False,
