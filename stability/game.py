@@ -530,17 +530,25 @@ def game_from_modules(
     )
 
 
-def penalty_nodes(game: TorchGame, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def penalty_nodes(
+    game: TorchGame, theta: torch.Tensor, generated: NodeSet | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Weights and points x̂ = h(x_d, x_g, α, A) of the normalised penalty law μ̄ at θ.
 
     Product coupling: every combination of data, generator and α nodes (the
     product law of Table 1 of ``003_…``), block by block; paired:
     x̂ᵢ = h(x_d,i, x_g,i, αᵢ), the minibatch estimator of the same law.
+    ``generated`` is ``game.generator(theta)`` when the caller already has it;
+    blocks with their own generator nodes (specs, kink splits) still compute theirs.
     """
     measure = game.penalty.measure
+
+    def nodes_of(generator: Callable[[torch.Tensor], NodeSet]) -> NodeSet:
+        return generated if generated is not None and generator is game.generator else generator(theta)
+
     if game.coupling == "paired":
         wd, pd = game.data
-        wg, pg = game.generator(theta)
+        wg, pg = nodes_of(game.generator)
         event = pd.shape[1:] if measure.uses_data else pg.shape[1:]
         weights = wd if measure.uses_data else wg
         a = game.paired_alpha.reshape(-1, *(1,) * len(event)) if game.paired_alpha is not None else None
@@ -552,7 +560,7 @@ def penalty_nodes(game: TorchGame, theta: torch.Tensor) -> tuple[torch.Tensor, t
         if block.data is not None:
             sets.append(("d",) + tuple(block.data))
         if block.generator is not None:
-            sets.append(("g",) + tuple(block.generator(theta)))
+            sets.append(("g",) + tuple(nodes_of(block.generator)))
         if block.alpha is not None:
             sets.append(("a", block.alpha[0], block.alpha[1].reshape(-1)))
         sizes = [s[1].shape[0] for s in sets]

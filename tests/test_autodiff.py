@@ -168,3 +168,28 @@ def test_seeded_samples_are_reproducible():
     penalty = make_penalty("mu_gp", rho=1.0)
     first, second = _mlp_gan(penalty, rule="samples"), _mlp_gan(penalty, rule="samples")
     assert np.array_equal(first.value(), second.value())
+
+
+def test_spec_with_seeded_samples_matches_closed_form_within_monte_carlo_error():
+    # ψx² toy, p_d = U(−1, 1), p_θ = law of θz with z ~ U(−1, 1), simple penalty on p_d (hand derivation):
+    # ψ̇ = E[x²] − θ²E[z²] − 4ρψE[x²] = 1/3 − θ²/3 − 4ρψ/3 and θ̇ = 2ψθE[z²] = 2ψθ/3.
+    # A fixed sample set replaces each E[x²] = 1/3 by a sample mean whose standard deviation is
+    # √(Var x² / N) with Var x² = 1/5 − 1/9 = 4/45.
+    rho, psi, theta, n = 0.7, -0.6, 0.45, 4000
+    system = TOYS["psi_x2"](measure="p_d", rho=rho)
+    field = TorchField.from_system(system, rule="samples", samples=n, seed=3)
+    assert f"{n} draws" in field.expectation_note
+    value = field.value([psi, theta])
+    exact = np.array([1 / 3 - theta**2 / 3 - 4 * rho * psi / 3, 2 * psi * theta / 3])
+    se = np.sqrt(4 / 45 / n)
+    tolerance = 5 * se * np.array([1 + 4 * rho * abs(psi) + theta**2, 2 * abs(psi * theta)])
+    assert np.all(np.abs(value - exact) < tolerance)
+    assert np.abs(value - exact).max() > 1e-9  # sample means, not the exact moments
+    jac_exact = np.array([[-4 * rho / 3, -2 * theta / 3], [2 * theta / 3, 2 * psi / 3]])
+    J = field.jacobian([psi, theta])
+    assert np.allclose(J, jac_exact, atol=5 * se * 4 * rho)
+    # the sampled field is a fixed smooth function of (ψ, θ): its Jacobian is its derivative
+    assert np.allclose(J, central_jacobian(field.value, np.array([psi, theta])), atol=1e-8)
+    again = TorchField.from_system(system, rule="samples", samples=n, seed=3).value([psi, theta])
+    other = TorchField.from_system(system, rule="samples", samples=n, seed=4).value([psi, theta])
+    assert np.array_equal(value, again) and not np.allclose(value, other, atol=1e-9, rtol=0)
