@@ -18,7 +18,7 @@ a retained-graph product operator for matrix-free spectra.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -255,19 +255,22 @@ class TorchField:
         chunk = chunk_size or 64
         if mode not in ("fwd", "rev"):
             raise SpecError(f"unknown Jacobian mode {mode!r}; valid: fwd, rev")
-        blocks = []
+        J = torch.empty(self.size, self.size, dtype=self.dtype)  # filled block by block: no second copy
         with torch.no_grad():
             if mode == "rev":
+                offset = 0
                 for part, rows in (("psi", self.n_psi), ("theta", self.size - self.n_psi)):
                     if rows == 0:
                         continue
                     _, vjp_fn = torch.func.vjp(lambda w, part=part: self.field_part(w, part), vector)
                     batched = torch.func.vmap(lambda u, vjp_fn=vjp_fn: vjp_fn(u)[0])  # e_i -> row i of the part
-                    blocks += [batched(basis) for basis in _basis_chunks(rows, chunk, self.dtype)]
-                J = torch.cat(blocks)
+                    for start, basis in _basis_chunks(rows, chunk, self.dtype):
+                        J[offset + start : offset + start + basis.shape[0]] = batched(basis)
+                    offset += rows
             else:
                 batched = torch.func.vmap(lambda v: torch.func.jvp(self.field_fn, (vector,), (v,))[1])  # e_j -> col j
-                J = torch.cat([batched(basis) for basis in _basis_chunks(self.size, chunk, self.dtype)]).T
+                for start, basis in _basis_chunks(self.size, chunk, self.dtype):
+                    J[:, start : start + basis.shape[0]] = batched(basis).T
         self._check_finite(J, "the Jacobian", matrix=True)
         return J.to(torch.float64).numpy()
 
@@ -355,13 +358,13 @@ class TorchField:
         raise SpecError(f"NaN/Inf in {what} at {where}")
 
 
-def _basis_chunks(n: int, chunk: int, dtype: torch.dtype):
-    """The identity of size n, ``chunk`` rows at a time."""
+def _basis_chunks(n: int, chunk: int, dtype: torch.dtype) -> Iterator[tuple[int, torch.Tensor]]:
+    """The identity of size n, ``chunk`` rows at a time, with the index of each chunk's first row."""
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         basis = torch.zeros(stop - start, n, dtype=dtype)
         basis[torch.arange(stop - start), torch.arange(start, stop)] = 1
-        yield basis
+        yield start, basis
 
 
 def torch_field_for(

@@ -370,7 +370,9 @@ def _unflatten(
     # tensor and adds it up, while split's backward is a single concatenation.
     first = segments[0].start - offset if segments else 0
     sizes = [seg.size for seg in segments]
-    pieces = torch.split(vector[first : first + sum(sizes)], sizes)
+    if first != 0 or sum(sizes) != vector.shape[0]:  # a whole-vector slice would still cost a zero fill backward
+        vector = vector[first : first + sum(sizes)]
+    pieces = torch.split(vector, sizes)
     return {seg.name[len(prefix) + 1 :]: piece.view(seg.shape) for seg, piece in zip(segments, pieces)}
 
 
