@@ -100,6 +100,10 @@ def test_mlp_gan_jacobian_matches_finite_differences(measure, form, link):
     numeric = central_jacobian(field.value, w)
     assert np.max(np.abs(J - numeric)) < 1e-7 * max(1.0, np.max(np.abs(J)))
     assert np.allclose(field.jacobian(w, mode="fwd"), J, atol=1e-12)
+    # several chunks, none aligned with the ψ/θ boundary: rows and columns land where they belong
+    assert field.size > 40 and field.n_psi % 7 != 0
+    assert np.allclose(field.jacobian(w, chunk_size=7), numeric, atol=1e-7 * max(1.0, np.max(np.abs(J))))
+    assert np.allclose(field.jacobian(w, chunk_size=7, mode="fwd"), J, atol=1e-12)
 
 
 def test_products_match_finite_differences():
