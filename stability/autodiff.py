@@ -7,9 +7,11 @@ w = (ψ, θ) is::
 
     ψ̇ = ∇_ψ V − (ρ/2) ∇_ψ P,        θ̇ = −∇_θ Σ w_g f(−D(x_g(θ); ψ)).
 
-Both come from *one* reverse pass of S(ψ, θ_a, θ_b) = V(ψ, θ_a) − (ρ/2) P(ψ, θ_b)
-with respect to (ψ, θ_a), evaluated at θ_a = θ_b = θ: the penalty enters ψ̇ only,
-yet the Jacobian ∂ψ̇/∂θ still sees θ through x̂ (and M), as in the symbolic engine.
+The generator runs once; both come from *one* reverse pass of
+S(ψ, w_g, x_g) = V(ψ, w_g, x_g) − (ρ/2) P(ψ, θ) with respect to ψ and the generated
+nodes, followed by the generator's pullback for θ̇. P reads θ (through x̂ and M) as a
+constant of that pass, so the penalty enters ψ̇ only, yet the Jacobian ∂ψ̇/∂θ still
+sees it, as in the symbolic engine.
 
 :class:`TorchField` has the interface of :class:`~stability.field.SymbolicField`
 (``params``, ``value``, ``jacobian``, ``jvp``, ``as_vector``) plus ``vjp`` and
@@ -202,6 +204,8 @@ class TorchField:
         The parts have separate graphs because θ̇ does not involve the penalty: rows of ∂θ̇/∂w
         cost a fraction of rows of ∂ψ̇/∂w, whose graph holds the penalty's second derivatives.
         """
+        if part not in ("psi", "theta", "both"):
+            raise SpecError(f"unknown field part {part!r}; valid: psi, theta, both")
         game, f = self.game, self.game.link
         psi, theta = self.split(vector)
         generated, pullback = torch.func.vjp(game.generator, theta)
