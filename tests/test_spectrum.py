@@ -53,6 +53,7 @@ def test_matrix_free_top_k_matches_dense(game, which, operator):
     for value in spectrum.eigenvalues:  # every computed eigenvalue is one of the dense ones
         assert np.min(np.abs(dense - value)) < 1e-7 * np.max(np.abs(dense))
     assert spectrum.method == "arpack" and spectrum.products > 0 and spectrum.to_dict()["k"] == 6
+    assert 0 < spectrum.product_seconds < spectrum.seconds
 
 
 def test_alternating_operator_matches_dense_update(small_game):
