@@ -77,9 +77,9 @@ def _mlp_gan(width: int, depth: int, batch: int, dtype, penalty_form: str = "sim
     import torch
 
     from models.mlp import MLP
-    from models.toys import make_penalty
-    from stability.autodiff import TorchField
-    from stability.laws import mixture, normal
+    from stability.autodiff.field import TorchField
+    from stability.spec.laws import mixture, normal
+    from stability.spec.toys import make_penalty
 
     torch.manual_seed(0)
     critic = MLP(2, 1, width=width, depth=depth, activation="tanh")
@@ -147,7 +147,7 @@ def part_spectrum(width: int, batch: int, k: int, ncvs: tuple, dtype_name: str, 
     import numpy as np
     import torch
 
-    from stability.spectrum import top_eigenvalues
+    from stability.analysis.spectrum import top_eigenvalues
 
     dtype = getattr(torch, dtype_name)
     field = _mlp_gan(width, 3, batch, dtype, penalty_form="gp")
@@ -243,9 +243,9 @@ def part_dcgan(width: int, batch: int, k: int, progress: bool) -> dict:
     import torch
 
     from models.dcgan import DCGANCritic, DCGANGenerator
-    from models.toys import make_penalty
-    from stability.autodiff import TorchField
-    from stability.spectrum import top_eigenvalues
+    from stability.analysis.spectrum import top_eigenvalues
+    from stability.autodiff.field import TorchField
+    from stability.spec.toys import make_penalty
 
     torch.manual_seed(0)
     critic, generator = (

@@ -39,8 +39,8 @@ def main() -> None:
     bare = wall([sys.executable, "-c", "import sympy, torch"], args.repeats)
     lemmas = wall([sys.executable, "-m", "stability.cli", "lemmas", "--no-report"], args.repeats)
 
-    from models.toys import psi_x2_toy
     from stability import SymbolicField
+    from stability.spec.toys import psi_x2_toy
 
     field = SymbolicField(psi_x2_toy("mu_gp", rho=1))
     psi, theta = np.meshgrid(np.linspace(-2, 2, 200), np.linspace(-2, 2, 200))

@@ -26,7 +26,7 @@ import time
 import torch
 
 from gan_train.config import apply_overrides
-from gan_train.data import data_law
+from gan_train.data.toy import data_law
 from gan_train.loop import Trainer
 from gan_train.presets import get_preset
 from models.mlp import MLP

@@ -11,7 +11,7 @@ Run: python examples/check_lemma2_symbolic.py
 import sympy
 
 from stability import GanSystem, Penalty, SymbolicField, get_measure, pushforward, uniform
-from stability.expectation import expectation
+from stability.symbolic.expectation import expectation
 
 x, psi, theta, z = sympy.symbols("x psi theta z", real=True)
 rho = sympy.Symbol("rho", positive=True)

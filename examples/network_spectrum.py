@@ -19,10 +19,10 @@ import torch
 
 from models.dcgan import DCGANCritic, DCGANGenerator
 from models.mlp import MLP
-from models.toys import make_penalty
-from stability.autodiff import TorchField
-from stability.laws import mixture, normal
-from stability.spectrum import discrete_stability, top_eigenvalues
+from stability.analysis.spectrum import discrete_stability, top_eigenvalues
+from stability.autodiff.field import TorchField
+from stability.spec.laws import mixture, normal
+from stability.spec.toys import make_penalty
 
 
 def build(model: str, width: int, batch: int, measure: str, form: str, rho: float, dtype: torch.dtype) -> TorchField:

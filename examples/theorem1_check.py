@@ -14,9 +14,9 @@ import argparse
 import json
 
 from models.realizable import realizable_game
-from models.toys import make_penalty
-from stability.autodiff import TorchField
-from stability.theorem1 import theorem1_check
+from stability.analysis.theorem1 import theorem1_check
+from stability.autodiff.field import TorchField
+from stability.spec.toys import make_penalty
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from gan_train import Trainer, apply_overrides, get_preset
-from gan_train.metrics import read_metrics
+from gan_train.metrics.log import read_metrics
 
 
 def main() -> None:

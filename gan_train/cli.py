@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from stability.errors import SpecError
+from stability.spec.errors import SpecError
 
 TRAIN_EXAMPLES = """\
 examples:
@@ -154,7 +154,7 @@ def run_sample(args: argparse.Namespace) -> int:
     else:
         import torch
 
-        from gan_train.data import data_law, get_dataset
+        from gan_train.data.toy import data_law, get_dataset
         from gan_train.plots import plot_snapshot
 
         data = data_law(config.dataset).sample(len(samples), generator=torch.Generator().manual_seed(args.seed))

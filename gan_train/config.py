@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
-from stability.errors import SpecError, unknown_name
+from stability.spec.errors import SpecError, unknown_name
 
 #: Names the trainer accepts (the registries live in ``stability``; listed here so
 #: that validating a config does not import torch or sympy).
@@ -66,12 +66,12 @@ class TrainConfig:
     width: int = 512  # hidden units per layer, generator and critic
     depth: int = 3  # hidden layers, generator and critic
     activation: str = "relu"  # models.mlp.ACTIVATIONS
-    # --- objective (stability.links, Lipschitz-GAN family of 000/002) --------------
+    # --- objective (stability.spec.links, Lipschitz-GAN family of 000/002) --------------
     loss: str = "identity"  # link f; critic loss E_pg[φ(D)] + E_pd[φ(−D)], φ(x) = −f(−x); identity = WGAN
     gen_loss: str = "linear"  # linear: −E[D(G(z))]; minimax: E[f(−D(G(z)))] (the critic's own objective)
     # --- critic regulariser ------------------------------------------------------
     measure: str = "none"  # where ∇ₓD is penalised (Table 1 of 003): p_d, p_g, mu_gp, mu_mid, mu_g_anc, none
-    form: str = "simple"  # what is penalised: simple, gp, lp, maxgp, maxal (stability.penalties)
+    form: str = "simple"  # what is penalised: simple, gp, lp, maxgp, maxal (stability.spec.penalties)
     rho: float = 20.0  # ρ of (ρ/2)·E_μ[φ] for simple/maxgp/maxal
     gp_lambda: float = 10.0  # λ of λ·E_μ[φ] for gp/lp (ρ = 2λ)
     maxal_lambda0: float = 0.0  # initial Lagrange multiplier λ of MaxAL (Eq. 13 of 001)

@@ -8,7 +8,7 @@ status 3, the last good checkpoint kept.
 
 from __future__ import annotations
 
-from stability.errors import SpecError
+from stability.spec.errors import SpecError
 
 
 class CheckpointError(SpecError):

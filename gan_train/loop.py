@@ -29,14 +29,14 @@ from tqdm.auto import tqdm
 
 from gan_train import checkpoint as ckpt
 from gan_train.config import RESUMABLE_KEYS, TrainConfig, apply_overrides
-from gan_train.data import DataStream, data_law, get_dataset
+from gan_train.data.toy import DataStream, data_law, get_dataset
 from gan_train.errors import CheckpointError, CheckpointWriteError, DivergenceError
 from gan_train.losses import critic_loss, generator_loss
-from gan_train.metrics import MetricsLog, w1_assignment
+from gan_train.metrics.log import MetricsLog, w1_assignment
 from gan_train.nets import architecture, build_critic, build_generator, clip_weights_
 from gan_train.penalty import CriticPenalty
-from stability.errors import SpecError
-from stability.links import get_link
+from stability.spec.errors import SpecError
+from stability.spec.links import get_link
 
 #: Per-critic-step statistics, in the order they are accumulated.
 CRITIC_STATS = ("loss_d", "loss_adv", "penalty", "gap", "grad_norm", "max_grad_norm", "param_grad_norm_d")

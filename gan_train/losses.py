@@ -1,4 +1,4 @@
-"""Critic and generator losses from the shared loss links of :mod:`stability.links`.
+"""Critic and generator losses from the shared loss links of :mod:`stability.spec.links`.
 
 The critic maximises ``E_pd[f(D)] + E_pθ[f(−D)]`` (``003_…`` Section 4), so it
 minimises ``−E_pd[f(D(x_d))] − E_pθ[f(−D(x_g))] = E_pθ[φ(D)] + E_pd[φ(−D)]``
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from stability.errors import unknown_name
-from stability.links import LossLink
-from stability.ops import TORCH
+from stability.spec.errors import unknown_name
+from stability.spec.links import LossLink
+from stability.spec.ops import TORCH
 
 GEN_LOSSES = ("linear", "minimax")
 

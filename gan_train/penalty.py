@@ -1,10 +1,10 @@
 """Gradient-penalty terms on minibatches, built from the shared definitions.
 
-*Where* the gradient is taken is a :class:`~stability.measures.PenaltyMeasure`
+*Where* the gradient is taken is a :class:`~stability.spec.measures.PenaltyMeasure`
 (``measure.sample`` draws x̂ by its Table 1 rule: x_g detached, one α per
 sample, the anchor A fixed for the run); *what* is penalised is a pointwise
-form of :data:`stability.penalties.FORMS` or a batch-maximum penalty of
-:data:`stability.penalties.MAX_FORMS`. Nothing about either is written here.
+form of :data:`stability.spec.penalties.FORMS` or a batch-maximum penalty of
+:data:`stability.spec.penalties.MAX_FORMS`. Nothing about either is written here.
 
 The critic *minimises* ``loss = −objective``, so the penalty enters its loss as
 
@@ -28,10 +28,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from stability.errors import unknown_name
-from stability.measures import PenaltyMeasure, get_measure
-from stability.ops import TORCH
-from stability.penalties import FORMS, MAX_FORMS, MaxPenalty, PenaltyForm
+from stability.spec.errors import unknown_name
+from stability.spec.measures import PenaltyMeasure, get_measure
+from stability.spec.ops import TORCH
+from stability.spec.penalties import FORMS, MAX_FORMS, MaxPenalty, PenaltyForm
 
 
 def gradient_sq_norms(critic: nn.Module, x_hat: torch.Tensor, grad_scale: float | None = None) -> torch.Tensor:

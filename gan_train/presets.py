@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gan_train.config import TrainConfig
-from stability.errors import unknown_name
+from stability.spec.errors import unknown_name
 
 #: Generator iterations per data set (Section 5.1 of 003).
 ITERATIONS = {"8gaussians": 30_000, "swissroll": 100_000, "25gaussians": 200_000}

@@ -12,7 +12,7 @@ from gan_train import checkpoint as ckpt
 from gan_train.config import TrainConfig
 from gan_train.errors import CheckpointError
 from gan_train.nets import architecture, build_generator
-from stability.errors import SpecError
+from stability.spec.errors import SpecError
 
 
 def load_generator(run_dir: str | Path, iteration: int | None = None) -> tuple[torch.nn.Module, TrainConfig, int]:

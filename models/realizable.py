@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from models.mlp import MLP
-from stability.laws import Law, normal
+from stability.spec.laws import Law, normal
 
 
 class AffineGenerator(nn.Module):

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import sympy
 
-from models.toys import PSI, THETA, dirac_gan, lemma3_system, psi_x2_toy
 from stability import SymbolicField, analyze, classify, find_equilibria, lemma1_basin_radius, lyapunov_check
-from stability.equilibria import solve_numeric
-from stability.linear import (
+from stability.analysis.equilibria import solve_numeric
+from stability.analysis.linear import (
     alternating_update,
     max_stable_step_alternating,
     max_stable_step_simultaneous,
     spectral_radius,
 )
+from stability.spec.toys import PSI, THETA, dirac_gan, lemma3_system, psi_x2_toy
 
 
 @pytest.mark.parametrize(
@@ -145,7 +145,7 @@ def test_lemma1_basin_radius(mass, radius):
 
 
 def test_negative_mass_is_warned():
-    from stability.analysis import mass_warnings
+    from stability.analysis.analyze import mass_warnings
 
     system = dirac_gan("p_d", mass=1 - PSI**2)
     assert mass_warnings(system, [(-2, 2), (-2, 2)])

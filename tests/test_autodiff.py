@@ -7,13 +7,13 @@ import torch
 from torch import nn
 
 from models.mlp import MLP
-from models.toys import PSI, THETA, TOYS, X, dirac_gan, make_penalty
-from stability.autodiff import TorchField, torch_field_for
-from stability.errors import SpecError
-from stability.field import SymbolicField
-from stability.laws import dirac, normal, uniform
-from stability.measures import p_d
-from stability.system import GanSystem, Penalty
+from stability.autodiff.field import TorchField, torch_field_for
+from stability.spec.errors import SpecError
+from stability.spec.laws import dirac, normal, uniform
+from stability.spec.measures import p_d
+from stability.spec.system import GanSystem, Penalty
+from stability.spec.toys import PSI, THETA, TOYS, X, dirac_gan, make_penalty
+from stability.symbolic.field import SymbolicField
 
 MEASURES = ["p_d", "p_g", "mu_gp", "mu_mid", "mu_anchor"]
 POINTS = [np.array([0.37, 1.3]), np.array([-0.6, 0.45])]

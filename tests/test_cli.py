@@ -22,7 +22,7 @@ def test_lemmas_all_agree_and_exit_zero():
 
 
 def test_lemmas_exit_one_when_a_closed_form_disagrees(monkeypatch, capsys):
-    import stability.lemmas as lemmas
+    import stability.analysis.lemmas as lemmas
 
     original = lemmas.lemma2_second_moment
     monkeypatch.setattr(lemmas, "lemma2_second_moment", lambda m, a: original(m, a) + (1 if m == "mu_mid" else 0))

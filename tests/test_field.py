@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import sympy
 
-from models.toys import PSI, THETA, dirac_gan, lemma3_system, psi_x2_toy
 from stability import SymbolicField
-from stability.analysis import analyze
-from stability.specfile import load_spec
+from stability.analysis.analyze import analyze
+from stability.spec.specfile import load_spec
+from stability.spec.toys import PSI, THETA, dirac_gan, lemma3_system, psi_x2_toy
 
 MEASURES = ["p_d", "p_g", "mu_gp", "mu_mid", "mu_anchor"]
 RHOS = [sympy.Rational(1, 3), 1, sympy.Rational(5, 2)]
@@ -167,7 +167,7 @@ def test_quadrature_is_noted_and_accurate():
 
 
 def test_large_flows_get_exact_autodiff_jacobians(monkeypatch):
-    import stability.field as field_module
+    import stability.symbolic.field as field_module
 
     # Force the autodiff path on a small flow and compare with Lemma 2's closed-form Jacobian and with sympy's.
     symbolic = SymbolicField(psi_x2_toy("mu_mid", rho=2))

@@ -6,7 +6,7 @@ import sympy
 import torch
 
 from stability import SpecError, dirac, discrete, mixture, normal, product, pushforward, uniform
-from stability.expectation import expectation
+from stability.symbolic.expectation import expectation
 
 a, b, m, s, th, z = sympy.symbols("a b m s theta z", real=True)
 

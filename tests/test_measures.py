@@ -5,7 +5,7 @@ import sympy
 import torch
 
 from stability import SpecError, dirac, discrete, get_measure, mu_anchor, mu_gp, mu_mid, p_d, p_g, uniform, weighted
-from stability.expectation import expectation
+from stability.symbolic.expectation import expectation
 
 th = sympy.Symbol("theta", real=True)
 DATA = discrete([0, 4])  # x_d ∈ {0, 4}

@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 import sympy
 
+from stability.analysis.linear import CENTER, SADDLE, STABLE_CLASSES, STABLE_FOCUS
+from stability.analysis.trajectories import basin_of_attraction
 from stability.cli import main
-from stability.linear import CENTER, SADDLE, STABLE_CLASSES, STABLE_FOCUS
 from stability.plots import (
     COLUMNS,
     ROWS,
@@ -37,7 +38,6 @@ from stability.plots import (
 )
 from stability.plots.fields import toy_field
 from stability.plots.gallery import symbolic_field
-from stability.trajectories import basin_of_attraction
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PDF_MAGIC = b"%PDF-"

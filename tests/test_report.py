@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from stability.report import FIGURES, write_report
+from stability.plots.report import FIGURES, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PDF_MAGIC = b"%PDF-"

@@ -6,8 +6,8 @@ import pytest
 import sympy
 
 from stability import SpecError, SymbolicField
-from stability.expressions import parse
-from stability.specfile import load_spec
+from stability.spec.expressions import parse
+from stability.spec.specfile import load_spec
 
 GOOD = """
 [system]

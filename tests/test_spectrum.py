@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from models.mlp import MLP
-from models.toys import dirac_gan, make_penalty
-from stability.autodiff import TorchField, torch_field_for
-from stability.errors import SpecError
-from stability.laws import normal
-from stability.linear import alternating_update
-from stability.spectrum import alternating_operator, arpack, discrete_stability, top_eigenvalues
+from stability.analysis.linear import alternating_update
+from stability.analysis.spectrum import alternating_operator, arpack, discrete_stability, top_eigenvalues
+from stability.autodiff.field import TorchField, torch_field_for
+from stability.spec.errors import SpecError
+from stability.spec.laws import normal
+from stability.spec.toys import dirac_gan, make_penalty
 
 
 def _mlp_game(width_d, width_g):

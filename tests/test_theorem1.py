@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from models.realizable import realizable_game
-from models.toys import dirac_gan, lemma3_system, make_penalty
-from stability.autodiff import TorchField, torch_field_for
-from stability.laws import base_nodes
-from stability.theorem1 import theorem1_blocks, theorem1_check
+from stability.analysis.theorem1 import theorem1_blocks, theorem1_check
+from stability.autodiff.field import TorchField, torch_field_for
+from stability.spec.laws import base_nodes
+from stability.spec.toys import dirac_gan, lemma3_system, make_penalty
 
 
 def _field(measure="p_d", rho=1.5, nodes=4, width=5):

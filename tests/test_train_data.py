@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from gan_train.config import TrainConfig, apply_overrides
-from gan_train.data import DataStream, data_law
-from gan_train.metrics import w1_assignment
+from gan_train.data.toy import DataStream, data_law
+from gan_train.metrics.log import w1_assignment
 from gan_train.penalty import CriticPenalty
 from gan_train.presets import PRESETS, get_preset
-from stability.errors import SpecError
+from stability.spec.errors import SpecError
 
 
 def _nearest(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:

@@ -12,8 +12,8 @@ from gan_train import checkpoint as ckpt
 from gan_train.config import TrainConfig
 from gan_train.errors import CheckpointError, CheckpointWriteError, DivergenceError
 from gan_train.loop import Trainer
-from gan_train.metrics import read_metrics
-from stability.errors import SpecError
+from gan_train.metrics.log import read_metrics
+from stability.spec.errors import SpecError
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from torch import nn
 
 from gan_train.config import TrainConfig
 from gan_train.penalty import CriticPenalty, gradient_sq_norms
-from stability.measures import get_measure
+from stability.spec.measures import get_measure
 
 MEASURES = ["p_d", "p_g", "mu_gp", "mu_mid", "mu_g_anc"]
 ANCHOR = [2.0, -1.0]

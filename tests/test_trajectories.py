@@ -12,11 +12,9 @@ import numpy as np
 import pytest
 import sympy
 
-from models.toys import PSI, THETA
-from stability.equilibria import Equilibrium
-from stability.lyapunov import lemma1_basin_radius
-from stability.plots.fields import toy_field
-from stability.trajectories import (
+from stability.analysis.equilibria import Equilibrium
+from stability.analysis.lyapunov import lemma1_basin_radius
+from stability.analysis.trajectories import (
     NO_CONVERGENCE,
     alternating_gd,
     basin_of_attraction,
@@ -25,6 +23,8 @@ from stability.trajectories import (
     simultaneous_gd,
     unique_equilibria,
 )
+from stability.plots.fields import toy_field
+from stability.spec.toys import PSI, THETA
 
 START = (1.0, 0.5)
 

@@ -2,7 +2,7 @@
 
 Each sub-command lives in its own module with a ``register(subparsers)``
 function; :data:`COMMAND_MODULES` lists them. User mistakes
-(:class:`~stability.errors.SpecError`) become one line on stderr and exit
+(:class:`~stability.spec.errors.SpecError`) become one line on stderr and exit
 status 2, never a traceback.
 """
 
@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from stability.errors import SpecError
+from stability.spec.errors import SpecError
 
 #: Modules that add sub-commands, in the order ``--help`` lists them.
 COMMAND_MODULES = (

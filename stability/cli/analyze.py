@@ -39,9 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stability.analysis import analyze, mass_warnings
-    from stability.field import SymbolicField
-    from stability.specfile import load_spec
+    from stability.analysis.analyze import analyze, mass_warnings
+    from stability.spec.specfile import load_spec
+    from stability.symbolic.field import SymbolicField
 
     system = load_spec(args.spec)
     field_ = SymbolicField(system)
@@ -69,13 +69,13 @@ def _use_torch_jacobians(report, system, constants) -> None:
     """Recompute each point's Jacobian and spectrum with the torch.func engine."""
     import numpy as np
 
-    from stability.autodiff import torch_field_for
-    from stability.linear import linearise
+    from stability.analysis.linear import linearise
+    from stability.autodiff.field import torch_field_for
 
     if constants:
         import sympy
 
-        from stability.system import Penalty
+        from stability.spec.system import Penalty
 
         rho = sympy.sympify(system.penalty.rho).xreplace(
             {sympy.Symbol(k, positive=True): v for k, v in constants.items()}

@@ -6,8 +6,8 @@ import json
 import math
 from typing import Any
 
-from stability.errors import SpecError
-from stability.serialize import jsonable
+from stability.spec.errors import SpecError
+from stability.util.serialize import jsonable
 
 
 def parse_assignments(text: str | None, what: str) -> dict[str, float]:

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stability.lemmas import lemma_checks
+    from stability.analysis.lemmas import lemma_checks
 
     report = lemma_checks(rho=args.rho, anchor=args.anchor)
     if args.json:
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_report:
         out = args.out or DEFAULT_OUT
         try:
-            from stability.report import write_report
+            from stability.plots.report import write_report
         except ModuleNotFoundError as exc:  # the plotting extra is part of the install; be explicit if not
             print(f"ganstab lemmas: report not written ({exc})", file=sys.stderr)
         else:

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from stability.cli.common import dump_json, finite_float, parse_box, positive_float
-from stability.errors import SpecError
+from stability.spec.errors import SpecError
 
 FORMATS = (".png", ".pdf", ".svg")
 
@@ -96,9 +96,9 @@ def _system(args: argparse.Namespace):
                 f"{', '.join(toy_only)} {verb} to --toy only; edit the spec file's [system.penalty] instead"
             )
         try:
-            from stability.specfile import load_spec
+            from stability.spec.specfile import load_spec
         except ModuleNotFoundError as exc:
-            raise SpecError(f"spec files need stability.specfile, which is not available ({exc})") from None
+            raise SpecError(f"spec files need stability.spec.specfile, which is not available ({exc})") from None
         system = load_spec(args.spec)
         if args.rho is not None:
             if system.penalty is None:
@@ -110,7 +110,7 @@ def _system(args: argparse.Namespace):
             names = ", ".join(s.name for s in system.constants)
             raise SpecError(f"the spec leaves {names} symbolic; give a value with --rho")
         return system
-    from models.toys import get_toy
+    from stability.spec.toys import get_toy
 
     measure = args.measure or "p_d"
     return get_toy(
@@ -150,9 +150,9 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from stability.field import SymbolicField
     from stability.plots import find_marks, phase_portrait, save_figure
     from stability.plots.fields import require_plane
+    from stability.symbolic.field import SymbolicField
 
     system = _system(args)
     bar = tqdm(total=4, desc="portrait", disable=args.no_progress or args.json, leave=False)

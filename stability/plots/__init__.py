@@ -7,7 +7,7 @@ needed) and returns ``(figure, axes)`` so that figures compose. Save with
 
 The numbers behind the pictures are public too: :func:`nullclines`,
 :func:`find_marks`, :func:`eigenvalue_locus`, and the trajectory and basin
-helpers of :mod:`stability.trajectories` (which need no matplotlib).
+helpers of :mod:`stability.analysis.trajectories` (which need no matplotlib).
 """
 
 from stability.plots.basin import plot_basin

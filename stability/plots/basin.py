@@ -1,6 +1,6 @@
 """Basin-of-attraction pictures, with the Lemma 1 radius R of ``003_…``.
 
-The numbers come from :func:`stability.trajectories.basin_of_attraction`;
+The numbers come from :func:`stability.analysis.trajectories.basin_of_attraction`;
 this module colours each grid start by the equilibrium it converges to (or
 "does not converge") and draws the disk of radius R that Lemma 1 guarantees
 to lie inside the basin of the origin of the Dirac GAN with mass M(ψ, θ).
@@ -14,10 +14,10 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Patch
 
-from stability.field import SymbolicField
+from stability.analysis.trajectories import NO_CONVERGENCE, BasinEstimate
 from stability.plots.portrait import draw_streamlines
 from stability.plots.style import label_plane, new_axes
-from stability.trajectories import NO_CONVERGENCE, BasinEstimate
+from stability.symbolic.field import SymbolicField
 
 #: Colours of the basins (one per target equilibrium); "does not converge" is light grey.
 BASIN_COLORS = ("#a6dba0", "#92c5de", "#fdb863", "#c2a5cf", "#f4a582", "#80cdc1", "#dfc27d")
@@ -37,7 +37,7 @@ def plot_basin(
     """Colour grid starts by their limit; optionally the Lemma 1 disk and streamlines.
 
     Args:
-        estimate: from :func:`~stability.trajectories.basin_of_attraction`.
+        estimate: from :func:`~stability.analysis.trajectories.basin_of_attraction`.
         ax: draw into this axes, or a new figure.
         radius: Lemma 1's R (a dashed circle around ``center``); ``inf`` is noted, not drawn.
         field_: overlay faint streamlines of this flow.

@@ -12,10 +12,10 @@ from typing import Any
 
 import sympy
 
-from models.toys import get_toy
-from stability.errors import SpecError
-from stability.field import SymbolicField
-from stability.system import GanSystem
+from stability.spec.errors import SpecError
+from stability.spec.system import GanSystem
+from stability.spec.toys import get_toy
+from stability.symbolic.field import SymbolicField
 
 #: Display names of the toy systems of ``003_…``.
 TOY_TITLES = {"dirac": "Dirac GAN", "psi_x2": r"$\psi x^2$ toy (Lemma 2)", "lemma3": "Lemma 3 system"}
@@ -58,7 +58,7 @@ def toy_field(
     """The field of a toy of ``003_…`` (``"dirac"``, ``"psi_x2"``, ``"lemma3"``), cached.
 
     Args:
-        toy: toy name (see :data:`models.toys.TOYS`).
+        toy: toy name (see :data:`stability.spec.toys.TOYS`).
         measure: penalty measure name, or ``None`` for the unpenalised WGAN.
         rho: penalty weight ρ (a number or a sympy expression).
         form: penalty form name (``"simple"``, ``"gp"``, ...).

@@ -21,17 +21,17 @@ import numpy as np
 import sympy
 from matplotlib.figure import Figure
 
-from models.toys import PSI, THETA, get_toy
-from stability.expressions import parse
-from stability.field import SymbolicField
-from stability.lyapunov import lemma1_basin_radius
+from stability.analysis.lyapunov import lemma1_basin_radius
+from stability.analysis.trajectories import basin_of_attraction, flow_trajectory, gd_trajectory
 from stability.plots.basin import plot_basin
 from stability.plots.fields import MEASURE_TITLES, TOY_TITLES, toy_field
 from stability.plots.locus import Locus, eigenvalue_locus, plot_root_locus
 from stability.plots.marks import find_marks
 from stability.plots.portrait import phase_portrait
 from stability.plots.style import figure_legend
-from stability.trajectories import basin_of_attraction, flow_trajectory, gd_trajectory
+from stability.spec.expressions import parse
+from stability.spec.toys import PSI, THETA, get_toy
+from stability.symbolic.field import SymbolicField
 
 #: Symbols left free in the root-locus fields.
 RHO = sympy.Symbol("rho", positive=True)

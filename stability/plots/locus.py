@@ -19,9 +19,9 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
-from stability.errors import SpecError
-from stability.field import SymbolicField, lambdify_numpy
 from stability.plots.style import new_axes
+from stability.spec.errors import SpecError
+from stability.symbolic.field import SymbolicField, lambdify_numpy
 
 #: Marker per locus when several share one axes.
 LOCUS_MARKERS = ("o", "s", "^", "D", "v", "P")

@@ -1,11 +1,11 @@
 """Equilibria with their class, ready to draw (numbers here, markers in :func:`draw_equilibria`).
 
-Smooth flows use :func:`stability.equilibria.find_equilibria` (exact solve,
+Smooth flows use :func:`stability.analysis.equilibria.find_equilibria` (exact solve,
 numeric fallback) and the exact Jacobian. Flows of non-smooth penalty forms
 (WGAN-GP: discontinuous where ∇ₓD = 0) skip ``sympy.solve`` and the symbolic
 Jacobian (both slow and meaningless on the kink): a multi-start root search
 on the lambdified flow and central differences, with the sign(0) = 0
-convention of :mod:`stability.field`.
+convention of :mod:`stability.symbolic.field`.
 
 A continuum (Lemma 3 of ``003_…``: the whole ψ-axis θ = 0) is sampled along
 its free parameter; each sample is *attracting* when the eigenvalues
@@ -22,12 +22,12 @@ import numpy as np
 import sympy
 from matplotlib.axes import Axes
 
-from stability.equilibria import Equilibrium, find_equilibria, solve_numeric
-from stability.field import SymbolicField
-from stability.linear import Tolerance, classify, eigenvalues
+from stability.analysis.equilibria import Equilibrium, find_equilibria, solve_numeric
+from stability.analysis.linear import Tolerance, classify, eigenvalues
+from stability.analysis.trajectories import evaluate_flow, unique_equilibria
 from stability.plots.fields import is_nonsmooth, require_plane
 from stability.plots.style import CONTINUUM_STYLE, marker_kwargs
-from stability.trajectories import evaluate_flow, unique_equilibria
+from stability.symbolic.field import SymbolicField
 
 #: The class given to a point where the flow is not differentiable (a jump of a
 #: non-smooth penalty form): linearisation says nothing there.
@@ -39,9 +39,9 @@ class EquilibriumMark:
     """One equilibrium (or continuum) with its class.
 
     Attributes:
-        equilibrium: what :mod:`stability.equilibria` found.
+        equilibrium: what :mod:`stability.analysis.equilibria` found.
         point: (ψ, θ) of the point (a representative for a continuum).
-        classification: the class of :mod:`stability.linear` at ``point``.
+        classification: the class of :mod:`stability.analysis.linear` at ``point``.
         eigenvalues: of the Jacobian at ``point``.
         segments: for a continuum, ``(points (n, 2), behaviour)`` pieces inside
             the box, behaviour ``"attracting"``, ``"repelling"`` or ``"neutral"``.

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from stability.field import SymbolicField
+from stability.analysis.trajectories import Trajectory, evaluate_flow, flow_trajectory, gd_trajectory
 from stability.plots.fields import as_field, is_nonsmooth, nonsmooth_label, require_plane
 from stability.plots.marks import EquilibriumMark, draw_equilibria, find_marks
 from stability.plots.style import (
@@ -28,8 +28,8 @@ from stability.plots.style import (
     legend_unique,
     new_axes,
 )
-from stability.system import GanSystem
-from stability.trajectories import Trajectory, evaluate_flow, flow_trajectory, gd_trajectory
+from stability.spec.system import GanSystem
+from stability.symbolic.field import SymbolicField
 
 Box = Sequence[float]
 

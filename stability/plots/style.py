@@ -1,7 +1,7 @@
 """One visual vocabulary for every figure: class colours, markers, line styles.
 
-Equilibria are marked by their class (:mod:`stability.linear`): **filled**
-markers for stable classes (:data:`~stability.linear.STABLE_CLASSES`),
+Equilibria are marked by their class (:mod:`stability.analysis.linear`): **filled**
+markers for stable classes (:data:`~stability.analysis.linear.STABLE_CLASSES`),
 **hollow** ones for unstable, saddle, center and non-hyperbolic points, and a
 line for a continuum of equilibria (solid where it attracts, dashed where it
 repels). Colours are from the Okabe–Ito colour-blind-safe palette.
@@ -19,7 +19,7 @@ from pathlib import Path
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from stability.linear import (
+from stability.analysis.linear import (
     CENTER,
     NON_HYPERBOLIC,
     SADDLE,

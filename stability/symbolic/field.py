@@ -1,4 +1,4 @@
-"""The simultaneous gradient flow of a :class:`~stability.system.GanSystem`, symbolically.
+"""The simultaneous gradient flow of a :class:`~stability.spec.system.GanSystem`, symbolically.
 
 With V(ψ, θ) = E_pd[f(D(x; ψ))] + E_pθ[f(−D(x; ψ))] and the penalty
 P(ψ, θ) = M(ψ, θ) · E_μ̄[φ(‖∇ₓD(x̂; ψ)‖²)], the flow of Definition 4 of ``003_…``
@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import sympy
 
-from stability.errors import SpecError
-from stability.expectation import expectation
-from stability.ops import SYMPY
-from stability.serialize import values_by_name
-from stability.system import GanSystem
+from stability.spec.errors import SpecError
+from stability.spec.ops import SYMPY
+from stability.spec.system import GanSystem
+from stability.symbolic.expectation import expectation
+from stability.util.serialize import values_by_name
 
 Point = Mapping[str, float] | Sequence[float] | np.ndarray
 
@@ -196,7 +196,7 @@ def _autodiff_jacobian(params: Sequence[sympy.Symbol], exprs: Sequence[sympy.Exp
     """J(*point) of the flow's own formula by ``torch.func.jacfwd`` (exact derivatives, no finite differences)."""
     import torch
 
-    from stability.torch_expectation import lambdify_torch
+    from stability.autodiff.nodes import lambdify_torch
 
     flow = lambdify_torch(params, exprs)
 

@@ -7,7 +7,7 @@ here (``dirac``, ``uniform``, ``normal``, ``discrete``, ``mixture``,
 ``pushforward``, ``product``) builds such branches, so a single description
 serves three consumers:
 
-* exact symbolic expectations (:mod:`stability.expectation`),
+* exact symbolic expectations (:mod:`stability.symbolic.expectation`),
 * deterministic quadrature nodes for the autodiff engine (:meth:`Law.quadrature`),
 * reparametrised torch samples for training (:meth:`Law.sample`).
 
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import sympy
 
-from stability.errors import SpecError
+from stability.spec.errors import SpecError
 
 BASE_KINDS = ("uniform01", "normal01")
 

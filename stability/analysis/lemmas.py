@@ -1,6 +1,6 @@
 """The toy lemmas of ``003_…`` checked against the engine, measure by measure.
 
-For each check the engine derives the flow from a spec (:mod:`models.toys`),
+For each check the engine derives the flow from a spec (:mod:`stability.spec.toys`),
 finds its equilibria, and linearises; the *closed forms* below are the
 paper's, with the moments E_μ*[x²] of each measure derived by hand (comments
 give the derivation). Nothing here calls the engine to get an expected value.
@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 
-from models.toys import PSI, THETA, dirac_gan, lemma3_system, psi_x2_toy
-from stability.equilibria import find_equilibria
-from stability.field import SymbolicField
-from stability.linear import classify
-from stability.lyapunov import lemma1_basin_radius, lyapunov_check
+from stability.analysis.equilibria import find_equilibria
+from stability.analysis.linear import classify
+from stability.analysis.lyapunov import lemma1_basin_radius, lyapunov_check
+from stability.spec.toys import PSI, THETA, dirac_gan, lemma3_system, psi_x2_toy
+from stability.symbolic.field import SymbolicField
 
 MEASURE_LABELS = {"p_d": "p_d", "p_g": "p_g", "mu_gp": "μ_GP", "mu_mid": "μ_mid", "mu_anchor": "μ_g,anc"}
 MEASURES = tuple(MEASURE_LABELS)

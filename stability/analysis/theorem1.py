@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from stability.autodiff import Point, TorchField
-from stability.game import penalty_nodes
+from stability.autodiff.field import Point, TorchField
+from stability.autodiff.game import penalty_nodes
 
 
 @dataclass

@@ -4,7 +4,7 @@ A :class:`GanSystem` is the tuple (D(x; ψ), p_d, p_θ, μ, φ, ρ, f) of the SG
 μ-WGAN (Definition 4 of ``003_…``, generalised to the penalty forms and loss
 links of the other papers). It holds sympy objects only and validates itself
 on construction, so a mistake surfaces as one clear
-:class:`~stability.errors.SpecError` before any derivation runs.
+:class:`~stability.spec.errors.SpecError` before any derivation runs.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 
 import sympy
 
-from stability.errors import SpecError
-from stability.laws import Law
-from stability.links import LINKS, LossLink
-from stability.measures import PenaltyMeasure
-from stability.penalties import SIMPLE, PenaltyForm
+from stability.spec.errors import SpecError
+from stability.spec.laws import Law
+from stability.spec.links import LINKS, LossLink
+from stability.spec.measures import PenaltyMeasure
+from stability.spec.penalties import SIMPLE, PenaltyForm
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class GanSystem:
         psi: discriminator parameters ψ.
         theta: generator parameters θ.
         discriminator: D(x; ψ) as an expression in ``x`` and ``psi``.
-        data: p_d, a parameter-free :class:`~stability.laws.Law`.
+        data: p_d, a parameter-free :class:`~stability.spec.laws.Law`.
         generator: p_θ, a law whose points may depend on θ (a pushforward G(z; θ)).
         penalty: the gradient penalty, or ``None`` for the plain GAN.
         link: the loss link f (identity = WGAN).

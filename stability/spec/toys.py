@@ -1,4 +1,4 @@
-"""The toy systems of ``003_…`` as ready :class:`~stability.system.GanSystem` specs.
+"""The toy systems of ``003_…`` as ready :class:`~stability.spec.system.GanSystem` specs.
 
 * :func:`dirac_gan` — Definition 5 / Lemma 1: D = ψx, p_d = δ₀, p_θ = δ_θ.
 * :func:`psi_x2_toy` — Lemma 2 (Nagarajan & Kolter 2017's example):
@@ -16,13 +16,13 @@ from typing import Any
 
 import sympy
 
-from stability.errors import SpecError, unknown_name
-from stability.expressions import parse
-from stability.laws import dirac, pushforward, uniform
-from stability.links import LossLink, get_link
-from stability.measures import PenaltyMeasure, get_measure, weighted
-from stability.penalties import PenaltyForm, get_form
-from stability.system import GanSystem, Penalty
+from stability.spec.errors import SpecError, unknown_name
+from stability.spec.expressions import parse
+from stability.spec.laws import dirac, pushforward, uniform
+from stability.spec.links import LossLink, get_link
+from stability.spec.measures import PenaltyMeasure, get_measure, weighted
+from stability.spec.penalties import PenaltyForm, get_form
+from stability.spec.system import GanSystem, Penalty
 
 X = sympy.Symbol("x", real=True)
 PSI = sympy.Symbol("psi", real=True)

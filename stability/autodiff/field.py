@@ -1,6 +1,6 @@
 """The flow of Definition 4 of ``003_…`` by automatic differentiation (torch.func).
 
-With expectations replaced by fixed weighted nodes (:mod:`stability.torch_expectation`),
+With expectations replaced by fixed weighted nodes (:mod:`stability.autodiff.nodes`),
 V(ψ, θ) = Σ w_d f(D(x_d; ψ)) + Σ w_g f(−D(x_g(θ); ψ)) and
 P(ψ, θ) = M(ψ, θ) Σ ŵ φ(‖∇ₓD(x̂(θ); ψ)‖²), the field on the flat vector
 w = (ψ, θ) is::
@@ -13,7 +13,7 @@ nodes, followed by the generator's pullback for θ̇. P reads θ (through x̂ an
 constant of that pass, so the penalty enters ψ̇ only, yet the Jacobian ∂ψ̇/∂θ still
 sees it, as in the symbolic engine.
 
-:class:`TorchField` has the interface of :class:`~stability.field.SymbolicField`
+:class:`TorchField` has the interface of :class:`~stability.symbolic.field.SymbolicField`
 (``params``, ``value``, ``jacobian``, ``jvp``, ``as_vector``) plus ``vjp`` and
 a retained-graph product operator for matrix-free spectra.
 """
@@ -27,15 +27,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from stability.errors import SpecError
-from stability.expectation import QUADRATURE_NODES
-from stability.game import TorchGame, flatten_modules, game_from_modules, game_from_system, penalty_nodes
-from stability.laws import Law
-from stability.links import LossLink
-from stability.ops import TORCH
-from stability.serialize import values_by_name
-from stability.system import GanSystem, Penalty
-from stability.torch_expectation import Nodes
+from stability.autodiff.game import TorchGame, flatten_modules, game_from_modules, game_from_system, penalty_nodes
+from stability.autodiff.nodes import Nodes
+from stability.spec.errors import SpecError
+from stability.spec.laws import Law
+from stability.spec.links import LossLink
+from stability.spec.ops import TORCH
+from stability.spec.system import GanSystem, Penalty
+from stability.symbolic.expectation import QUADRATURE_NODES
+from stability.util.serialize import values_by_name
 
 NodeSet = tuple[torch.Tensor, torch.Tensor]
 
@@ -88,7 +88,7 @@ class TorchField:
         constants: Mapping[str, float] | None = None,
         dtype: torch.dtype = torch.float64,
     ) -> TorchField:
-        """The field of a spec (D and the laws lambdified to torch); see :func:`~stability.game.game_from_system`."""
+        """The field of a spec (D and the laws lambdified to torch); see :func:`~stability.autodiff.game.game_from_system`."""
         game = game_from_system(system, nodes, rule, samples, seed, constants, dtype)
         return cls(game, system)
 
@@ -108,7 +108,7 @@ class TorchField:
         x_shape: Sequence[int] | None = None,
         dtype: torch.dtype = torch.float64,
     ) -> TorchField:
-        """The field of a critic/generator pair; see :func:`~stability.game.game_from_modules`.
+        """The field of a critic/generator pair; see :func:`~stability.autodiff.game.game_from_modules`.
 
         ``field.point`` holds the modules' current parameters as the flat vector.
         """
@@ -381,7 +381,7 @@ def torch_field_for(
 
     ``.value(vector)``/``.jacobian(vector)`` take a float64 numpy vector ordered
     like ``system.params``. With the default ``nodes`` (the symbolic engine's
-    :data:`~stability.expectation.QUADRATURE_NODES`) the two backends agree to
+    :data:`~stability.symbolic.expectation.QUADRATURE_NODES`) the two backends agree to
     rounding: Gauss rules are exact on the polynomial integrands the symbolic
     engine integrates by moments, and identical to its quadrature elsewhere.
     """

@@ -4,7 +4,7 @@ Spec files hold expressions such as ``"psi*x**2"`` or ``"uniform(-1, 1)"``.
 They are parsed with :mod:`ast` and only a whitelist of node types is turned
 into sympy objects: numbers, declared names, arithmetic, lists, and calls of
 functions from a table the caller supplies. Anything else is a
-:class:`~stability.errors.SpecError` naming the offending text.
+:class:`~stability.spec.errors.SpecError` naming the offending text.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import sympy
 
-from stability.errors import SpecError
+from stability.spec.errors import SpecError
 
 #: Functions allowed inside algebraic expressions.
 MATH_FUNCTIONS: dict[str, Callable[..., sympy.Expr]] = {

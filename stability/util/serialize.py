@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from stability.errors import SpecError
+from stability.spec.errors import SpecError
 
 
 def jsonable(value: Any) -> Any:

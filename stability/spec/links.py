@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from stability.errors import unknown_name
+from stability.spec.errors import unknown_name
 
 
 @dataclass(frozen=True)

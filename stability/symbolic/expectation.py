@@ -1,4 +1,4 @@
-"""Symbolic expectations E[g(X)] over a :class:`~stability.laws.Law`.
+"""Symbolic expectations E[g(X)] over a :class:`~stability.spec.laws.Law`.
 
 Exact where possible, and honest where not:
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from stability.laws import Branch, Law, base_nodes
-from stability.timelimit import TimeLimitExceeded, time_limit
+from stability.spec.laws import Branch, Law, base_nodes
+from stability.util.timelimit import TimeLimitExceeded, time_limit
 
 #: Seconds ``sympy.integrate`` may take on one non-polynomial branch before quadrature takes over.
 INTEGRATE_SECONDS = 2.0

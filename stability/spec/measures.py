@@ -18,8 +18,8 @@ from typing import Any
 
 import sympy
 
-from stability.errors import SpecError, unknown_name
-from stability.laws import Branch, Law, dirac, uniform
+from stability.spec.errors import SpecError, unknown_name
+from stability.spec.laws import Branch, Law, dirac, uniform
 
 Rule = Callable[[Any, Any, Any, Any], Any]
 

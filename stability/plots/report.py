@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from stability.serialize import jsonable
+from stability.util.serialize import jsonable
 
 
 @dataclass(frozen=True)

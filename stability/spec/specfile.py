@@ -1,4 +1,4 @@
-"""Load a :class:`~stability.system.GanSystem` from a TOML spec file.
+"""Load a :class:`~stability.spec.system.GanSystem` from a TOML spec file.
 
 The format (keys exactly so; see ``examples/specs/`` and the README)::
 
@@ -18,7 +18,7 @@ The format (keys exactly so; see ``examples/specs/`` and the README)::
 
 ``generator`` may also be a law string in θ, e.g. ``"dirac(theta)"``; the
 table form takes an optional ``z = ["z"]`` naming the latent variables. Every
-expression goes through :func:`stability.expressions.parse` (no ``eval``).
+expression goes through :func:`stability.spec.expressions.parse` (no ``eval``).
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ from typing import Any
 
 import sympy
 
-from stability.errors import SpecError
-from stability.expressions import make_symbols, parse
-from stability.laws import LAWS, Law, pushforward
-from stability.links import LINKS, LossLink
-from stability.measures import MEASURES, PenaltyMeasure, interpolation, mu_anchor, weighted
-from stability.ops import SYMPY
-from stability.penalties import get_form
-from stability.system import GanSystem, Penalty
+from stability.spec.errors import SpecError
+from stability.spec.expressions import make_symbols, parse
+from stability.spec.laws import LAWS, Law, pushforward
+from stability.spec.links import LINKS, LossLink
+from stability.spec.measures import MEASURES, PenaltyMeasure, interpolation, mu_anchor, weighted
+from stability.spec.ops import SYMPY
+from stability.spec.penalties import get_form
+from stability.spec.system import GanSystem, Penalty
 
 SYSTEM_KEYS = {"x", "psi", "theta", "discriminator", "rho", "link", "data", "generator", "penalty", "name"}
 REQUIRED_KEYS = ("x", "psi", "theta", "discriminator", "data", "generator")

@@ -1,14 +1,14 @@
 """Matrix-free spectra of the flow's Jacobian and discrete-time stability for networks.
 
 ARPACK (``scipy.sparse.linalg.eigs``) runs over a ``LinearOperator`` whose
-matvec is one Jacobian product of a :class:`~stability.autodiff.TorchField`;
+matvec is one Jacobian product of a :class:`~stability.autodiff.field.TorchField`;
 no dense Jacobian is formed. The default product is Jᵀu, a VJP through the
 field's graph built once and retained (about 2× one field evaluation); Jᵀ has
 the eigenvalues of J. The alternative Jv is forward-over-reverse (about 4×,
 since it re-runs the field). Only ARPACK's float64 vectors live in numpy; each
 product converts one of them to and from a torch tensor.
 
-Discrete time (Mescheder et al. 2017; :mod:`stability.linear`): a step
+Discrete time (Mescheder et al. 2017; :mod:`stability.analysis.linear`): a step
 x ← x + hF(x) is locally stable iff |1 + hλ| < 1 for every eigenvalue λ of J.
 Alternating GD (ψ first) has the update I + h·J_alt(h) with
 J_alt(h) = J + h L₀U₀ (L₀ = the θ rows of J, U₀ = its ψ rows), so the same test
@@ -26,9 +26,7 @@ import torch
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
 from threadpoolctl import ThreadpoolController
 
-from stability.autodiff import Point, TorchField
-from stability.errors import SpecError
-from stability.linear import (
+from stability.analysis.linear import (
     alternating_update,
     eigenvalues,
     max_stable_step_alternating,
@@ -36,6 +34,8 @@ from stability.linear import (
     simultaneous_update,
     spectral_radius,
 )
+from stability.autodiff.field import Point, TorchField
+from stability.spec.errors import SpecError
 
 #: ARPACK selection rules offered here.
 WHICH = {"LR": "largest real part", "LM": "largest magnitude", "LI": "largest imaginary part"}
@@ -311,7 +311,7 @@ def discrete_stability(
     """Is GD with step ``step`` locally stable at ``point``?
 
     Small systems (n ≤ ``dense_limit``) use the dense Jacobian and the exact
-    tests of :mod:`stability.linear` (spectral radius of I + hJ or of the
+    tests of :mod:`stability.analysis.linear` (spectral radius of I + hJ or of the
     alternating update; largest stable step). Larger ones use ARPACK on J (or
     J_alt(h)) twice, for the top-k eigenvalues by largest real part and by
     largest magnitude, and test |1 + hμ| < 1 on their union; the largest stable

@@ -3,7 +3,7 @@
 Convention, stated once: the discriminator maximises
 ``E_pd[f(D)] + E_pθ[f(−D)] − (ρ/2) · E_μ[φ(q)]`` (Definition 4 of ``003_…``
 has φ(q) = q). The forms are written on an ``ops`` backend (see
-:mod:`stability.ops`) so that sympy and torch evaluate the same formula.
+:mod:`stability.spec.ops`) so that sympy and torch evaluate the same formula.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from stability.errors import unknown_name
+from stability.spec.errors import unknown_name
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 
-from stability.errors import SpecError
-from stability.field import SymbolicField
+from stability.spec.errors import SpecError
+from stability.symbolic.field import SymbolicField
 
 
 @dataclass

@@ -1,6 +1,6 @@
-"""The 2-D toy data sets of Gulrajani et al.'s ``gan_toy.py`` as :class:`~stability.laws.Law` objects.
+"""The 2-D toy data sets of Gulrajani et al.'s ``gan_toy.py`` as :class:`~stability.spec.laws.Law` objects.
 
-Each data set is a law of :mod:`stability.laws`, so the analysis can read the
+Each data set is a law of :mod:`stability.spec.laws`, so the analysis can read the
 same p_d that the trainer samples. Scales and noise are those of the toy script:
 
 * ``8gaussians``: centres 2·(cos kπ/4, sin kπ/4), k = 0…7, noise N(0, 0.02²),
@@ -30,8 +30,8 @@ from typing import Any
 import sympy
 import torch
 
-from stability.errors import unknown_name
-from stability.laws import Law, mixture, normal, product, pushforward, uniform
+from stability.spec.errors import unknown_name
+from stability.spec.laws import Law, mixture, normal, product, pushforward, uniform
 
 
 def eight_gaussians() -> Law:

@@ -25,9 +25,9 @@ import numpy as np
 import sympy
 import torch
 
-from stability.errors import SpecError
-from stability.expectation import QUADRATURE_NODES
-from stability.laws import Law, base_nodes
+from stability.spec.errors import SpecError
+from stability.spec.laws import Law, base_nodes
+from stability.symbolic.expectation import QUADRATURE_NODES
 
 Nodes = int | Mapping[int, int]
 RULES = ("quadrature", "samples")
@@ -174,12 +174,12 @@ class LawNodes:
         rule: ``"quadrature"`` or ``"samples"``.
         nodes: Gauss nodes per base variable (an int, or a map from the number
             of base variables in a branch to nodes per variable, as
-            :data:`stability.expectation.QUADRATURE_NODES`).
+            :data:`stability.symbolic.expectation.QUADRATURE_NODES`).
         samples, seed: size and seed of the sample set for ``rule="samples"``.
         dtype: torch dtype of the nodes.
         branch_nodes: per-branch nodes per base variable, overriding ``nodes``
             (the symbolic engine counts only the base variables an integrand
-            uses; :mod:`stability.game` passes that count here).
+            uses; :mod:`stability.autodiff.game` passes that count here).
     """
 
     def __init__(

@@ -1,7 +1,7 @@
 """Analysis of a flow at its equilibria (or given points), as one report.
 
-Ties together :mod:`~stability.equilibria`, :mod:`~stability.linear`,
-:mod:`~stability.lyapunov` and the checks a spec needs before its numbers can
+Ties together :mod:`~stability.analysis.equilibria`, :mod:`~stability.analysis.linear`,
+:mod:`~stability.analysis.lyapunov` and the checks a spec needs before its numbers can
 be trusted (non-smooth penalty forms, negative masses).
 """
 
@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 
-from stability.equilibria import Equilibrium, find_equilibria
-from stability.field import SymbolicField
-from stability.linear import CENTER, NON_HYPERBOLIC, LinearAnalysis, Tolerance, linearise
-from stability.lyapunov import LyapunovCheck, lyapunov_check
-from stability.system import GanSystem
+from stability.analysis.equilibria import Equilibrium, find_equilibria
+from stability.analysis.linear import CENTER, NON_HYPERBOLIC, LinearAnalysis, Tolerance, linearise
+from stability.analysis.lyapunov import LyapunovCheck, lyapunov_check
+from stability.spec.system import GanSystem
+from stability.symbolic.field import SymbolicField
 
 
 @dataclass

@@ -6,7 +6,7 @@ Numbers only (no matplotlib), so tests and users can use them headless:
   ``003_…``, integrated with ``scipy.integrate.solve_ivp``;
 * :func:`gd_trajectory` — discrete steps at a learning rate h, simultaneous
   (x ← x + h F(x)) or alternating (ψ first, then θ sees the new ψ — the
-  convention of :func:`stability.linear.alternating_update`);
+  convention of :func:`stability.analysis.linear.alternating_update`);
 * :func:`basin_of_attraction` — which equilibrium each start of a grid
   converges to under the flow within a horizon (vectorised RK4 over the grid),
   or "does not converge" (label −1). Lemma 1 of ``003_…`` predicts that the
@@ -25,9 +25,9 @@ import numpy as np
 import sympy
 from scipy.integrate import solve_ivp
 
-from stability.equilibria import Equilibrium
-from stability.errors import SpecError
-from stability.field import SymbolicField
+from stability.analysis.equilibria import Equilibrium
+from stability.spec.errors import SpecError
+from stability.symbolic.field import SymbolicField
 
 #: Label of a start that does not converge to any equilibrium within the horizon.
 NO_CONVERGENCE = -1
@@ -151,7 +151,7 @@ def gd_trajectory(
 
     Simultaneous: (ψ, θ) ← (ψ, θ) + h F(ψ, θ). Alternating: ψ ← ψ + h F_ψ(ψ, θ),
     then θ ← θ + h F_θ(ψ_new, θ) — the update whose Jacobian is
-    :func:`stability.linear.alternating_update`. Stops early (``diverged``) once
+    :func:`stability.analysis.linear.alternating_update`. Stops early (``diverged``) once
     ‖x‖ exceeds ``escape`` or becomes non-finite.
     """
     if step <= 0:
@@ -297,7 +297,7 @@ def basin_of_attraction(
 
     Args:
         field_: a flow in two parameters (one ψ, one θ).
-        equilibria: candidate limits (e.g. from :func:`~stability.equilibria.find_equilibria`).
+        equilibria: candidate limits (e.g. from :func:`~stability.analysis.equilibria.find_equilibria`).
         box: ``(psi_min, psi_max, theta_min, theta_max)``.
         resolution: grid points per axis.
         progress: show a tqdm bar over the RK4 steps.

@@ -1,11 +1,11 @@
 """A GAN game as torch callables: what the autodiff engine differentiates.
 
 A :class:`TorchGame` is the numeric counterpart of a
-:class:`~stability.system.GanSystem`: D(x; ψ) on a flat ψ, the generated
+:class:`~stability.spec.system.GanSystem`: D(x; ψ) on a flat ψ, the generated
 nodes x_g(θ) of p_θ with their weights, the data nodes, and the penalty
-(measure, form, ρ, mass) — the same :class:`~stability.measures.PenaltyMeasure`,
-:class:`~stability.penalties.PenaltyForm` and
-:class:`~stability.links.LossLink` objects the symbolic engine reads. Two
+(measure, form, ρ, mass) — the same :class:`~stability.spec.measures.PenaltyMeasure`,
+:class:`~stability.spec.penalties.PenaltyForm` and
+:class:`~stability.spec.links.LossLink` objects the symbolic engine reads. Two
 builders make one: :func:`game_from_system` (sympy lambdified to torch) and
 :func:`game_from_modules` (``nn.Module`` critic and generator).
 """
@@ -21,12 +21,7 @@ import sympy
 import torch
 from torch import nn
 
-from stability.errors import SpecError
-from stability.expectation import QUADRATURE_NODES
-from stability.laws import Branch, Law
-from stability.links import LINKS, LossLink
-from stability.system import GanSystem, Penalty
-from stability.torch_expectation import (
+from stability.autodiff.nodes import (
     LawNodes,
     Nodes,
     describe_rule,
@@ -36,6 +31,11 @@ from stability.torch_expectation import (
     split_legendre,
     used_nodes,
 )
+from stability.spec.errors import SpecError
+from stability.spec.laws import Branch, Law
+from stability.spec.links import LINKS, LossLink
+from stability.spec.system import GanSystem, Penalty
+from stability.symbolic.expectation import QUADRATURE_NODES
 
 NodeSet = tuple[torch.Tensor, torch.Tensor]
 
@@ -172,7 +172,7 @@ def game_from_system(
         system: the spec.
         nodes: Gauss nodes per base variable (int, or a map from the number of
             base variables of a branch to nodes per variable). The default is the
-            symbolic engine's :data:`~stability.expectation.QUADRATURE_NODES`, so
+            symbolic engine's :data:`~stability.symbolic.expectation.QUADRATURE_NODES`, so
             both engines agree where it integrates numerically and are both exact
             on the polynomial integrands where it uses moments.
         rule: ``"quadrature"`` or ``"samples"`` (seeded, ``samples`` per branch).

@@ -15,8 +15,8 @@ import numpy as np
 import sympy
 from scipy import optimize
 
-from stability.field import SymbolicField
-from stability.timelimit import TimeLimitExceeded, time_limit
+from stability.symbolic.field import SymbolicField
+from stability.util.timelimit import TimeLimitExceeded, time_limit
 
 
 @dataclass
