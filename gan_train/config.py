@@ -23,15 +23,16 @@ from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
 from stability.spec.errors import SpecError, unknown_name
+from stability.spec.links import LINKS
+from stability.spec.measures import MEASURES
+from stability.spec.penalties import FORMS, MAX_FORMS
 
-#: Names the trainer accepts (the registries live in ``stability``; listed here so
-#: that validating a config does not import torch or sympy).
+#: Names the trainer accepts, read from the spec layer's registries (which import neither torch nor sympy).
 DATASET_NAMES = ("8gaussians", "25gaussians", "swissroll")
-MEASURE_NAMES = ("none", "p_d", "p_g", "mu_gp", "mu_mid", "mu_anchor", "mu_g_anc")
-INTERPOLATION_MEASURES = ("mu_gp", "mu_mid", "mu_anchor", "mu_g_anc")
-FORM_NAMES = ("simple", "gp", "lp", "maxgp", "maxal")
+MEASURE_NAMES = ("none", *MEASURES)
+FORM_NAMES = (*FORMS, *MAX_FORMS)
 LAMBDA_FORMS = ("gp", "lp")  # weighted by gp_lambda (ρ = 2λ); the others by rho
-LOSS_NAMES = ("identity", "logistic", "exp", "sqrt", "hinge", "quadratic")
+LOSS_NAMES = tuple(LINKS)
 GEN_LOSS_NAMES = ("linear", "minimax")
 OPTIMIZER_NAMES = ("adam", "rmsprop")
 ACTIVATION_NAMES = ("relu", "leaky_relu", "tanh", "softplus")
@@ -109,6 +110,11 @@ class TrainConfig:
         return self.measure != "none"
 
     @property
+    def uses_anchor(self) -> bool:
+        """Whether the measure reads ``anchor`` (μ_g,anc)."""
+        return self.penalised and MEASURES[self.measure].needs_anchor
+
+    @property
     def rho_effective(self) -> float:
         """ρ of the (ρ/2)·E_μ[φ] convention: ``rho``, or 2λ for gp/lp."""
         return 2.0 * self.gp_lambda if self.form in LAMBDA_FORMS else self.rho
@@ -117,7 +123,7 @@ class TrainConfig:
         parts = []
         if self.penalised:
             weight = f"λ={self.gp_lambda:g}" if self.form in LAMBDA_FORMS else f"ρ={self.rho:g}"
-            where = self.measure + (f"(A={self.anchor})" if self.measure in ("mu_anchor", "mu_g_anc") else "")
+            where = self.measure + (f"(A={self.anchor})" if self.uses_anchor else "")
             parts.append(f"{self.form} penalty on {where}, {weight}")
         if self.clip > 0:
             parts.append(f"weight clipping c={self.clip:g}")
@@ -165,13 +171,13 @@ class TrainConfig:
             _check(getattr(self, key) >= 0, f"{key} must be non-negative, got {getattr(self, key)}")
         for key in ("beta1", "beta2"):
             _check(0 <= getattr(self, key) < 1, f"{key} must be in [0, 1), got {getattr(self, key)}")
-        minimum = 2 if (self.measure in INTERPOLATION_MEASURES or self.form in ("maxgp", "maxal")) else 1
+        minimum = 2 if ((self.penalised and MEASURES[self.measure].draws_alpha) or self.form in MAX_FORMS) else 1
         _check(
             self.batch_size >= minimum,
             f"batch_size must be >= {minimum} for measure {self.measure!r} with form {self.form!r}, "
             f"got {self.batch_size}",
         )
-        if self.measure in ("mu_anchor", "mu_g_anc"):
+        if self.uses_anchor:
             _check(len(self.anchor) in (1, 2), f"anchor must have 1 or 2 components for 2-D data, got {self.anchor}")
         if self.amp == "fp16":
             _check(self.device.startswith("cuda"), "amp=fp16 needs a CUDA device; use amp=bf16 on CPU")

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from stability.spec.errors import unknown_name
-from stability.spec.measures import PenaltyMeasure, get_measure
+from stability.spec.measures import PenaltyMeasure, measure_from
 from stability.spec.ops import TORCH
 from stability.spec.penalties import FORMS, MAX_FORMS, MaxPenalty, PenaltyForm
 
@@ -87,8 +87,9 @@ class CriticPenalty:
         """The penalty of a :class:`~gan_train.config.TrainConfig`, or ``None`` without one."""
         if config.measure == "none":
             return None
-        args = (list(config.anchor),) if config.measure in ("mu_anchor", "mu_g_anc") else ()
-        return cls(get_measure(config.measure, *args), config.form, config.rho_effective, config.maxal_lambda0)
+        return cls(
+            measure_from(config.measure, list(config.anchor)), config.form, config.rho_effective, config.maxal_lambda0
+        )
 
     @property
     def is_max(self) -> bool:

@@ -14,6 +14,13 @@ _EXPORTS = {
     "DataStream": "gan_train.data.toy",
     "data_law": "gan_train.data.toy",
     "get_dataset": "gan_train.data.toy",
+    "IMAGE_DATASETS": "gan_train.data.images",
+    "DeviceImageStream": "gan_train.data.images",
+    "ImageDataset": "gan_train.data.images",
+    "get_image_dataset": "gan_train.data.images",
+    "load_images": "gan_train.data.images",
+    "load_cifar10": "gan_train.data.cifar10",
+    "load_mnist": "gan_train.data.mnist",
 }
 
 __all__ = sorted(_EXPORTS)

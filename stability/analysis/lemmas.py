@@ -26,11 +26,12 @@ import sympy
 from stability.analysis.equilibria import find_equilibria
 from stability.analysis.linear import classify
 from stability.analysis.lyapunov import lemma1_basin_radius, lyapunov_check
+from stability.spec.measures import MEASURES as REGISTRY
 from stability.spec.toys import PSI, THETA, dirac_gan, lemma3_system, psi_x2_toy
 from stability.symbolic.field import SymbolicField
 
-MEASURE_LABELS = {"p_d": "p_d", "p_g": "p_g", "mu_gp": "μ_GP", "mu_mid": "μ_mid", "mu_anchor": "μ_g,anc"}
-MEASURES = tuple(MEASURE_LABELS)
+#: The measures of Table 1 of ``003_…`` that the lemmas are checked for.
+MEASURES = ("p_d", "p_g", "mu_gp", "mu_mid", "mu_anchor")
 
 
 @dataclass
@@ -199,7 +200,7 @@ def _row(lemma, system, measure, equilibrium, J, eigs, closed, closed_J, agree, 
     return LemmaRow(
         lemma,
         system.name,
-        MEASURE_LABELS.get(measure, measure),
+        REGISTRY[measure].label,
         equilibrium,
         (np.asarray(J, dtype=float) + 0.0).tolist(),
         [complex(v) + 0.0 for v in eigs],  # + 0.0 turns -0.0 into 0.0 for display

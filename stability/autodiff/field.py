@@ -33,8 +33,8 @@ from stability.spec.errors import SpecError
 from stability.spec.laws import Law
 from stability.spec.links import LossLink
 from stability.spec.ops import TORCH
+from stability.spec.quadrature import QUADRATURE_NODES
 from stability.spec.system import GanSystem, Penalty
-from stability.symbolic.expectation import QUADRATURE_NODES
 from stability.util.serialize import values_by_name
 
 NodeSet = tuple[torch.Tensor, torch.Tensor]
@@ -381,7 +381,7 @@ def torch_field_for(
 
     ``.value(vector)``/``.jacobian(vector)`` take a float64 numpy vector ordered
     like ``system.params``. With the default ``nodes`` (the symbolic engine's
-    :data:`~stability.symbolic.expectation.QUADRATURE_NODES`) the two backends agree to
+    :data:`~stability.spec.quadrature.QUADRATURE_NODES`) the two backends agree to
     rounding: Gauss rules are exact on the polynomial integrands the symbolic
     engine integrates by moments, and identical to its quadrature elsewhere.
     """

@@ -35,7 +35,6 @@ from stability.spec.errors import SpecError
 from stability.spec.laws import Branch, Law
 from stability.spec.links import LINKS, LossLink
 from stability.spec.system import GanSystem, Penalty
-from stability.symbolic.expectation import QUADRATURE_NODES
 
 NodeSet = tuple[torch.Tensor, torch.Tensor]
 
@@ -172,7 +171,7 @@ def game_from_system(
         system: the spec.
         nodes: Gauss nodes per base variable (int, or a map from the number of
             base variables of a branch to nodes per variable). The default is the
-            symbolic engine's :data:`~stability.symbolic.expectation.QUADRATURE_NODES`, so
+            symbolic engine's :data:`~stability.spec.quadrature.QUADRATURE_NODES`, so
             both engines agree where it integrates numerically and are both exact
             on the polynomial integrands where it uses moments.
         rule: ``"quadrature"`` or ``"samples"`` (seeded, ``samples`` per branch).

@@ -18,7 +18,7 @@ the branch points lambdified to torch, so θ-derivatives are pathwise.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,59 +26,11 @@ import sympy
 import torch
 
 from stability.spec.errors import SpecError
+from stability.spec.lambdify import _as_tensor, lambdify_torch
 from stability.spec.laws import Law, base_nodes
-from stability.symbolic.expectation import QUADRATURE_NODES
+from stability.spec.quadrature import QUADRATURE_NODES, Nodes, base_nodes, describe_nodes, nodes_per_base
 
-Nodes = int | Mapping[int, int]
 RULES = ("quadrature", "samples")
-
-
-def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value
-    return torch.as_tensor(value, dtype=like.dtype, device=like.device)
-
-
-def _fold(binary, *args):
-    """sympy's n-ary Max/Min as a fold of torch's binary op, Python numbers promoted to tensors."""
-    tensors = [a for a in args if isinstance(a, torch.Tensor)]
-    like = tensors[0] if tensors else torch.tensor(0.0, dtype=torch.float64)
-    out = args[0]
-    for other in args[1:]:
-        out = binary(_as_tensor(out, like), _as_tensor(other, like))
-    return out
-
-
-def _maximum(*args):
-    return _fold(torch.maximum, *args)
-
-
-def _minimum(*args):
-    return _fold(torch.minimum, *args)
-
-
-def _heaviside(t, at_zero=0.5):
-    # Same convention as the symbolic engine: H(0) = ½; zero derivative everywhere.
-    return torch.where(t > 0, torch.ones_like(t), torch.where(t < 0, torch.zeros_like(t), torch.full_like(t, at_zero)))
-
-
-#: lambdify namespace: sympy's torch printer, with the few functions it maps to
-#: non-broadcasting torch calls replaced.
-TORCH_MODULES = [{"max": _maximum, "min": _minimum, "heaviside": _heaviside, "Heaviside": _heaviside}, "torch"]
-
-
-def lambdify_torch(args: Sequence[sympy.Symbol], exprs: Sequence[sympy.Expr]):
-    """``sympy.lambdify`` to torch; the result returns a list (numbers may stay Python floats)."""
-    return sympy.lambdify(list(args), list(exprs), modules=TORCH_MODULES, cse=True)
-
-
-def nodes_per_base(nodes: Nodes, count: int) -> int:
-    """Nodes per base variable for a branch with ``count`` base variables."""
-    if isinstance(nodes, Mapping):
-        return int(nodes.get(count, 6))
-    if int(nodes) < 1:
-        raise SpecError(f"nodes must be >= 1, got {nodes}")
-    return int(nodes)
 
 
 def used_nodes(nodes: Nodes, integrand: sympy.Expr, branch) -> int:
@@ -126,13 +78,7 @@ def describe_rule(rule: str, nodes: Nodes, samples: int, seed: int) -> str:
             f"fixed seeded sample set: {samples} draws of the base variables per branch (seed {seed}); "
             "atomic laws exact"
         )
-    if isinstance(nodes, Mapping):
-        per = ", ".join(f"{k} base variable(s): {n} nodes each" for k, n in sorted(nodes.items()))
-        return f"exact for atomic laws; tensor-product Gauss-Legendre/Gauss-Hermite quadrature ({per})"
-    return (
-        "exact for atomic laws; tensor-product Gauss-Legendre/Gauss-Hermite quadrature, "
-        f"{nodes} nodes per base variable"
-    )
+    return f"exact for atomic laws; tensor-product Gauss-Legendre/Gauss-Hermite quadrature ({describe_nodes(nodes)})"
 
 
 def _branch_base_nodes(bases, rule: str, nodes: Nodes, samples: int, generator: torch.Generator):
@@ -174,7 +120,7 @@ class LawNodes:
         rule: ``"quadrature"`` or ``"samples"``.
         nodes: Gauss nodes per base variable (an int, or a map from the number
             of base variables in a branch to nodes per variable, as
-            :data:`stability.symbolic.expectation.QUADRATURE_NODES`).
+            :data:`stability.spec.quadrature.QUADRATURE_NODES`).
         samples, seed: size and seed of the sample set for ``rule="samples"``.
         dtype: torch dtype of the nodes.
         branch_nodes: per-branch nodes per base variable, overriding ``nodes``

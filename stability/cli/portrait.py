@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--measure",
         default=None,
-        help="penalty measure for --toy: none, p_d, p_g, mu_gp, mu_mid, mu_g_anc (default: p_d)",
+        help="penalty measure for --toy: none or a name of stability.spec.measures.MEASURES (default: p_d)",
     )
     parser.add_argument("--form", default=None, help="penalty form for --toy: simple, gp, lp (default: simple)")
     parser.add_argument("--mass", default=None, help="penalty mass M(psi, theta) for --toy, e.g. 'exp(-psi**2)'")

@@ -13,6 +13,7 @@ from typing import Any
 import sympy
 
 from stability.spec.errors import SpecError
+from stability.spec.measures import MEASURES
 from stability.spec.system import GanSystem
 from stability.spec.toys import get_toy
 from stability.symbolic.field import SymbolicField
@@ -21,15 +22,7 @@ from stability.symbolic.field import SymbolicField
 TOY_TITLES = {"dirac": "Dirac GAN", "psi_x2": r"$\psi x^2$ toy (Lemma 2)", "lemma3": "Lemma 3 system"}
 
 #: Display names of the penalty measures (Table 1 of ``003_…``).
-MEASURE_TITLES = {
-    None: "no penalty (WGAN)",
-    "p_d": r"$p_d$",
-    "p_g": r"$p_g$",
-    "mu_gp": r"$\mu_{GP}$",
-    "mu_mid": r"$\mu_{mid}$",
-    "mu_g_anc": r"$\mu_{g,anc}$",
-    "mu_anchor": r"$\mu_{g,anc}$",
-}
+MEASURE_TITLES = {None: "no penalty (WGAN)", **{name: f"${kind.tex}$" for name, kind in MEASURES.items()}}
 
 
 def _key(value: Any) -> str | None:

@@ -30,6 +30,7 @@ from stability.plots.marks import find_marks
 from stability.plots.portrait import phase_portrait
 from stability.plots.style import figure_legend
 from stability.spec.expressions import parse
+from stability.spec.measures import MEASURES
 from stability.spec.toys import PSI, THETA, get_toy
 from stability.symbolic.field import SymbolicField
 
@@ -122,7 +123,7 @@ def root_locus_rho(anchor: Any = 2, rho_max: float = 4.0, count: int = 240) -> t
     loci: list[Locus] = []
     for measure in ("p_d", "mu_gp", "mu_mid", "mu_g_anc"):
         label = MEASURE_TITLES[measure] + (" (= $p_g$)" if measure == "p_d" else "")
-        if measure == "mu_g_anc":
+        if MEASURES[measure].needs_anchor:
             label += f", A = {float(anchor):g}"
         loci.append(
             eigenvalue_locus(

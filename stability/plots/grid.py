@@ -22,6 +22,7 @@ from stability.plots.fields import TOY_TITLES, is_nonsmooth, toy_field
 from stability.plots.marks import EquilibriumMark, draw_equilibria, find_marks
 from stability.plots.portrait import annotate, draw_flowlines, draw_nullclines, nullclines
 from stability.plots.style import PSI_LABEL, THETA_LABEL, figure_legend
+from stability.spec.measures import MEASURES
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,10 @@ class Row:
 
 COLUMNS: tuple[Column, ...] = (
     Column("wgan", None, "simple", "no penalty (WGAN)"),
-    Column("p_d", "p_d", "simple", r"$\mu = p_d$"),
-    Column("p_g", "p_g", "simple", r"$\mu = p_g$"),
-    Column("mu_gp", "mu_gp", "simple", r"$\mu = \mu_{GP}$"),
-    Column("mu_mid", "mu_mid", "simple", r"$\mu = \mu_{mid}$"),
-    Column("mu_g_anc", "mu_g_anc", "simple", r"$\mu = \mu_{g,anc}$"),
+    *(
+        Column(name, name, "simple", rf"$\mu = {MEASURES[name].tex}$")
+        for name in ("p_d", "p_g", "mu_gp", "mu_mid", "mu_g_anc")
+    ),
     Column("wgan_gp", "mu_gp", "gp", r"WGAN-GP $(\|\nabla_x D\|-1)^2$, $\mu_{GP}$"),
 )
 

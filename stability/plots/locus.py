@@ -21,7 +21,8 @@ from matplotlib.ticker import NullLocator
 
 from stability.plots.style import new_axes
 from stability.spec.errors import SpecError
-from stability.symbolic.field import SymbolicField, lambdify_numpy
+from stability.spec.lambdify import lambdify_numpy
+from stability.symbolic.field import SymbolicField
 
 #: Marker per locus when several share one axes.
 LOCUS_MARKERS = ("o", "s", "^", "D", "v", "P")

@@ -27,6 +27,7 @@ import numpy as np
 import sympy
 
 from stability.spec.errors import SpecError
+from stability.spec.quadrature import base_nodes
 
 BASE_KINDS = ("uniform01", "normal01")
 
@@ -176,15 +177,6 @@ class Law:
 def _lambdify_point(branch: Branch):
     # Cached: samplers call this every minibatch, and lambdify costs ~0.5 ms.
     return sympy.lambdify([b.symbol for b in branch.bases], list(branch.point), modules="numpy")
-
-
-def base_nodes(kind: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss nodes and weights of one base variable: Legendre on [0, 1], or probabilists' Hermite."""
-    if kind == "uniform01":
-        x, w = np.polynomial.legendre.leggauss(n)
-        return (x + 1) / 2, w / 2
-    x, w = np.polynomial.hermite_e.hermegauss(n)
-    return x, w / np.sqrt(2 * np.pi)
 
 
 # ---- constructors ---------------------------------------------------------------

@@ -33,7 +33,7 @@ from stability.spec.errors import SpecError
 from stability.spec.expressions import make_symbols, parse
 from stability.spec.laws import LAWS, Law, pushforward
 from stability.spec.links import LINKS, LossLink
-from stability.spec.measures import MEASURES, PenaltyMeasure, interpolation, mu_anchor, weighted
+from stability.spec.measures import MEASURES, PenaltyMeasure, interpolation, weighted
 from stability.spec.ops import SYMPY
 from stability.spec.penalties import get_form
 from stability.spec.system import GanSystem, Penalty
@@ -145,9 +145,10 @@ def _generator(value: Any, thetas: dict) -> Law:
 def _measure(text: Any) -> PenaltyMeasure:
     if not isinstance(text, str):
         raise SpecError(f"penalty measure must be a string, got {text!r}")
-    plain = {name: factory() for name, factory in MEASURES.items() if name not in ("mu_anchor", "mu_g_anc")}
-    functions = {"mu_anchor": mu_anchor, "mu_g_anc": mu_anchor, "interpolation": interpolation, **LAWS}
-    valid = sorted(plain) + ["mu_anchor(A)", "interpolation(law)"]
+    plain = {name: kind() for name, kind in MEASURES.items() if not kind.needs_anchor}
+    anchored = {name: kind for name, kind in MEASURES.items() if kind.needs_anchor}
+    functions = {**anchored, "interpolation": interpolation, **LAWS}
+    valid = sorted(plain) + [f"{name}(A)" for name in anchored] + ["interpolation(law)"]
     try:
         measure = parse(text, plain, functions=functions, what="penalty measure")
     except SpecError as exc:

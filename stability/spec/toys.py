@@ -20,7 +20,7 @@ from stability.spec.errors import SpecError, unknown_name
 from stability.spec.expressions import parse
 from stability.spec.laws import dirac, pushforward, uniform
 from stability.spec.links import LossLink, get_link
-from stability.spec.measures import PenaltyMeasure, get_measure, weighted
+from stability.spec.measures import PenaltyMeasure, measure_from, weighted
 from stability.spec.penalties import PenaltyForm, get_form
 from stability.spec.system import GanSystem, Penalty
 
@@ -44,7 +44,7 @@ def make_penalty(
     if measure is None:
         return None
     if isinstance(measure, str):
-        measure = get_measure(measure, anchor) if measure in ("mu_anchor", "mu_g_anc") else get_measure(measure)
+        measure = measure_from(measure, anchor)
     if mass is not None:
         if isinstance(mass, str):  # parsed by the whitelist parser, never eval-ed
             mass = parse(mass, {"psi": PSI, "theta": THETA}, what="penalty mass")

@@ -22,14 +22,12 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from stability.spec.laws import Branch, Law, base_nodes
+from stability.spec.laws import Branch, Law
+from stability.spec.quadrature import QUADRATURE_NODES, base_nodes, describe_nodes, nodes_per_base
 from stability.util.timelimit import TimeLimitExceeded, time_limit
 
 #: Seconds ``sympy.integrate`` may take on one non-polynomial branch before quadrature takes over.
 INTEGRATE_SECONDS = 2.0
-
-#: Quadrature nodes per base variable, by number of base variables in a branch.
-QUADRATURE_NODES = {1: 24, 2: 12, 3: 6}
 
 
 @dataclass
@@ -58,7 +56,7 @@ def expectation(
         if not branch_exact:
             exact = False
     if not exact:
-        nodes = ", ".join(f"{k} base variable(s): {n} nodes each" for k, n in QUADRATURE_NODES.items())
+        nodes = describe_nodes(QUADRATURE_NODES)
         notes.append(
             f"{what}: sympy could not integrate over the base variables of {law}; Gauss quadrature used ({nodes})"
         )
@@ -116,7 +114,7 @@ def _moment(kind: str, k: int) -> sympy.Expr:
 
 
 def _quadrature(bases, g: sympy.Expr) -> sympy.Expr:
-    n = QUADRATURE_NODES.get(len(bases), 6)
+    n = nodes_per_base(QUADRATURE_NODES, len(bases))
     rules = [base_nodes(b.kind, n) for b in bases]
     terms = []
     for combo in itertools.product(*[range(n)] * len(bases)):

@@ -22,16 +22,13 @@ import numpy as np
 import sympy
 
 from stability.spec.errors import SpecError
+from stability.spec.lambdify import lambdify_numpy, lambdify_torch
 from stability.spec.ops import SYMPY
 from stability.spec.system import GanSystem
 from stability.symbolic.expectation import expectation
 from stability.util.serialize import values_by_name
 
 Point = Mapping[str, float] | Sequence[float] | np.ndarray
-
-#: Functions of non-smooth forms that lambdify must know; the flow is
-#: evaluated with the subgradient convention sign(0) = 0, Heaviside(0) = ½.
-NUMPY_MODULES = [{"Heaviside": lambda t, at_zero=0.5: np.heaviside(t, at_zero)}, "numpy"]
 
 
 class SymbolicField:
@@ -196,8 +193,6 @@ def _autodiff_jacobian(params: Sequence[sympy.Symbol], exprs: Sequence[sympy.Exp
     """J(*point) of the flow's own formula by ``torch.func.jacfwd`` (exact derivatives, no finite differences)."""
     import torch
 
-    from stability.autodiff.nodes import lambdify_torch
-
     flow = lambdify_torch(params, exprs)
 
     def stacked(vector):
@@ -205,17 +200,6 @@ def _autodiff_jacobian(params: Sequence[sympy.Symbol], exprs: Sequence[sympy.Exp
 
     jacobian = torch.func.jacfwd(stacked)
     return lambda *point: jacobian(torch.tensor([float(p) for p in point], dtype=torch.float64)).tolist()
-
-
-def lambdify_numpy(args: Sequence[sympy.Symbol], exprs: Any):
-    """The one symbolic → numeric boundary: numpy code with the kink conventions above.
-
-    Common-subexpression elimination pays for ordinary flows but costs seconds
-    on the thousands of terms of a quadrature-based expectation (WGAN-GP form
-    on a continuous law) without speeding them up, so it is used below a size.
-    """
-    small = len(str(exprs)) < 5000
-    return sympy.lambdify(args, exprs, modules=NUMPY_MODULES, cse=small)
 
 
 def _tidy(expr: sympy.Expr) -> sympy.Expr:
