@@ -31,7 +31,7 @@ from torch import nn
 from stability.spec.errors import unknown_name
 from stability.spec.measures import PenaltyMeasure, measure_from
 from stability.spec.ops import TORCH
-from stability.spec.penalties import FORMS, MAX_FORMS, MaxPenalty, PenaltyForm
+from stability.spec.penalties import FORMS, MAX_FORMS, MaxPenalty, PenaltyForm, half_rho
 
 
 def gradient_sq_norms(critic: nn.Module, x_hat: torch.Tensor, grad_scale: float | None = None) -> torch.Tensor:
@@ -111,7 +111,7 @@ class CriticPenalty:
         if self.is_max:
             loss = -self.form.objective(q.max(), TORCH, self.rho, self.multiplier)
         else:
-            loss = self.rho / 2 * self.form(q, TORCH).mean()
+            loss = half_rho(self.rho) * self.form(q, TORCH).mean()
         return PenaltyValue(loss, q.detach())
 
     def after_step(self, value: PenaltyValue) -> None:

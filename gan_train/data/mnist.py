@@ -112,9 +112,7 @@ def load_mnist(data_dir: str | os.PathLike[str], split: str = "train") -> tuple[
         raise SpecError(f"unknown MNIST split {split!r}; valid: {', '.join(SPLIT_FILES)}")
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise SpecError(
-            f"MNIST data directory {data_dir} does not exist; download the IDX files from {MNIST_URL} and put them there"
-        )
+        raise SpecError(f"MNIST data directory {data_dir} does not exist; put the IDX files from {MNIST_URL} there")
     images_name, labels_name = SPLIT_FILES[split]
     images_path, labels_path = _find(data_dir, images_name), _find(data_dir, labels_name)
     images = read_idx(images_path, IMAGES_MAGIC)

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from stability.autodiff.field import Point, TorchField
-from stability.autodiff.game import penalty_nodes
 
 
 @dataclass
@@ -97,12 +96,12 @@ def theorem1_blocks(field_: TorchField, point: Point | None = None) -> tuple[np.
     Q is built as AᵀA with A the ψ-Jacobian of the weighted input gradients
     √wᵢ ∇ₓD(x̂ᵢ; ψ), so it is PSD by construction when weights and mass are ≥ 0.
     """
-    game = field_.game
     vector = field_.vector(point)
+    game = field_.placed
     psi, theta = field_.split(vector)
     with torch.no_grad():
         if game.penalty is not None:
-            weights, points = penalty_nodes(game, theta)
+            weights, points = game.penalty.nodes(theta)
             root = weights.clamp(min=0).sqrt().reshape(-1, *(1,) * (points.dim() - 1))
 
             def weighted_grad(p: torch.Tensor) -> torch.Tensor:
@@ -111,8 +110,8 @@ def theorem1_blocks(field_: TorchField, point: Point | None = None) -> tuple[np.
 
             A = torch.func.jacfwd(weighted_grad)(psi)  # (N·d, n_psi), forward mode: n_psi ≪ N·d
             Q = A.T @ A
-            if game.mass is not None:
-                Q = game.mass(psi, theta) * Q
+            if game.penalty.mass is not None:
+                Q = game.penalty.mass(psi, theta) * Q
         else:
             Q = torch.zeros(game.n_psi, game.n_psi, dtype=game.dtype)
 
@@ -137,7 +136,7 @@ def theorem1_check(field_: TorchField, point: Point | None = None, tol: float = 
             the Hurwitz test.
     """
     game = field_.game
-    rho = game.rho
+    rho = game.penalty.rho if game.penalty is not None else 0.0
     vector = field_.as_vector(point)
     J = field_.jacobian(vector)
     F = field_.value(vector)

@@ -27,13 +27,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from stability.autodiff.game import TorchGame, flatten_modules, game_from_modules, game_from_system, penalty_nodes
-from stability.autodiff.nodes import Nodes
+from stability.autodiff.from_modules import flatten_modules, game_from_modules
+from stability.autodiff.from_spec import game_from_system
+from stability.autodiff.game import TorchGame
 from stability.spec.errors import SpecError
 from stability.spec.laws import Law
 from stability.spec.links import LossLink
 from stability.spec.ops import TORCH
-from stability.spec.quadrature import QUADRATURE_NODES
+from stability.spec.penalties import half_rho
+from stability.spec.quadrature import QUADRATURE_NODES, Nodes
 from stability.spec.system import GanSystem, Penalty
 from stability.util.serialize import values_by_name
 
@@ -66,12 +68,13 @@ class TorchField:
 
     def __init__(self, game: TorchGame, system: GanSystem | None = None, point: torch.Tensor | None = None):
         self.game = game
+        self.placed = game  # the game with its point-dependent nodes placed at the last point given (see vector())
         self.system = system
         self.dtype = game.dtype
         self.n_psi = game.n_psi
         self.size = game.size
         self.expectation_note = game.expectation_note
-        self.notes = [f"torch backend: {game.expectation_note}"] + list(game.notes)
+        self.notes = [f"torch backend: {game.expectation_note}"]
         self.point = point  # the modules' own parameters, for module games
         self._params: tuple | None = tuple(system.params) if system is not None else None
 
@@ -88,8 +91,12 @@ class TorchField:
         constants: Mapping[str, float] | None = None,
         dtype: torch.dtype = torch.float64,
     ) -> TorchField:
-        """The field of a spec (D and the laws lambdified to torch); see :func:`~stability.autodiff.game.game_from_system`."""
-        game = game_from_system(system, nodes, rule, samples, seed, constants, dtype)
+        """The field of a spec (D and the laws lambdified to torch), its constants bound by :meth:`GanSystem.bind`.
+
+        See :func:`~stability.autodiff.from_spec.game_from_system`.
+        """
+        system = system.bind(constants) if constants else system
+        game = game_from_system(system, nodes, rule, samples, seed, dtype)
         return cls(game, system)
 
     @classmethod
@@ -164,7 +171,7 @@ class TorchField:
                 f"({self.n_psi} for psi, {self.size - self.n_psi} for theta)"
             )
         self._check_finite(vector, "the parameter vector")
-        self.game.prepare(vector.detach().to(torch.float64).numpy())
+        self.placed = self.game.at(vector.detach().to(torch.float64).numpy())
         return vector
 
     def split(self, vector: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,13 +185,14 @@ class TorchField:
 
         ``generated``: the generator's nodes at θ when already computed (saves a generator pass).
         """
-        game = self.game
-        weights, points = penalty_nodes(game, theta, generated)
+        game = self.placed
+        penalty = game.penalty
+        weights, points = penalty.nodes(theta, generated)
         grad_x = torch.func.grad(lambda x: game.discriminator(x, psi).sum())(points)
         q = grad_x.reshape(grad_x.shape[0], -1).square().sum(1)
-        value = (weights * game.penalty.form(q, TORCH)).sum()
-        if game.mass is not None:
-            value = game.mass(psi, theta) * value
+        value = (weights * penalty.form(q, TORCH)).sum()
+        if penalty.mass is not None:
+            value = penalty.mass(psi, theta) * value
         return value
 
     def field_fn(self, vector: torch.Tensor) -> torch.Tensor:
@@ -206,7 +214,8 @@ class TorchField:
         """
         if part not in ("psi", "theta", "both"):
             raise SpecError(f"unknown field part {part!r}; valid: psi, theta, both")
-        game, f = self.game, self.game.link
+        game = self.placed
+        f = game.link
         psi, theta = self.split(vector)
         generated, pullback = torch.func.vjp(game.generator, theta)
         wd, xd = game.data
@@ -218,7 +227,7 @@ class TorchField:
             if part != "theta":  # the data term has no θ-gradient
                 total = total + (wd * f(game.discriminator(xd, psi), TORCH)).sum()
             if with_penalty:
-                total = total - 0.5 * game.rho * self.penalty_value(psi, theta, generated)
+                total = total - half_rho(game.penalty.rho) * self.penalty_value(psi, theta, generated)
             return total
 
         if part == "psi":

@@ -27,7 +27,7 @@ import torch
 
 from stability.spec.errors import SpecError
 from stability.spec.lambdify import _as_tensor, lambdify_torch
-from stability.spec.laws import Law, base_nodes
+from stability.spec.laws import Law
 from stability.spec.quadrature import QUADRATURE_NODES, Nodes, base_nodes, describe_nodes, nodes_per_base
 
 RULES = ("quadrature", "samples")

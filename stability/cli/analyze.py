@@ -43,18 +43,15 @@ def run(args: argparse.Namespace) -> int:
     from stability.spec.specfile import load_spec
     from stability.symbolic.field import SymbolicField
 
-    system = load_spec(args.spec)
+    system = load_spec(args.spec).bind(parse_assignments(args.param, "--param"))
     field_ = SymbolicField(system)
-    constants = parse_assignments(args.param, "--param")
-    if constants:
-        field_ = field_.substitute(constants)
     at = parse_assignments(args.at, "--at") or None
     box = parse_box(args.box, len(system.params))
     report = analyze(field_, at=at, box=box)
     if box is None:
         report.notes += mass_warnings(system, [(-3.0, 3.0)] * len(system.params))
     if args.backend == "torch":
-        _use_torch_jacobians(report, system, constants)
+        _use_torch_jacobians(report, system)
     for note in report.notes:
         if note.startswith("warning"):
             print(f"ganstab analyze: {note}", file=sys.stderr)
@@ -65,22 +62,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _use_torch_jacobians(report, system, constants) -> None:
+def _use_torch_jacobians(report, system) -> None:
     """Recompute each point's Jacobian and spectrum with the torch.func engine."""
     import numpy as np
 
     from stability.analysis.linear import linearise
     from stability.autodiff.field import torch_field_for
 
-    if constants:
-        import sympy
-
-        from stability.spec.system import Penalty
-
-        rho = sympy.sympify(system.penalty.rho).xreplace(
-            {sympy.Symbol(k, positive=True): v for k, v in constants.items()}
-        )
-        system = system.with_penalty(Penalty(system.penalty.measure, system.penalty.form, rho))
     torch_field = torch_field_for(system)
     names = [p.name for p in system.params]
     for point in report.points:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 from stability.cli.common import dump_json, finite_float, parse_box, positive_float
@@ -101,11 +100,7 @@ def _system(args: argparse.Namespace):
             raise SpecError(f"spec files need stability.spec.specfile, which is not available ({exc})") from None
         system = load_spec(args.spec)
         if args.rho is not None:
-            if system.penalty is None:
-                raise SpecError("--rho: the spec has no penalty to weight")
-            import sympy
-
-            system = system.with_penalty(dataclasses.replace(system.penalty, rho=sympy.nsimplify(args.rho)))
+            system = system.bind(rho=args.rho)
         if system.constants:
             names = ", ".join(s.name for s in system.constants)
             raise SpecError(f"the spec leaves {names} symbolic; give a value with --rho")

@@ -15,6 +15,14 @@ from typing import Any
 from stability.spec.errors import unknown_name
 
 
+def half_rho(rho: Any) -> Any:
+    """ρ/2, the weight of E_μ[φ] in the critic's objective (Definition 4): the one place the convention is written.
+
+    Works on numbers, sympy expressions and tensors alike.
+    """
+    return rho / 2
+
+
 @dataclass(frozen=True)
 class PenaltyForm:
     """φ(q) with q = ‖∇ₓD‖², and where it stops being smooth.
@@ -95,7 +103,7 @@ class MaxPenalty:
 
     def objective(self, q_max: Any, ops: Any, rho: Any, lam: Any = 0) -> Any:
         """The term the critic maximises: Eq. 12, or Eq. 13 when ``multiplier``."""
-        value = -rho / 2 * self.form(q_max, ops)
+        value = -half_rho(rho) * self.form(q_max, ops)
         if self.multiplier:
             value = value + lam * (ops.sqrt(q_max) - 1)
         return value

@@ -9,6 +9,7 @@ on construction, so a mistake surfaces as one clear
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -79,6 +80,35 @@ class GanSystem:
             return ()
         return tuple(sorted(sympy.sympify(self.penalty.rho).free_symbols, key=lambda s: s.name))
 
+    def bind(self, constants: Mapping[str, Any] | None = None, rho: Any = None) -> GanSystem:
+        """The one way to give free constants (and ρ) values: a new, validated system.
+
+        Args:
+            constants: values of the free constants by name (e.g. ``{"rho": 0.375}`` for a
+                symbolic ρ); numbers are rationalised (``nsimplify``) so exact results stay exact.
+            rho: a new penalty weight, replacing the spec's (numeric or symbolic) ρ.
+
+        Raises:
+            SpecError: a name that is not a free constant, a value that is not a finite
+                number, ρ ≤ 0 once bound, or a ρ for a system without a penalty.
+        """
+        values = dict(constants or {})
+        by_name = {s.name: s for s in self.constants}
+        unknown = sorted(set(values) - set(by_name))
+        if unknown:
+            free = ", ".join(by_name) or "none"
+            raise SpecError(f"unknown constant(s) {', '.join(unknown)}; free constants: {free}")
+        if self.penalty is None:
+            if rho is not None:
+                raise SpecError("rho: the spec has no penalty to weight")
+            return self
+        mapping = {by_name[k]: _number(v, k) for k, v in values.items()}
+        weight = _number(rho, "rho") if rho is not None else sympy.sympify(self.penalty.rho).xreplace(mapping)
+        measure = self.penalty.measure
+        if not measure.is_probability:
+            measure = replace(measure, mass=sympy.sympify(measure.mass).xreplace(mapping))
+        return replace(self, penalty=replace(self.penalty, rho=weight, measure=measure))
+
     def with_penalty(self, penalty: Penalty | None, name: str | None = None) -> GanSystem:
         return replace(self, penalty=penalty, name=name or self.name)
 
@@ -112,6 +142,17 @@ class GanSystem:
             if not rho.is_number and any(s.is_positive is not True for s in rho.free_symbols):
                 raise SpecError(f"a symbolic rho must be built from positive symbols, got {rho}")
             _only(sympy.sympify(self.penalty.measure.mass).free_symbols, set(self.params), "penalty mass M(psi, theta)")
+
+
+def _number(value: Any, name: str) -> sympy.Expr:
+    """A finite real number as an exact sympy number, or a one-line error naming ``name``."""
+    try:
+        number = sympy.nsimplify(sympy.sympify(value, strict=True))
+    except (sympy.SympifyError, TypeError, ValueError):
+        raise SpecError(f"{name} must be a number, got {value!r}") from None
+    if not number.is_number or not number.is_real or not number.is_finite:
+        raise SpecError(f"{name} must be a finite real number, got {value!r}")
+    return number
 
 
 def _only(found: set[Any], allowed: set[Any], what: str) -> None:

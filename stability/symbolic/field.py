@@ -24,6 +24,7 @@ import sympy
 from stability.spec.errors import SpecError
 from stability.spec.lambdify import lambdify_numpy, lambdify_torch
 from stability.spec.ops import SYMPY
+from stability.spec.penalties import half_rho
 from stability.spec.system import GanSystem
 from stability.symbolic.expectation import expectation
 from stability.util.serialize import values_by_name
@@ -79,7 +80,7 @@ class SymbolicField:
         self.objective = objective
         self.penalty_value = penalty_value
         rho = system.penalty.rho if system.penalty is not None else 0
-        psi_dot = [sympy.diff(objective, p) - rho / 2 * g for p, g in zip(system.psi, penalty_gradient)]
+        psi_dot = [sympy.diff(objective, p) - half_rho(rho) * g for p, g in zip(system.psi, penalty_gradient)]
         theta_dot = [-sympy.diff(gen_term.value, t) for t in system.theta]
         self.exprs = tuple(_tidy(e) for e in psi_dot + theta_dot)
         self.exact = all(part.exact for part in parts)
@@ -104,12 +105,8 @@ class SymbolicField:
 
     def substitute(self, values: Mapping[str, float]) -> SymbolicField:
         """A copy with named constants (e.g. ``rho``) replaced by numbers."""
+        bound = self.system.bind(values)  # validates names and values exactly as for the spec
         by_name = {s.name: s for s in self.system.constants}
-        unknown = set(values) - set(by_name)
-        if unknown:
-            raise SpecError(
-                f"unknown constant(s) {', '.join(sorted(unknown))}; free constants: {', '.join(by_name) or 'none'}"
-            )
         mapping = {by_name[k]: sympy.nsimplify(v) for k, v in values.items()}
         clone = object.__new__(SymbolicField)
         cached = ("jacobian_expr", "_value_function", "_jacobian_function")
@@ -118,6 +115,7 @@ class SymbolicField:
         clone.objective = self.objective
         clone.penalty_value = self.penalty_value.xreplace(mapping)
         clone._constants_bound = tuple(by_name[k] for k in values)
+        clone.system = bound
         return clone
 
     @property
