@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import torch
 from torch import nn
 
 from gan_train.errors import CheckpointError
+from stability.util.atomic import atomic_write
 
 MAGIC = b"GANSTAB-CKPT-1\n"
 FORMAT = "ganstab.train/1"
@@ -59,20 +59,7 @@ def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, **payload}, buffer)
     data = buffer.getvalue()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(MAGIC)
-            handle.write(hashlib.sha256(data).digest())
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
+    atomic_write(path, MAGIC + hashlib.sha256(data).digest() + data)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -130,12 +117,3 @@ def remove_stale_temporaries(run_dir: str | Path) -> None:
         for path in folder.glob(".ckpt_*.tmp"):
             with contextlib.suppress(OSError):
                 path.unlink()
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -150,7 +150,9 @@ def run_sample(args: argparse.Namespace) -> int:
     if out.suffix.lower() == ".npy":
         import numpy as np
 
-        np.save(out, samples)
+        from stability.util.atomic import atomic_save
+
+        atomic_save(out, lambda handle: np.save(handle, samples))
     else:
         import torch
 
@@ -165,14 +167,6 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def _saved_config(run_dir: Path):
-    from gan_train.config import TrainConfig
+    from gan_train.config import read_run_config
 
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise SpecError(f"cannot resume {run_dir}: it has no config.json (not a run directory)")
-    try:
-        return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except ValueError as exc:
-        if isinstance(exc, SpecError):
-            raise
-        raise SpecError(f"cannot resume {run_dir}: config.json is unreadable ({exc})") from None
+    return read_run_config(run_dir, "resume")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, get_type_hints
 
 from stability.spec.errors import SpecError, unknown_name
@@ -37,6 +38,9 @@ GEN_LOSS_NAMES = ("linear", "minimax")
 OPTIMIZER_NAMES = ("adam", "rmsprop")
 ACTIVATION_NAMES = ("relu", "leaky_relu", "tanh", "softplus")
 AMP_NAMES = ("off", "bf16", "fp16")
+
+#: The resolved config of a run, in its directory.
+CONFIG_FILE = "config.json"
 
 #: Keys that may change when a run is resumed: bookkeeping only, never the dynamics.
 RESUMABLE_KEYS = (
@@ -182,6 +186,36 @@ class TrainConfig:
         if self.amp == "fp16":
             _check(self.device.startswith("cuda"), "amp=fp16 needs a CUDA device; use amp=bf16 on CPU")
         return self
+
+
+def read_run_config(run_dir: str | Path, what: str = "use") -> TrainConfig:
+    """The resolved config of a run directory (``RUN_DIR/config.json``): the one reader of that file.
+
+    Args:
+        run_dir: the run directory.
+        what: the verb for messages (``"resume"``, ``"sample"``, ...).
+
+    Raises:
+        SpecError: no ``config.json`` (not a run directory), or one that is unreadable or invalid.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        raise SpecError(f"cannot {what} {run_dir}: it has no {CONFIG_FILE} (not a run directory)")
+    try:
+        values = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"cannot {what} {run_dir}: {CONFIG_FILE} is unreadable ({exc})") from None
+    if not isinstance(values, dict):
+        raise SpecError(f"cannot {what} {run_dir}: {CONFIG_FILE} does not hold a JSON object")
+    return TrainConfig.from_dict(values)
+
+
+def write_run_config(run_dir: str | Path, config: TrainConfig) -> Path:
+    """Write ``RUN_DIR/config.json`` atomically."""
+    from stability.util.atomic import atomic_write
+
+    return atomic_write(Path(run_dir) / CONFIG_FILE, config.to_json())
 
 
 def field_names() -> list[str]:

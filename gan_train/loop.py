@@ -16,9 +16,7 @@ checkpoint gives bitwise the same parameters as an uninterrupted one (CPU).
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gan_train import checkpoint as ckpt
-from gan_train.config import RESUMABLE_KEYS, TrainConfig, apply_overrides
+from gan_train.config import RESUMABLE_KEYS, TrainConfig, apply_overrides, read_run_config, write_run_config
 from gan_train.data.toy import DataStream, data_law, get_dataset
 from gan_train.errors import CheckpointError, CheckpointWriteError, DivergenceError
 from gan_train.losses import critic_loss, generator_loss
@@ -91,8 +89,9 @@ class Trainer:
         self.noise = torch.Generator().manual_seed(config.seed + 2_000_003)  # z and α
         self.global_rng = torch.get_rng_state()
         fp16 = config.amp == "fp16"
-        self.scaler_d = torch.amp.GradScaler(self.device.type) if fp16 else None
-        self.scaler_g = torch.amp.GradScaler(self.device.type) if fp16 else None
+        # Disabled scalers are no-ops (scale returns the loss, step is optimizer.step): one code path for all modes.
+        self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.iteration = 0
         self._sums: dict[str, float] = {}
         self._counts: dict[str, int] = {}
@@ -108,7 +107,7 @@ class Trainer:
             raise SpecError(f"run directory {run_dir} already exists; pass --resume to continue it or choose a new one")
         trainer = cls(config, run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_text_atomic(run_dir / "config.json", config.to_json())
+        write_run_config(run_dir, config)
         return trainer
 
     @classmethod
@@ -121,14 +120,7 @@ class Trainer:
         the run directory is modified.
         """
         run_dir = Path(run_dir)
-        config_path = run_dir / "config.json"
-        if not config_path.is_file():
-            raise SpecError(f"cannot resume {run_dir}: it has no config.json (not a run directory)")
-        try:
-            saved = json.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise SpecError(f"cannot resume {run_dir}: config.json is unreadable ({exc})") from None
-        base = TrainConfig.from_dict(saved)
+        base = read_run_config(run_dir, "resume")
         config = apply_overrides(base, list(overrides), allowed=RESUMABLE_KEYS)
         if config.lr_decay and config.iterations != base.iterations:
             raise SpecError("iterations cannot change on resume when lr_decay is on (the schedule depends on it)")
@@ -138,7 +130,7 @@ class Trainer:
             trainer.load_state(ckpt.read_checkpoint(found[-1][1]), found[-1][1])
             trainer.last_checkpoint = found[-1][1]
         if config != base:
-            _write_text_atomic(config_path, config.to_json())
+            write_run_config(run_dir, config)
         ckpt.remove_stale_temporaries(run_dir)
         return trainer
 
@@ -183,17 +175,14 @@ class Trainer:
         loss = loss_adv
         penalty = q = None
         if self.penalty is not None:
-            scale = self.scaler_d.get_scale() if self.scaler_d is not None else None
+            scale = self.scaler_d.get_scale() if self.scaler_d.is_enabled() else None
             with self.autocast:
                 penalty = self.penalty(self.critic, x_data, x_gen, generator=self.noise, grad_scale=scale)
             loss = loss + penalty.loss
             q = penalty.q
         self.opt_d.zero_grad(set_to_none=True)
-        if self.scaler_d is not None:
-            self.scaler_d.scale(loss).backward()
-            self.scaler_d.unscale_(self.opt_d)
-        else:
-            loss.backward()
+        self.scaler_d.scale(loss).backward()
+        self.scaler_d.unscale_(self.opt_d)
         grad_norm = _grad_norm(self.critic)
         values = torch.stack(
             [
@@ -207,11 +196,8 @@ class Trainer:
             ]
         ).tolist()  # one device sync per step
         self._check_finite(dict(zip(CRITIC_STATS, values)), f"critic step {index + 1}/{cfg.n_critic}")
-        if self.scaler_d is not None:
-            self.scaler_d.step(self.opt_d)
-            self.scaler_d.update()
-        else:
-            self.opt_d.step()
+        self.scaler_d.step(self.opt_d)
+        self.scaler_d.update()
         if cfg.clip > 0:
             clip_weights_(self.critic, cfg.clip)
         if penalty is not None:
@@ -227,20 +213,14 @@ class Trainer:
                 d_fake = self.critic(self.generator(z)).float()  # (B,)
             loss = generator_loss(cfg.gen_loss, self.link, d_fake)
             self.opt_g.zero_grad(set_to_none=True)
-            if self.scaler_g is not None:
-                self.scaler_g.scale(loss).backward()
-                self.scaler_g.unscale_(self.opt_g)
-            else:
-                loss.backward()
+            self.scaler_g.scale(loss).backward()
+            self.scaler_g.unscale_(self.opt_g)
         finally:
             self.critic.requires_grad_(True)
         values = torch.stack([loss.detach(), _grad_norm(self.generator)]).tolist()
         self._check_finite(dict(zip(GENERATOR_STATS, values)), "generator step")
-        if self.scaler_g is not None:
-            self.scaler_g.step(self.opt_g)
-            self.scaler_g.update()
-        else:
-            self.opt_g.step()
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
         self._accumulate(GENERATOR_STATS, values)
 
     def _check_finite(self, values: dict[str, float], where: str) -> None:
@@ -334,7 +314,7 @@ class Trainer:
         self._sums, self._counts = {}, {}
         record["lr_d"] = self.opt_d.param_groups[0]["lr"]
         record["lr_g"] = self.opt_g.param_groups[0]["lr"]
-        if self.penalty is not None and self.penalty.is_max and self.penalty.form.multiplier:
+        if self.penalty is not None and self.penalty.form.multiplier:
             record["maxal_lambda"] = self.penalty.multiplier
         if self.config.w1_every and iteration % self.config.w1_every == 0:
             record["w1"] = self.w1()
@@ -391,8 +371,8 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "sched_g": self.sched_g.state_dict(),
             "sched_d": self.sched_d.state_dict(),
-            "scaler_g": self.scaler_g.state_dict() if self.scaler_g is not None else None,
-            "scaler_d": self.scaler_d.state_dict() if self.scaler_d is not None else None,
+            "scaler_g": self.scaler_g.state_dict(),
+            "scaler_d": self.scaler_d.state_dict(),
             "penalty": self.penalty.state_dict() if self.penalty is not None else None,
             "rng": {"data": self.data.state_dict(), "noise": self.noise.get_state(), "torch": torch.get_rng_state()},
             "metric_sums": {"sums": dict(self._sums), "counts": dict(self._counts)},
@@ -412,7 +392,7 @@ class Trainer:
             self.opt_d.load_state_dict(state["opt_d"])
             self.sched_g.load_state_dict(state["sched_g"])
             self.sched_d.load_state_dict(state["sched_d"])
-            if self.scaler_g is not None and state.get("scaler_g"):
+            if state.get("scaler_g"):  # {} for a disabled scaler
                 self.scaler_g.load_state_dict(state["scaler_g"])
                 self.scaler_d.load_state_dict(state["scaler_d"])
             if self.penalty is not None and state.get("penalty"):
@@ -475,12 +455,6 @@ def _grad_norm(module: torch.nn.Module) -> torch.Tensor:
     if not grads:
         return torch.zeros((), device=device)
     return torch.nn.utils.get_total_norm(grads).float().to(device)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> TrainResult:

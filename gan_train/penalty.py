@@ -31,7 +31,7 @@ from torch import nn
 from stability.spec.errors import unknown_name
 from stability.spec.measures import PenaltyMeasure, measure_from
 from stability.spec.ops import TORCH
-from stability.spec.penalties import FORMS, MAX_FORMS, MaxPenalty, PenaltyForm, half_rho
+from stability.spec.penalties import FORMS, MAX_FORMS, MaxPenalty, PenaltyForm
 
 
 def gradient_sq_norms(critic: nn.Module, x_hat: torch.Tensor, grad_scale: float | None = None) -> torch.Tensor:
@@ -91,10 +91,6 @@ class CriticPenalty:
             measure_from(config.measure, list(config.anchor)), config.form, config.rho_effective, config.maxal_lambda0
         )
 
-    @property
-    def is_max(self) -> bool:
-        return isinstance(self.form, MaxPenalty)
-
     def points(self, x_data: torch.Tensor, x_gen: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """x̂ by the measure's rule (x_g detached, α per sample from ``generator``)."""
         return self.measure.sample(x_data, x_gen.detach(), generator=generator)
@@ -108,17 +104,12 @@ class CriticPenalty:
         grad_scale: float | None = None,
     ) -> PenaltyValue:
         q = gradient_sq_norms(critic, self.points(x_data, x_gen, generator), grad_scale)  # (B,)
-        if self.is_max:
-            loss = -self.form.objective(q.max(), TORCH, self.rho, self.multiplier)
-        else:
-            loss = half_rho(self.rho) * self.form(q, TORCH).mean()
-        return PenaltyValue(loss, q.detach())
+        return PenaltyValue(self.form.batch_loss(q, TORCH, self.rho, self.multiplier), q.detach())
 
     def after_step(self, value: PenaltyValue) -> None:
         """MaxAL's multiplier update of Eq. 14 after a critic step; no-op otherwise."""
-        if self.is_max and self.form.multiplier:
-            q_max = value.q.max().double()  # float64 so that λ accumulates without float32 rounding
-            self.multiplier = float(self.form.update_multiplier(self.multiplier, q_max, TORCH, self.rho))
+        if self.form.multiplier:
+            self.multiplier = float(self.form.next_multiplier(self.multiplier, value.q, TORCH, self.rho))
 
     def describe(self) -> str:
         return f"{self.form.name} on {self.measure.describe()}, ρ={self.rho:g}"

@@ -18,6 +18,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from stability.util.atomic import atomic_save  # noqa: E402
+
 
 def critic_on_grid(critic: nn.Module, extent: float, n: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """D on an ``n × n`` grid of [−extent, extent]²: ``(xs, ys, values)`` with values ``(n, n)``."""
@@ -67,6 +69,6 @@ def plot_snapshot(
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_save(path, lambda handle: fig.savefig(handle, format=Path(path).suffix.lstrip(".").lower(), dpi=100))
     plt.close(fig)
     return path

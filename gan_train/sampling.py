@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from gan_train import checkpoint as ckpt
-from gan_train.config import TrainConfig
+from gan_train.config import TrainConfig, read_run_config
 from gan_train.errors import CheckpointError
 from gan_train.nets import architecture, build_generator
 from stability.spec.errors import SpecError
@@ -22,10 +21,7 @@ def load_generator(run_dir: str | Path, iteration: int | None = None) -> tuple[t
         ``(generator, config, iteration)`` with the generator on the CPU in eval mode.
     """
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise SpecError(f"{run_dir} is not a run directory (no config.json)")
-    config = TrainConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+    config = read_run_config(run_dir, "sample")
     found = dict(ckpt.list_checkpoints(run_dir))
     if not found:
         raise CheckpointError(f"run {run_dir} has no checkpoints yet")
@@ -35,7 +31,9 @@ def load_generator(run_dir: str | Path, iteration: int | None = None) -> tuple[t
         raise CheckpointError(f"run {run_dir} has no checkpoint of iteration {iteration}; it has {sorted(found)}")
     state = ckpt.read_checkpoint(found[iteration])
     if state.get("architecture") != architecture(config):
-        raise CheckpointError(f"checkpoint {found[iteration]} is from a different architecture than {config_path}")
+        raise CheckpointError(
+            f"checkpoint {found[iteration]} is from a different architecture than {run_dir}/config.json"
+        )
     generator = build_generator(config)
     ckpt.load_module_state(generator, state["generator"], "generator", found[iteration])
     return generator.eval(), config, iteration

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 
 import pytest
 import torch
@@ -183,7 +184,7 @@ def test_full_disk_during_checkpoint_keeps_the_previous_one(tmp_path, monkeypatc
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(ckpt.os, "fsync", full)
+    monkeypatch.setattr(os, "fsync", full)  # the one atomic writer fsyncs before its rename
     with pytest.raises(CheckpointWriteError, match="No space left on device.*intact"):
         trainer.run()
     monkeypatch.undo()

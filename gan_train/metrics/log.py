@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
+
+from stability.util.atomic import atomic_write
 
 
 def w1_assignment(a: Any, b: Any) -> float:
@@ -77,9 +78,7 @@ class MetricsLog:
             with contextlib.suppress(ValueError):
                 if int(json.loads(line).get("iteration", 0)) <= start:
                     kept.append(line)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write(self.path, "".join(line + "\n" for line in kept), fsync=False)
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:

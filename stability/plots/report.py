@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from stability.util.atomic import atomic_write
 from stability.util.serialize import jsonable
 
 
@@ -339,10 +340,7 @@ def _complex(z: complex) -> str:
 
 
 def _write_text(path: Path, text: str) -> Path:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return atomic_write(path, text, fsync=False)
 
 
 def _verdict(report: Any) -> str:

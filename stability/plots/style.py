@@ -29,6 +29,7 @@ from stability.analysis.linear import (
     UNSTABLE_FOCUS,
     UNSTABLE_NODE,
 )
+from stability.util.atomic import atomic_save
 
 #: Marker style per equilibrium class: colour and marker shape.
 CLASS_STYLE: dict[str, dict[str, str]] = {
@@ -184,7 +185,4 @@ def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 120) -> Path
     """
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
-    temporary = path.with_name(f".{path.name}.tmp")
-    figure.savefig(temporary, format=fmt, dpi=dpi)
-    os.replace(temporary, path)
-    return path
+    return atomic_save(path, lambda handle: figure.savefig(handle, format=fmt, dpi=dpi), fsync=False)

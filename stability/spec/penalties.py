@@ -44,6 +44,17 @@ class PenaltyForm:
     def __call__(self, q: Any, ops: Any) -> Any:
         return self.phi(q, ops)
 
+    #: Whether the penalty carries a Lagrange multiplier (MaxAL); pointwise forms do not.
+    multiplier = False
+
+    def batch_loss(self, q: Any, ops: Any, rho: Any, multiplier: Any = 0) -> Any:
+        """The critic-loss term on a minibatch of q_i: (ρ/2)·mean_i φ(q_i), the sample mean of Definition 4."""
+        return half_rho(rho) * self(q, ops).mean()
+
+    def next_multiplier(self, multiplier: Any, q: Any, ops: Any, rho: Any) -> Any:
+        """No multiplier: unchanged."""
+        return multiplier
+
 
 SIMPLE = PenaltyForm("simple", lambda q, ops: q, description="‖∇ₓD‖² (simple gradient penalty, Definition 4)")
 GP = PenaltyForm(
@@ -111,6 +122,16 @@ class MaxPenalty:
     def update_multiplier(self, lam: Any, q_max: Any, ops: Any, rho: Any) -> Any:
         """Eq. 14: λ ← λ − ρ(max ‖∇ₓD‖ − 1)."""
         return lam - rho * (ops.sqrt(q_max) - 1)
+
+    def batch_loss(self, q: Any, ops: Any, rho: Any, multiplier: Any = 0) -> Any:
+        """The critic-loss term on a minibatch of q_i: −objective(max_i q_i) (Eq. 12, or Eq. 13 with λ)."""
+        return -self.objective(q.max(), ops, rho, multiplier)
+
+    def next_multiplier(self, multiplier: Any, q: Any, ops: Any, rho: Any) -> Any:
+        """Eq. 14 after a critic step for MaxAL (q in float64 so that λ accumulates without rounding); MaxGP: as is."""
+        if not self.multiplier:
+            return multiplier
+        return self.update_multiplier(multiplier, q.max().double(), ops, rho)
 
 
 MAXGP = MaxPenalty("maxgp", GP, description="(ρ/2)(max‖∇ₓD‖−1)² over the batch (MaxGP, Eq. 12 of 001)")
