@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from stability.plots.report import FIGURES, write_report
+from stability.plots.report import FIGURES, FigureParameters, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PDF_MAGIC = b"%PDF-"
@@ -42,6 +42,7 @@ class FakeReport:
         FakeRow("Lemma 3", "Lemma 3 system", "mu_gp", "theta = 0", [0.0, -1.0], [0.0, -1.0], False),
     ]
     all_agree = False
+    rho, anchor = 1.0, 2.0
 
     def to_dict(self) -> dict:
         return {"rows": [vars(r) for r in self.rows], "all_agree": self.all_agree}
@@ -53,7 +54,7 @@ class FakeReport:
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    written = write_report(out, FakeReport(), rho=1.0, anchor=2.0, progress=False)
+    written = write_report(out, FakeReport(), progress=False)
     return out, written
 
 
@@ -106,7 +107,9 @@ def test_markdown_and_html(report_dir):
 
 @pytest.mark.parametrize("lemma_report", [None, object()], ids=["none", "no-methods"])
 def test_report_without_lemma_checks_degrades(tmp_path, lemma_report):
-    written = write_report(tmp_path, lemma_report, rho=0.5, anchor=1.0, progress=False, figures=("root_locus_rho",))
+    written = write_report(
+        tmp_path, lemma_report, progress=False, figures=("root_locus_rho",), parameters=FigureParameters(0.5, 1.0)
+    )
     assert set(written) == {"root_locus_rho.png", "root_locus_rho.pdf", "report.md", "report.html", "results.json"}
     assert "No lemma checks were given" in (tmp_path / "report.md").read_text()
     results = json.loads((tmp_path / "results.json").read_text())
@@ -118,6 +121,6 @@ def test_report_with_table_only(tmp_path):
         def format_table(self) -> str:
             return "Lemma 2 | psi x^2 | yes"
 
-    write_report(tmp_path, TableOnly(), rho=1.0, anchor=2.0, progress=False, figures=("root_locus_anchor",))
+    write_report(tmp_path, TableOnly(), progress=False, figures=("root_locus_anchor",))
     assert "Lemma 2 | psi x^2 | yes" in (tmp_path / "report.md").read_text()
     assert "<pre>Lemma 2 | psi x^2 | yes</pre>" in (tmp_path / "report.html").read_text()

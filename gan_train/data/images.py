@@ -227,12 +227,12 @@ class DeviceImageStream:
             x = u.to(torch.float32)
             return (x - 128.0).mul_(1.0 / 128) if self.scale == "tanh" else x.mul_(1.0 / 256)
         j = torch.randint(
-            0, 1 << _NOISE_BITS, u.shape, generator=self.noise_generator, device=self.device, dtype=torch.int32
+            0, 1 << _NOISE_BITS, u.shape, generator=self.noise_generator, device=self.device, dtype=torch.float32
         )
-        v = (u.to(torch.int32) << _NOISE_BITS).add_(j)  # 2¹⁶·u + j < 2²⁴: exact in float32
-        if self.scale == "tanh":  # (u + j/2¹⁶)/128 − 1
-            return v.sub_(1 << (_NOISE_BITS + 7)).to(torch.float32).mul_(2.0 ** -(_NOISE_BITS + 7))
-        return v.to(torch.float32).mul_(2.0 ** -(_NOISE_BITS + 8))  # (u + j/2¹⁶)/256
+        v = j.add_(u, alpha=1 << _NOISE_BITS)  # 2¹⁶·u + j: an integer below 2²⁴, exact in float32
+        if self.scale == "tanh":  # (u + j/2¹⁶)/128 − 1, exact: a power-of-two scaling, then −1
+            return v.mul_(2.0 ** -(_NOISE_BITS + 7)).sub_(1.0)
+        return v.mul_(2.0 ** -(_NOISE_BITS + 8))  # (u + j/2¹⁶)/256
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue the stream bitwise: generator states, position and sizes."""

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         except ModuleNotFoundError as exc:  # the plotting extra is part of the install; be explicit if not
             print(f"ganstab lemmas: report not written ({exc})", file=sys.stderr)
         else:
-            paths = write_report(out, report, rho=args.rho, anchor=args.anchor, progress=not args.json)
+            paths = write_report(out, report, progress=not args.json)
             if not args.json:
                 print(f"\nreport written to {out}/ ({len(paths)} files): {out / 'report.html'}")
     return 0 if report.all_agree else 1

@@ -42,24 +42,38 @@ from stability.util.serialize import jsonable
 
 
 @dataclass(frozen=True)
+class FigureParameters:
+    """ρ and the anchor A the figures are drawn at: those of the lemma results the report renders."""
+
+    rho: float = 1.0
+    anchor: float = 2.0
+
+    @classmethod
+    def of(cls, lemma_report: Any, default: FigureParameters | None = None) -> FigureParameters:
+        """Read ρ and A from a lemma report (``.rho``, ``.anchor``); ``default`` (or the defaults) without them."""
+        base = default or cls()
+        return cls(float(getattr(lemma_report, "rho", base.rho)), float(getattr(lemma_report, "anchor", base.anchor)))
+
+
+@dataclass(frozen=True)
 class FigureSpec:
     """One figure of the report: file stem, title, caption and the function drawing it."""
 
     name: str
     title: str
     caption: str
-    draw: Callable[[float, float, bool], tuple[Any, dict]]
+    draw: Callable[[FigureParameters, bool], tuple[Any, dict]]
 
 
-def _measures_grid(rho: float, anchor: float, progress: bool) -> tuple[Any, dict]:
+def _measures_grid(params: FigureParameters, progress: bool) -> tuple[Any, dict]:
     from stability.plots.grid import measures_grid
 
     summary: dict = {}
-    fig, _ = measures_grid(rho=rho, anchor=anchor, progress=progress, summary=summary)
+    fig, _ = measures_grid(rho=params.rho, anchor=params.anchor, progress=progress, summary=summary)
     return fig, {"equilibria": summary}
 
 
-def _figure3(rho: float, anchor: float, progress: bool) -> tuple[Any, dict]:
+def _figure3(params: FigureParameters, progress: bool) -> tuple[Any, dict]:
     from stability.plots.paper import FIGURE3_RHO, figure3, figure3_nullcline_positions
 
     fig, _ = figure3()
@@ -71,28 +85,28 @@ def _figure3(rho: float, anchor: float, progress: bool) -> tuple[Any, dict]:
     }
 
 
-def _locus_rho(rho: float, anchor: float, progress: bool) -> tuple[Any, dict]:
+def _locus_rho(params: FigureParameters, progress: bool) -> tuple[Any, dict]:
     from stability.plots.gallery import root_locus_rho
 
-    return root_locus_rho(anchor=anchor)
+    return root_locus_rho(anchor=params.anchor)
 
 
-def _locus_anchor(rho: float, anchor: float, progress: bool) -> tuple[Any, dict]:
+def _locus_anchor(params: FigureParameters, progress: bool) -> tuple[Any, dict]:
     from stability.plots.gallery import root_locus_anchor
 
-    return root_locus_anchor(rho=rho)
+    return root_locus_anchor(rho=params.rho)
 
 
-def _basin(rho: float, anchor: float, progress: bool) -> tuple[Any, dict]:
+def _basin(params: FigureParameters, progress: bool) -> tuple[Any, dict]:
     from stability.plots.gallery import lemma1_basin
 
-    return lemma1_basin(rho=rho, progress=progress)
+    return lemma1_basin(rho=params.rho, progress=progress)
 
 
-def _gd(rho: float, anchor: float, progress: bool) -> tuple[Any, dict]:
+def _gd(params: FigureParameters, progress: bool) -> tuple[Any, dict]:
     from stability.plots.gallery import gd_portraits
 
-    return gd_portraits(rho=rho)
+    return gd_portraits(rho=params.rho)
 
 
 #: The report's figures, heaviest first (so that two workers finish together).
@@ -149,12 +163,12 @@ FIGURES: tuple[FigureSpec, ...] = (
 )
 
 
-def _render(spec: FigureSpec, out_dir: Path, rho: float, anchor: float, progress: bool) -> dict:
+def _render(spec: FigureSpec, out_dir: Path, params: FigureParameters, progress: bool) -> dict:
     """Draw one figure and save it as PNG and PDF; return its metadata."""
     from stability.plots.style import save_figure
 
     start = time.perf_counter()
-    fig, info = spec.draw(rho, anchor, progress)
+    fig, info = spec.draw(params, progress)
     png = save_figure(fig, out_dir / f"{spec.name}.png", dpi=120)
     pdf = save_figure(fig, out_dir / f"{spec.name}.pdf")
     return {
@@ -169,9 +183,9 @@ def _render(spec: FigureSpec, out_dir: Path, rho: float, anchor: float, progress
     }
 
 
-def _render_by_name(name: str, out_dir: Path, rho: float, anchor: float) -> dict:
+def _render_by_name(name: str, out_dir: Path, params: FigureParameters) -> dict:
     spec = next(s for s in FIGURES if s.name == name)
-    return _render(spec, out_dir, rho, anchor, False)
+    return _render(spec, out_dir, params, False)
 
 
 def _workers(requested: int | None) -> int:
@@ -185,11 +199,10 @@ def _workers(requested: int | None) -> int:
 def write_report(
     out_dir: Path,
     lemma_report: Any,
-    rho: float,
-    anchor: float,
     progress: bool = True,
     workers: int | None = None,
     figures: tuple[str, ...] | None = None,
+    parameters: FigureParameters | None = None,
 ) -> dict[str, Path]:
     """Draw every figure and write ``report.md``, ``report.html`` and ``results.json`` into ``out_dir``.
 
@@ -198,12 +211,12 @@ def write_report(
         lemma_report: the lemma checks (``.rows``, ``.to_dict()``,
             ``.format_table()``, ``.all_agree``); ``None`` or a partial object
             gives a report without (some of) them.
-        rho: penalty weight of the figures (Figure 3 always uses ρ = 3/8).
-        anchor: the anchor A of μ_g,anc.
         progress: tqdm bar over the figures (on stderr).
         workers: processes drawing figures (default ``$GANSTAB_REPORT_WORKERS`` or 1;
             more than 1 needs the ``fork`` start method).
         figures: names of the figures to draw (default: all of :data:`FIGURES`).
+        parameters: ρ and A for a ``lemma_report`` that does not carry them (Figure 3 always uses ρ = 3/8);
+            a lemma report's own ``.rho`` and ``.anchor`` win, so figures and table cannot disagree.
 
     Returns:
         ``{file name: path}`` of everything written.
@@ -212,7 +225,8 @@ def write_report(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rho, anchor = float(rho), float(anchor)
+    params = FigureParameters.of(lemma_report, parameters)
+    rho, anchor = params.rho, params.anchor
     specs = [s for s in FIGURES if figures is None or s.name in figures]
     started = time.perf_counter()
     n_workers = min(_workers(workers), len(specs)) if specs else 1
@@ -220,7 +234,7 @@ def write_report(
     if n_workers > 1:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
-            futures = {pool.submit(_render_by_name, s.name, out_dir, rho, anchor): s.name for s in specs}
+            futures = {pool.submit(_render_by_name, s.name, out_dir, params): s.name for s in specs}
             bar = tqdm(total=len(specs), desc="report figures", unit="fig", disable=not progress)  # after the forks
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
@@ -230,7 +244,7 @@ def write_report(
         bar = tqdm(total=len(specs), desc="report figures", unit="fig", disable=not progress)
         for spec in specs:
             bar.set_postfix_str(spec.name)
-            results[spec.name] = _render(spec, out_dir, rho, anchor, progress)
+            results[spec.name] = _render(spec, out_dir, params, progress)
             bar.update()
     bar.close()
     metas = [results[s.name] for s in specs]
