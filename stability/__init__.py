@@ -14,7 +14,7 @@ The data flow is the package layout::
     analysis/   equilibria, linearisation, Lyapunov, spectra, Theorem 1, lemma checks
     plots/      portraits, loci, basins, the report
     cli/        the ``ganstab`` command
-    util/       atomic writes, time limits, JSON conversion, lazy exports
+    util/       atomic writes, time limits, lazy exports
 
 Every name below is imported on first use, so ``import stability`` is cheap.
 """

@@ -37,7 +37,7 @@ from stability.spec.ops import TORCH
 from stability.spec.penalties import half_rho
 from stability.spec.quadrature import QUADRATURE_NODES, Nodes
 from stability.spec.system import GanSystem, Penalty
-from stability.util.serialize import values_by_name
+from stability.spec.serialize import values_by_name
 
 NodeSet = tuple[torch.Tensor, torch.Tensor]
 

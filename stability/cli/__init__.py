@@ -1,7 +1,9 @@
 """The ``ganstab`` command line.
 
 Each sub-command lives in its own module with a ``register(subparsers)``
-function; :data:`COMMAND_MODULES` lists them. User mistakes
+function; :data:`COMMANDS` lists them. The modules import only ``argparse`` at
+the top (their work is imported when a command runs), so ``ganstab --help``
+loads neither sympy nor scipy nor torch. User mistakes
 (:class:`~stability.spec.errors.SpecError`) become one line on stderr and exit
 status 2, never a traceback.
 """
@@ -9,18 +11,14 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from gan_train import cli as train_cli
+from stability.cli import analyze, lemmas, portrait
 from stability.spec.errors import SpecError
 
 #: Modules that add sub-commands, in the order ``--help`` lists them.
-COMMAND_MODULES = (
-    "stability.cli.lemmas",
-    "stability.cli.analyze",
-    "stability.cli.portrait",
-    "gan_train.cli",
-)
+COMMANDS = (lemmas, analyze, portrait, train_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,13 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stability analysis of GAN gradient flows under gradient-penalty measures.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # a command module that is not part of this install
-            raise
+    for module in COMMANDS:
         module.register(subparsers)
     return parser
 

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from stability.spec.errors import SpecError
-from stability.util.serialize import jsonable
+from stability.spec.serialize import jsonable
 
 
 def parse_assignments(text: str | None, what: str) -> dict[str, float]:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from stability.util.atomic import atomic_write
-from stability.util.serialize import jsonable
+from stability.spec.serialize import jsonable
 
 
 @dataclass(frozen=True)

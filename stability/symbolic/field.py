@@ -27,7 +27,7 @@ from stability.spec.ops import SYMPY
 from stability.spec.penalties import half_rho
 from stability.spec.system import GanSystem
 from stability.symbolic.expectation import expectation
-from stability.util.serialize import values_by_name
+from stability.spec.serialize import values_by_name
 
 Point = Mapping[str, float] | Sequence[float] | np.ndarray
 
