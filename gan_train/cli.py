@@ -54,9 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         help="override a config key (repeatable), e.g. --set n_critic=10 --set anchor=2,-1",
     )
-    train.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (must not exist unless --resume)")
+    train.add_argument("--out", metavar="RUN_DIR", help="run directory (must not exist unless --resume)")
     train.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its newest checkpoint")
-    train.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    train.add_argument(
+        "--dry-run", action="store_true", help="print the resolved config and the parameter counts, and exit"
+    )
     train.add_argument("--json", action="store_true", help="print the result as JSON")
     train.set_defaults(func=run_train)
 
@@ -97,8 +99,12 @@ def run_train(args: argparse.Namespace) -> int:
     from gan_train.config import RESUMABLE_KEYS, apply_overrides
     from gan_train.presets import get_preset
 
-    run_dir = Path(args.out)
+    if args.out is None and not args.dry_run:
+        raise SpecError("--out RUN_DIR is required (except with --dry-run)")
+    run_dir = Path(args.out) if args.out is not None else None
     if args.resume:
+        if run_dir is None:
+            raise SpecError("--resume needs --out RUN_DIR")
         saved = _saved_config(run_dir)
         if args.preset:
             wanted = apply_overrides(get_preset(args.preset).config(), args.assignments)
@@ -113,10 +119,11 @@ def run_train(args: argparse.Namespace) -> int:
         if not args.preset:
             raise SpecError("--preset NAME is required for a new run (see `ganstab presets`)")
         config = apply_overrides(get_preset(args.preset).config(), args.assignments)
-        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        if run_dir is not None and run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
             raise SpecError(f"run directory {run_dir} already exists; pass --resume to continue it or choose a new one")
     if args.dry_run:
         print(config.to_json(), end="")
+        print(_parameter_summary(config))
         return 0
 
     from gan_train.errors import TrainingStopped
@@ -164,6 +171,17 @@ def run_sample(args: argparse.Namespace) -> int:
         plot_snapshot(out, None, data.numpy(), samples, get_dataset(config.dataset).extent, title)
     print(f"wrote {len(samples)} samples of iteration {iteration} to {out}")
     return 0
+
+
+def _parameter_summary(config) -> str:
+    """Trainable parameters of the run's generator and critic, built on the CPU (no data is read)."""
+    import torch
+
+    from gan_train.nets import build_critic, build_generator, parameter_count
+
+    with torch.random.fork_rng(devices=[]):
+        g, d = parameter_count(build_generator(config)), parameter_count(build_critic(config))
+    return f"parameters: generator {g:,}, critic {d:,}, total {g + d:,} ({config.arch}, width {config.width})"
 
 
 def _saved_config(run_dir: Path):

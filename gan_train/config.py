@@ -29,7 +29,11 @@ from stability.spec.measures import MEASURES
 from stability.spec.penalties import FORMS, MAX_FORMS
 
 #: Names the trainer accepts, read from the spec layer's registries (which import neither torch nor sympy).
-DATASET_NAMES = ("8gaussians", "25gaussians", "swissroll")
+TOY_DATASETS = ("8gaussians", "25gaussians", "swissroll")  # gan_train.data.toy.DATASETS (a test keeps them equal)
+IMAGE_DATASETS = ("cifar10", "mnist")  # gan_train.data.images.IMAGE_DATASETS (imports torch; a test keeps them equal)
+DATASET_NAMES = TOY_DATASETS + IMAGE_DATASETS
+#: Networks per architecture name (gan_train.nets) and the data sets each is built for.
+ARCH_DATASETS = {"mlp": TOY_DATASETS, "dcgan": ("cifar10", "mnist"), "resnet": ("cifar10",)}
 MEASURE_NAMES = ("none", *MEASURES)
 FORM_NAMES = (*FORMS, *MAX_FORMS)
 LAMBDA_FORMS = ("gp", "lp")  # weighted by gp_lambda (ρ = 2λ); the others by rho
@@ -54,6 +58,11 @@ RESUMABLE_KEYS = (
     "tensorboard",
     "progress",
     "threads",
+    "data_dir",
+    "eval_every",
+    "eval_samples",
+    "is_splits",
+    "inception_weights",
 )
 
 
@@ -66,11 +75,16 @@ class TrainConfig:
     """
 
     # --- data and models -------------------------------------------------------
-    dataset: str = "8gaussians"  # 8gaussians | 25gaussians | swissroll (gan_train.data)
-    latent_dim: int = 2  # z ~ N(0, I) of this size
-    width: int = 512  # hidden units per layer, generator and critic
-    depth: int = 3  # hidden layers, generator and critic
-    activation: str = "relu"  # models.mlp.ACTIVATIONS
+    dataset: str = "8gaussians"  # 8gaussians | 25gaussians | swissroll | cifar10 | mnist (gan_train.data)
+    data_dir: str = (
+        ""  # image data: the folder with cifar-10-python.tar.gz (or cifar-10-batches-py/) or MNIST IDX files
+    )
+    dequantize: bool = True  # image data: add U(0, one intensity level) to each pixel (gan_cifar_resnet.py l.195)
+    arch: str = "mlp"  # mlp (2-D data) | dcgan (models/gulrajani_dcgan.py) | resnet (models/resnet.py, CIFAR-10)
+    latent_dim: int = 2  # z ~ N(0, I) of this size (Gulrajani's image scripts: 128)
+    width: int = 512  # MLP: hidden units per layer; dcgan/resnet: DIM, the base channel count
+    depth: int = 3  # MLP only: hidden layers, generator and critic
+    activation: str = "relu"  # MLP only: models.mlp.ACTIVATIONS
     # --- objective (stability.spec.links, Lipschitz-GAN family of 000/002) --------------
     loss: str = "identity"  # link f; critic loss E_pg[φ(D)] + E_pd[φ(−D)], φ(x) = −f(−x); identity = WGAN
     gen_loss: str = "linear"  # linear: −E[D(G(z))]; minimax: E[f(−D(G(z)))] (the critic's own objective)
@@ -81,6 +95,8 @@ class TrainConfig:
     gp_lambda: float = 10.0  # λ of λ·E_μ[φ] for gp/lp (ρ = 2λ)
     maxal_lambda0: float = 0.0  # initial Lagrange multiplier λ of MaxAL (Eq. 13 of 001)
     anchor: list[float] = field(default_factory=lambda: [2.0, -1.0])  # A of mu_g_anc (Section 5.1 of 003)
+    # ↑ images: [] = a U(−1, 1) image drawn from anchor_seed (saved as RUN_DIR/anchor.pt), [c] = every pixel c
+    anchor_seed: int = 0  # seed of the random anchor image of mu_g_anc on image data
     clip: float = 0.0  # weight clipping to [−c, c] after each critic step (Arjovsky: 0.01); 0 = off
     spectral_norm: bool = False  # spectral normalisation of every critic layer (torch parametrization)
     # --- optimisation -------------------------------------------------------------
@@ -91,7 +107,8 @@ class TrainConfig:
     beta2: float = 0.9  # Adam β2
     lr_decay: bool = False  # decay both learning rates linearly to 0 over `iterations`
     n_critic: int = 5  # critic steps per generator step
-    batch_size: int = 256  # samples per minibatch (data, generator and penalty points)
+    batch_size: int = 256  # samples per critic minibatch (data, generator and penalty points)
+    gen_batch_size: int = 0  # samples per generator step; 0 = batch_size (Gulrajani's ResNet: 2 × 64)
     iterations: int = 30000  # generator iterations
     seed: int = 0  # seeds initialisation, data, noise and α
     device: str = "cpu"  # torch device
@@ -104,6 +121,10 @@ class TrainConfig:
     w1_every: int = 1000  # iterations between W1 estimates (exact assignment); 0 = off
     w1_samples: int = 500  # samples per side for W1 (004 uses 500)
     plot_every: int = 5000  # iterations between 2-D plots; 0 = off
+    eval_every: int = 0  # image data: iterations between IS/FID evaluations (and one at the end); 0 = off
+    eval_samples: int = 50000  # generated images per evaluation (Salimans et al.: 50k)
+    is_splits: int = 10  # Inception Score splits (mean ± std over them)
+    inception_weights: str = ""  # path to pt_inception-2015-12-05-6726825d.pth (torch-fidelity's), needed by eval_every
     tensorboard: bool = True  # write TensorBoard scalars when the package is installed
     progress: bool = True  # tqdm progress bar
 
@@ -155,9 +176,38 @@ class TrainConfig:
 
     # ---- validation ----------------------------------------------------------------
 
+    @property
+    def image_data(self) -> bool:
+        return self.dataset in IMAGE_DATASETS
+
+    @property
+    def generator_batch(self) -> int:
+        return self.gen_batch_size or self.batch_size
+
     def validate(self) -> TrainConfig:
         """Check names and ranges; raise :class:`SpecError` saying what to fix."""
         _check_name("dataset", self.dataset, DATASET_NAMES)
+        _check_name("architecture", self.arch, tuple(ARCH_DATASETS))
+        _check(
+            self.dataset in ARCH_DATASETS[self.arch],
+            f"arch={self.arch} is for {', '.join(ARCH_DATASETS[self.arch])}, not dataset={self.dataset}",
+        )
+        if self.image_data:
+            _check(bool(self.data_dir), f"dataset={self.dataset} needs --set data_dir=FOLDER (the local data set)")
+            _check(
+                not self.w1_every and not self.plot_every,
+                "w1_every and plot_every are for 2-D data; set them to 0 for images (IS/FID: eval_every)",
+            )
+            _check(
+                not self.eval_every or bool(self.inception_weights),
+                "eval_every needs --set inception_weights=PATH (pt_inception-2015-12-05-6726825d.pth)",
+            )
+        for key in ("gen_batch_size", "eval_every", "anchor_seed"):
+            _check(getattr(self, key) >= 0, f"{key} must be >= 0, got {getattr(self, key)}")
+        _check(
+            self.eval_samples >= self.is_splits >= 1,
+            f"need eval_samples >= is_splits >= 1, got {self.eval_samples} and {self.is_splits}",
+        )
         _check_name("penalty measure", self.measure, MEASURE_NAMES)
         _check_name("penalty form", self.form, FORM_NAMES)
         _check_name("loss", self.loss, LOSS_NAMES)
@@ -181,7 +231,11 @@ class TrainConfig:
             f"batch_size must be >= {minimum} for measure {self.measure!r} with form {self.form!r}, "
             f"got {self.batch_size}",
         )
-        if self.uses_anchor:
+        if self.uses_anchor and self.image_data:
+            _check(
+                len(self.anchor) in (0, 1), f"anchor on images is [] (a seeded random image) or [c], got {self.anchor}"
+            )
+        elif self.uses_anchor:
             _check(len(self.anchor) in (1, 2), f"anchor must have 1 or 2 components for 2-D data, got {self.anchor}")
         if self.amp == "fp16":
             _check(self.device.startswith("cuda"), "amp=fp16 needs a CUDA device; use amp=bf16 on CPU")

@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 
 from gan_train import checkpoint as ckpt
 from gan_train.config import RESUMABLE_KEYS, TrainConfig, apply_overrides, read_run_config, write_run_config
-from gan_train.data.toy import DataStream, data_law, get_dataset
+from gan_train.data.streams import anchor_image, training_stream
+from gan_train.data.toy import data_law, get_dataset
 from gan_train.errors import CheckpointError, CheckpointWriteError, DivergenceError
 from gan_train.losses import critic_loss, generator_loss
 from gan_train.metrics.log import MetricsLog, w1_assignment
@@ -35,6 +36,7 @@ from gan_train.nets import architecture, build_critic, build_generator, clip_wei
 from gan_train.penalty import CriticPenalty
 from stability.spec.errors import SpecError
 from stability.spec.links import get_link
+from stability.util.atomic import atomic_save
 
 #: Per-critic-step statistics, in the order they are accumulated.
 CRITIC_STATS = ("loss_d", "loss_adv", "penalty", "gap", "grad_norm", "max_grad_norm", "param_grad_norm_d")
@@ -62,7 +64,7 @@ class TrainResult:
 
 
 class Trainer:
-    """A GAN training run on 2-D data, in a run directory.
+    """A GAN training run (2-D toy data or images), in a run directory.
 
     Use :meth:`create` for a new run and :meth:`resume` to continue one.
     """
@@ -73,8 +75,8 @@ class Trainer:
         self.device = _device(config.device)
         if config.threads > 0:
             torch.set_num_threads(config.threads)  # small 2-D nets often run fastest on one thread
-        self.dataset = get_dataset(config.dataset)
-        self.law = data_law(config.dataset)
+        self.dataset = get_dataset(config.dataset) if not config.image_data else None  # 2-D plots and W1
+        self.law = data_law(config.dataset) if not config.image_data else None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.generator = build_generator(config).to(self.device)
@@ -84,8 +86,10 @@ class Trainer:
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor)
         self.penalty = CriticPenalty.from_config(config)
+        if self.penalty is not None:
+            self.penalty.anchor = anchor_image(config, self.device)  # None: the measure's own anchor (2-D data)
         self.link = get_link(config.loss)
-        self.data = DataStream(self.law, config.batch_size, seed=config.seed + 1_000_003)
+        self.data = training_stream(config, self.device)
         self.noise = torch.Generator().manual_seed(config.seed + 2_000_003)  # z and α
         self.global_rng = torch.get_rng_state()
         fp16 = config.amp == "fp16"
@@ -108,6 +112,8 @@ class Trainer:
         trainer = cls(config, run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         write_run_config(run_dir, config)
+        if trainer.penalty is not None and trainer.penalty.anchor is not None:  # recorded beside the config
+            atomic_save(run_dir / "anchor.pt", lambda handle: torch.save(trainer.penalty.anchor.cpu(), handle))
         return trainer
 
     @classmethod
@@ -164,10 +170,10 @@ class Trainer:
 
     def _critic_step(self, index: int) -> None:
         cfg, batch = self.config, self.config.batch_size
-        x_data = self.data.next().to(self.device)  # (B, 2)
+        x_data = self.data.next()  # (B, 2) or (B, C, H, W), on the device
         z = self._latent(batch)
         with torch.no_grad(), self.autocast:
-            x_gen = self.generator(z).float()  # (B, 2), no graph to G
+            x_gen = self.generator(z).float()  # like x_data, no graph to G
         with self.autocast:
             d = self.critic(torch.cat([x_data, x_gen])).float()  # (2B,)
         d_real, d_fake = d[:batch], d[batch:]
@@ -206,7 +212,7 @@ class Trainer:
 
     def _generator_step(self) -> None:
         cfg = self.config
-        z = self._latent(cfg.batch_size)
+        z = self._latent(cfg.generator_batch)
         self.critic.requires_grad_(False)  # no parameter gradients for D in the G step
         try:
             with self.autocast:

@@ -1,9 +1,13 @@
-"""Generator and critic for 2-D data, from :class:`models.mlp.MLP`.
+"""Generator and critic of a run, by architecture: MLPs for 2-D data, Gulrajani's DCGAN and ResNet for images.
 
-The critic optionally carries spectral normalisation on every linear layer
-(``torch.nn.utils.parametrizations.spectral_norm``, one power iteration per
-forward in training mode) and weight clipping is applied in place after each
-critic step (Arjovsky et al.).
+* ``mlp``: :class:`models.mlp.MLP` (``gan_toy.py``: ``depth`` hidden layers of ``width`` units);
+* ``dcgan``: ``gan_cifar.py`` (CIFAR-10, DIM = ``width``) or ``gan_mnist.py`` (MNIST) from
+  :mod:`models.gulrajani_dcgan`;
+* ``resnet``: ``gan_cifar_resnet.py`` from :mod:`models.resnet` (CIFAR-10).
+
+The critic optionally carries spectral normalisation on every linear and convolutional layer
+(``torch.nn.utils.parametrizations.spectral_norm``, one power iteration per forward in training mode); weight
+clipping is applied in place after each critic step (Arjovsky et al.).
 """
 
 from __future__ import annotations
@@ -14,17 +18,36 @@ from torch import nn
 from models.mlp import MLP
 
 
-def build_generator(config) -> MLP:
-    """G: R^latent_dim → R², ``depth`` hidden layers of ``width`` units."""
-    return MLP(config.latent_dim, 2, config.width, config.depth, config.activation)
+def build_generator(config) -> nn.Module:
+    """G: R^latent_dim → data space (``(B, 2)`` or images ``(B, C, H, W)``)."""
+    if config.arch == "mlp":
+        return MLP(config.latent_dim, 2, config.width, config.depth, config.activation)
+    if config.arch == "resnet":
+        from models.resnet import ResNetGenerator
+
+        return ResNetGenerator(z_dim=config.latent_dim, width=config.width)
+    from models.gulrajani_dcgan import DCGANGenerator32, MNISTGenerator
+
+    if config.dataset == "mnist":
+        return MNISTGenerator(z_dim=config.latent_dim, width=config.width)
+    return DCGANGenerator32(z_dim=config.latent_dim, width=config.width)
 
 
-def build_critic(config) -> MLP:
-    """D: R² → R (output shape ``(B,)``), spectrally normalised when configured."""
-    critic = MLP(2, 1, config.width, config.depth, config.activation)
+def build_critic(config) -> nn.Module:
+    """D: data space → R (output shape ``(B,)``), spectrally normalised when configured."""
+    if config.arch == "mlp":
+        critic: nn.Module = MLP(2, 1, config.width, config.depth, config.activation)
+    elif config.arch == "resnet":
+        from models.resnet import ResNetCritic
+
+        critic = ResNetCritic(width=config.width)
+    else:
+        from models.gulrajani_dcgan import DCGANCritic32, MNISTCritic
+
+        critic = MNISTCritic(width=config.width) if config.dataset == "mnist" else DCGANCritic32(width=config.width)
     if config.spectral_norm:
         for module in critic.modules():
-            if isinstance(module, nn.Linear):
+            if isinstance(module, (nn.Linear, nn.Conv2d)):
                 torch.nn.utils.parametrizations.spectral_norm(module)
     return critic
 
@@ -36,7 +59,14 @@ def clip_weights_(module: nn.Module, c: float) -> None:
         parameter.clamp_(-c, c)
 
 
+def parameter_count(module: nn.Module) -> int:
+    """Trainable parameters (spectral norm's u, v vectors are buffers and do not count)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
 def architecture(config) -> dict:
     """What a checkpoint must match to be loaded into models built from ``config``."""
     keys = ("latent_dim", "width", "depth", "activation", "spectral_norm")
+    if config.arch != "mlp":  # MLP runs keep their original key set, so older checkpoints still load
+        keys = ("arch", "dataset", "latent_dim", "width", "spectral_norm")
     return {key: getattr(config, key) for key in keys}

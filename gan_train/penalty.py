@@ -79,6 +79,7 @@ class CriticPenalty:
         else:
             raise unknown_name("penalty form", form, list(FORMS) + list(MAX_FORMS))
         self.measure = measure
+        self.anchor: torch.Tensor | None = None  # overrides the measure's anchor (a fixed image on image data)
         self.rho = float(rho)
         self.multiplier = float(multiplier)  # MaxAL λ; a Python float so that it round-trips exactly
 
@@ -93,7 +94,7 @@ class CriticPenalty:
 
     def points(self, x_data: torch.Tensor, x_gen: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """x̂ by the measure's rule (x_g detached, α per sample from ``generator``)."""
-        return self.measure.sample(x_data, x_gen.detach(), generator=generator)
+        return self.measure.sample(x_data, x_gen.detach(), generator=generator, anchor=self.anchor)
 
     def __call__(
         self,

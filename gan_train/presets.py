@@ -1,4 +1,4 @@
-"""Named training presets: the 2-D experiments of Section 5.1 of ``003_…``.
+"""Named training presets: the 2-D experiments of Section 5.1 of ``003_…``, CIFAR-10 (Table 2) and MNIST.
 
 ``toy-{dataset}-{method}`` for the three toy sets and eleven methods. Shared
 settings are those of Gulrajani et al.'s ``gan_toy.py`` (3 hidden ReLU layers of
@@ -13,6 +13,22 @@ The SGP presets (p_g, p_d, μ_GP, μ_mid, μ_g,anc) change only the penalty term
 WGAN-GP to the simple one, as ``003_…`` did, keeping the weight: 10·E_μ[‖∇ₓD‖²],
 i.e. ρ = 20 in (ρ/2)·E_μ[‖∇ₓD‖²]. MaxGP/MaxAL use ρ = 20, the same weight on
 (max‖∇ₓD‖ − 1)², with the Lagrange multiplier of MaxAL starting at 0.
+
+Images: ``cifar10-{resnet,dcgan}-{method}`` and ``mnist-{method}`` with Gulrajani et al.'s published settings
+(``igul222/improved_wgan_training``, which ``003_…`` line 211 says it used with only the loss changed):
+
+* ResNet (``gan_cifar_resnet.py``): DIM 128, critic batch 64, generator batch 128 (``GEN_BS_MULTIPLE = 2``),
+  5 critic steps, Adam(2e-4, β = (0, 0.9)) decayed linearly to 0, λ = 10;
+* DCGAN (``gan_cifar.py``): DIM 128, batch 64, 5 critic steps, Adam(1e-4, β = (0.5, 0.9)), λ = 10;
+* MNIST (``gan_mnist.py``): DIM 64, batch 50, 5 critic steps, Adam(1e-4, β = (0.5, 0.9)), λ = 10;
+* 200k generator iterations for CIFAR-10 (``003_…`` line 226) and MNIST (line 217); the anchor of μ_g,anc is a
+  fixed random image on CIFAR-10 ("fixed random pixels", line 226; seeded by ``anchor_seed`` and saved in the run
+  directory) and gray pixels (0.5 on MNIST's [0, 1] scale) on MNIST;
+* WGAN with clipping: RMSprop 5e-5, c = 0.01 (``gan_cifar.py`` MODE 'wgan'; its critic then also had BatchNorm,
+  which ours does not: a stated deviation).
+
+ρ of the SGP methods on images: ``003_…`` does not give it; as on the toys we keep WGAN-GP's weight,
+10·E_μ[‖∇ₓD‖²], i.e. ρ = 20 ("only the loss function was modified", line 211).
 """
 
 from __future__ import annotations
@@ -76,8 +92,56 @@ def _build() -> dict[str, Preset]:
     return presets
 
 
+#: Image architectures: (arch, dataset) → (settings, source line).
+IMAGE_SETTINGS: dict[tuple[str, str], tuple[dict[str, Any], str]] = {
+    ("resnet", "cifar10"): (
+        {"width": 128, "batch_size": 64, "gen_batch_size": 128, "lr_d": 2e-4, "lr_g": 2e-4, "beta1": 0.0,
+         "beta2": 0.9, "lr_decay": True},
+        "Gulrajani's CIFAR-10 ResNet (gan_cifar_resnet.py)",
+    ),
+    ("dcgan", "cifar10"): (
+        {"width": 128, "batch_size": 64, "lr_d": 1e-4, "lr_g": 1e-4, "beta1": 0.5, "beta2": 0.9},
+        "Gulrajani's CIFAR-10 DCGAN (gan_cifar.py)",
+    ),
+    ("dcgan", "mnist"): (
+        {"width": 64, "batch_size": 50, "lr_d": 1e-4, "lr_g": 1e-4, "beta1": 0.5, "beta2": 0.9},
+        "Gulrajani's MNIST DCGAN (gan_mnist.py)",
+    ),
+}  # fmt: skip
+
+#: Methods run on images (Table 2 of 003 and the other seeds' methods); MNIST has the SGP study of 003 §5.1.
+IMAGE_METHODS = ("wgan", "wgan-gp", "p_g", "p_d", "mu_gp", "mu_mid", "mu_g_anc", "lp", "maxgp", "maxal", "sn")
+MNIST_METHODS = ("wgan-gp", "p_g", "p_d", "mu_gp", "mu_mid", "mu_g_anc")
+
+
+def _image_presets() -> dict[str, Preset]:
+    presets = {}
+    for (arch, dataset), (settings, source) in IMAGE_SETTINGS.items():
+        for method in MNIST_METHODS if dataset == "mnist" else IMAGE_METHODS:
+            overrides, text = METHODS[method]
+            overrides = dict(overrides)
+            if "anchor" in overrides:
+                overrides["anchor"] = [0.5] if dataset == "mnist" else []  # gray pixels / a seeded random image
+            name = f"{dataset}-{arch}-{method}" if dataset == "cifar10" else f"mnist-{method}"
+            values = {
+                "dataset": dataset,
+                "arch": arch,
+                "latent_dim": 128,
+                "iterations": 200_000,
+                "n_critic": 5,
+                "w1_every": 0,
+                "plot_every": 0,
+                "checkpoint_every": 5000,
+                "data_dir": "data",
+                **settings,
+                **overrides,
+            }
+            presets[name] = Preset(name, f"{text}; {source}, 200k generator iterations", values)
+    return presets
+
+
 #: All presets by name.
-PRESETS: dict[str, Preset] = _build()
+PRESETS: dict[str, Preset] = {**_build(), **_image_presets()}
 
 
 def get_preset(name: str) -> Preset:

@@ -12,6 +12,19 @@ _EXPORTS = {
     "MetricsLog": "gan_train.metrics.log",
     "read_metrics": "gan_train.metrics.log",
     "w1_assignment": "gan_train.metrics.log",
+    "frechet_distance": "gan_train.metrics.frechet",
+    "frechet_distance_eigh": "gan_train.metrics.frechet",
+    "frechet_distance_sqrtm": "gan_train.metrics.frechet",
+    "frechet_distance_torch_fidelity": "gan_train.metrics.frechet",
+    "load_inception": "gan_train.metrics.inception",
+    "to_uint8": "gan_train.metrics.inception",
+    "inception_features": "gan_train.metrics.inception",
+    "inception_score": "gan_train.metrics.inception",
+    "evaluate_generator": "gan_train.metrics.inception",
+    "InceptionFeatures": "gan_train.metrics.inception",
+    "reference_statistics": "gan_train.metrics.reference",
+    "file_sha256": "gan_train.metrics.reference",
+    "array_sha256": "gan_train.metrics.reference",
 }
 
 __all__ = sorted(_EXPORTS)

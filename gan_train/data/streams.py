@@ -1,0 +1,72 @@
+"""The training stream of a run: toy laws sampled in chunks, or an image set held on the device.
+
+Both streams answer ``next()`` with one batch on the run's device and ``state_dict()`` / ``load_state_dict()`` for
+bitwise resume, so the loop reads data one way whatever the data set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from stability.spec.errors import SpecError
+
+
+def training_stream(config: Any, device: torch.device, batch_size: int | None = None, seed_offset: int = 1_000_003):
+    """The seeded stream of training batches of ``config.dataset`` (``batch_size`` rows, default the config's)."""
+    batch = batch_size or config.batch_size
+    if config.image_data:
+        from gan_train.data.images import DeviceImageStream, get_image_dataset, load_images
+
+        images, _ = load_images(config.dataset, config.data_dir, "train")
+        scale = get_image_dataset(config.dataset).scale
+        return DeviceImageStream(
+            images, batch, seed=config.seed + seed_offset, device=device, dequantize=config.dequantize, scale=scale
+        )
+    from gan_train.data.toy import DataStream, data_law
+
+    return _OnDevice(DataStream(data_law(config.dataset), batch, seed=config.seed + seed_offset), device)
+
+
+def data_shape(config: Any) -> tuple[int, ...]:
+    """The shape of one data point."""
+    if config.image_data:
+        from gan_train.data.images import get_image_dataset
+
+        return tuple(get_image_dataset(config.dataset).shape)
+    return (2,)
+
+
+def anchor_image(config: Any, device: torch.device) -> torch.Tensor | None:
+    """μ_g,anc's anchor A on image data: a constant image ``[c]`` or a U(−1, 1) image seeded by ``anchor_seed``.
+
+    ``003_…`` uses an anchor of gray pixels on MNIST (line 217) and a fixed image on CIFAR-10; the image is a pure
+    function of the config, so a resumed run (and ``ganstab spectrum``) rebuilds the same one.
+    """
+    if not (config.uses_anchor and config.image_data):
+        return None
+    shape = data_shape(config)
+    if len(config.anchor) == 1:
+        return torch.full(shape, float(config.anchor[0]), device=device)
+    if config.anchor:
+        raise SpecError(f"anchor on images is [] (a seeded random image) or [c], got {config.anchor}")
+    draw = torch.Generator().manual_seed(config.anchor_seed)
+    low = 0.0 if config.dataset == "mnist" else -1.0  # the generator's output range: sigmoid or tanh
+    return (low + (1.0 - low) * torch.rand(shape, generator=draw)).to(device)
+
+
+class _OnDevice:
+    """A host stream whose batches are moved to the device (2-D toy data: tiny batches)."""
+
+    def __init__(self, stream: Any, device: torch.device):
+        self.stream, self.device = stream, device
+
+    def next(self) -> torch.Tensor:
+        return self.stream.next().to(self.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.stream.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.stream.load_state_dict(state)

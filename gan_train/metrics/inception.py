@@ -1,0 +1,507 @@
+"""Inception Score and FID of image generators through torch-fidelity, offline.
+
+The network is torch-fidelity's InceptionV3 (registered as ``inception-v3-compat``:
+the TensorFlow 2015-12-05 graph ported to PyTorch, with TensorFlow 1.x's bilinear
+resize to 299×299 and its pooling quirks, so scores are comparable to the
+published ones). It is built from a LOCAL weights file only:
+
+- :func:`load_inception` checks the file (``torch.load(..., weights_only=True)``:
+  plain tensors only, no code run; the keys and shapes of the network), then
+  builds the extractor with torch-fidelity's own factory
+  ``torch_fidelity.utils.create_feature_extractor`` and its
+  ``feature_extractor_weights_path`` argument. torch-fidelity downloads only when
+  that argument is ``None`` (``FeatureExtractorInceptionV3.__init__``:
+  ``if feature_extractor_weights_path is None: ... load_state_dict_from_url(URL_INCEPTION_V3)
+  else: state_dict = torch.load(feature_extractor_weights_path, weights_only=False)``);
+  a path is always passed here, and while the extractor is built torch-fidelity's
+  ``load_state_dict_from_url`` is replaced by a function that raises, so no version
+  of it can fetch anything behind our back.
+- :func:`inception_features` streams uint8 image batches through it under
+  ``torch.no_grad()``: the 2048-d pool features are folded into a float64 sum and
+  sum of outer products (mean and covariance without keeping the features, as
+  stylegan3's ``FeatureStats`` does; shifted by the first batch's mean so that the
+  subtraction at the end cancels no digits), the 1008 ``logits_unbiased`` kept for IS.
+- :func:`inception_score` is torch-fidelity's ``isc_features_to_metric`` on logits.
+- :func:`evaluate_generator` draws samples, and returns IS (mean ± std over splits)
+  and FID against reference statistics (:mod:`gan_train.metrics.reference`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from stability.spec.errors import SpecError, unknown_name
+
+#: The weights file the user must fetch (pytorch-fid's name for the converted TF 2015-12-05 graph).
+WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
+#: The same weights as torch-fidelity's GitHub release names them.
+TORCH_FIDELITY_WEIGHTS_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
+#: torch-fidelity's registered name of the network.
+EXTRACTOR_NAME = "inception-v3-compat"
+#: The feature layers extracted: the 2048-d pool features (FID) and the unbiased logits (IS).
+FEATURES = ("2048", "logits_unbiased")
+POOL_FEATURES, LOGITS = FEATURES
+#: Width of the logits (torch-fidelity's InceptionV3 has 1008 classes).
+NUM_LOGITS = 1008
+#: Bytes per sample the Inception Score needs at its peak: the float32 logits kept, torch-fidelity's
+#: shuffled float32 copy, and its float64 copy, softmax and log-softmax (4 + 4 + 3×8 per logit).
+IS_BYTES_PER_SAMPLE = NUM_LOGITS * 32
+#: Fraction of the available memory the logits may take (the rest is left to the network and the data).
+MEMORY_FRACTION = 0.5
+METRICS = ("is", "fid")
+SCALES = ("tanh", "unit")
+
+
+def _weights_hint() -> str:
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+    return (
+        f"fetch {WEIGHTS_FILENAME} yourself (torch-fidelity's GitHub release file "
+        f"{TORCH_FIDELITY_WEIGHTS_FILENAME}, {URL_INCEPTION_V3}) and pass its path; nothing is downloaded here"
+    )
+
+
+def _first_line(exc: BaseException, limit: int = 160) -> str:
+    text = (str(exc).strip().splitlines() or [""])[0]
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def no_download() -> Iterator[None]:
+    """While active, torch-fidelity's InceptionV3 cannot fetch weights: its downloader raises instead."""
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    def refuse(url: str, *args: Any, **kwargs: Any) -> Any:
+        raise SpecError(f"torch-fidelity tried to download {url}; {_weights_hint()}")
+
+    saved = fe.load_state_dict_from_url
+    fe.load_state_dict_from_url = refuse
+    try:
+        yield
+    finally:
+        fe.load_state_dict_from_url = saved
+
+
+@functools.cache
+def expected_state_shapes() -> dict[str, tuple[int, ...]]:
+    """Key → shape of the state dict torch-fidelity's InceptionV3 loads (from a weightless meta-device copy)."""
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    class _Skeleton(FEATURE_EXTRACTORS_REGISTRY[EXTRACTOR_NAME]):
+        def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+            return None  # a skeleton: its parameters stay unallocated meta tensors
+
+    empty = io.BytesIO()
+    torch.save({}, empty)
+    empty.seek(0)
+    with torch.device("meta"), no_download():
+        skeleton = _Skeleton(EXTRACTOR_NAME, list(FEATURES), feature_extractor_weights_path=empty)
+    return {key: tuple(value.shape) for key, value in skeleton.state_dict().items()}
+
+
+def _examples(keys: Iterable[str], n: int = 2) -> str:
+    keys = sorted(keys)
+    return ", ".join(keys[:n]) + (", …" if len(keys) > n else "")
+
+
+def check_state_dict(state: Any, path: str | os.PathLike) -> None:
+    """A one-line :class:`SpecError` unless ``state`` is a state dict of torch-fidelity's InceptionV3.
+
+    ``*.num_batches_tracked`` buffers may be absent (older files; unused in eval mode).
+    """
+    what = f"{path} is not a state dict of torch-fidelity's InceptionV3"
+    if not isinstance(state, Mapping):
+        raise SpecError(f"{what} (it holds a {type(state).__name__}); expected {WEIGHTS_FILENAME}")
+    expected = expected_state_shapes()
+    keys = {k for k in state if isinstance(k, str)}
+    missing = {k for k in expected if k not in keys and not k.endswith(".num_batches_tracked")}
+    unexpected = set(state) - set(expected)
+    wrong = {
+        k: tuple(state[k].shape) if torch.is_tensor(state[k]) else type(state[k]).__name__
+        for k in set(expected) & keys
+        if not torch.is_tensor(state[k]) or tuple(state[k].shape) != expected[k]
+    }
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} of its {len(expected)} tensors missing ({_examples(missing)})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys ({_examples(map(str, unexpected))})")
+    if wrong:
+        k = sorted(wrong)[0]
+        problems.append(f"{len(wrong)} of the wrong shape ({k}: {wrong[k]}, expected {expected[k]})")
+    if problems:
+        raise SpecError(f"{what}: {'; '.join(problems)}; expected {WEIGHTS_FILENAME}")
+    bad = [k for k in expected if k in keys and state[k].is_floating_point() and not torch.isfinite(state[k]).all()]
+    if bad:
+        raise SpecError(f"{what}: {len(bad)} tensors hold NaN or inf ({_examples(bad)}); the file is damaged")
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    try:
+        device = torch.device("cpu" if device is None else device)
+    except (RuntimeError, TypeError) as exc:
+        raise SpecError(f"not a torch device: {device!r} ({_first_line(exc)})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError(f"device {device} was asked for, but CUDA is not available here; use 'cpu'")
+    return device
+
+
+def load_inception(weights_path: str | os.PathLike, device: str | torch.device | None = "cpu") -> torch.nn.Module:
+    """torch-fidelity's InceptionV3 feature extractor (``inception-v3-compat``, features ``2048`` and
+    ``logits_unbiased``) with the weights of a local ``pt_inception-2015-12-05-6726825d.pth``, in eval mode
+    without gradients, on ``device``. Never downloads.
+
+    Raises:
+        SpecError: the file is missing, unreadable as a plain-tensor state dict, or not one of this
+            network (missing keys, foreign keys, wrong shapes, non-finite values); CUDA asked for and absent.
+    """
+    if weights_path is None or str(weights_path) == "":
+        raise SpecError(f"InceptionV3 needs a local weights file: {_weights_hint()}")
+    path = Path(weights_path).expanduser()
+    if not path.is_file():
+        raise SpecError(f"InceptionV3 weights not found at {path}: {_weights_hint()}")
+    device = _device(device)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # text files, other pickles, damaged zips: all one message
+        raise SpecError(
+            f"{path} cannot be read as a PyTorch state dict ({_first_line(exc)}); expected {WEIGHTS_FILENAME}"
+        ) from None
+    check_state_dict(state, path)
+    del state
+    from torch_fidelity.utils import create_feature_extractor
+
+    try:
+        with no_download():
+            extractor = create_feature_extractor(
+                EXTRACTOR_NAME,
+                list(FEATURES),
+                cuda=False,
+                feature_extractor_weights_path=str(path),
+                feature_extractor_compile=False,
+                verbose=False,
+            )
+    except SpecError:
+        raise
+    except Exception as exc:  # torch-fidelity's own (strict) load refused the file after all
+        raise SpecError(
+            f"torch-fidelity could not load {path} ({_first_line(exc)}); expected {WEIGHTS_FILENAME}"
+        ) from None
+    return extractor.to(device)
+
+
+def to_uint8(x: Any, scale: str = "tanh") -> torch.Tensor:
+    """Float images as torch-fidelity's InceptionV3 wants them: uint8 in [0, 255], same shape, on the CPU
+    or the input's device.
+
+    Args:
+        x: images (tensor or array); uint8 input is returned as it is.
+        scale: ``"tanh"`` for values in [-1, 1] (a tanh generator), ``"unit"`` for [0, 1].
+            The map is torch-fidelity's own (its ``examples/sngan_cifar10.py`` generator):
+            ``(255 * (x.clamp(-1, 1) * 0.5 + 0.5)).to(torch.uint8)``, which truncates; ``"unit"``
+            is ``(255 * x.clamp(0, 1)).to(torch.uint8)``.
+    """
+    if scale not in SCALES:
+        raise unknown_name("image scale", scale, SCALES)
+    x = torch.as_tensor(x)
+    if x.dtype == torch.uint8:
+        return x
+    if not x.is_floating_point():
+        raise SpecError(f"images must be uint8 or floating point, got {x.dtype}")
+    if not torch.isfinite(x).all():
+        raise SpecError("images hold NaN or inf; cannot convert them to uint8")
+    if scale == "tanh":
+        return (255 * (x.clamp(-1, 1) * 0.5 + 0.5)).to(torch.uint8)
+    return (255 * x.clamp(0, 1)).to(torch.uint8)
+
+
+def _as_image_batch(batch: Any) -> torch.Tensor:
+    x = torch.as_tensor(batch)
+    if x.dtype != torch.uint8:
+        raise SpecError(f"Inception features need uint8 images, got {x.dtype}; convert them with to_uint8(x, scale)")
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise SpecError(f"Inception features need images shaped (N, 3, H, W), got {tuple(x.shape)}")
+    return x
+
+
+@dataclass
+class InceptionFeatures:
+    """What :func:`inception_features` accumulated.
+
+    Attributes:
+        n: number of images.
+        mu: mean of the 2048-d pool features, float64 (``None`` when not asked for).
+        sigma: their covariance, float64, normalised by n − 1 as ``numpy.cov`` and
+            torch-fidelity's ``fid_features_to_statistics`` do.
+        logits: the ``logits_unbiased`` (n, 1008), float32 on the CPU (``None`` when not asked for).
+    """
+
+    n: int
+    mu: np.ndarray | None = None
+    sigma: np.ndarray | None = None
+    logits: torch.Tensor | None = None
+
+    def statistics(self) -> dict[str, Any]:
+        return {"mu": self.mu, "sigma": self.sigma, "n": self.n}
+
+
+def _extractor_device(extractor: torch.nn.Module) -> torch.device:
+    for tensor in extractor.parameters():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def inception_features(
+    extractor: torch.nn.Module,
+    images_iter: Iterable[Any],
+    *,
+    total: int | None = None,
+    statistics: bool = True,
+    logits: bool = True,
+    progress: bool = True,
+    desc: str = "Inception features",
+) -> InceptionFeatures:
+    """Stream batches of uint8 images (N, 3, H, W) through ``extractor`` (any size: it resizes to 299 itself).
+
+    Args:
+        extractor: from :func:`load_inception`.
+        images_iter: an iterable of batches (tensors or arrays, uint8; see :func:`to_uint8`).
+        total: the number of images, for the progress bar.
+        statistics: accumulate the pool features' mean and covariance (FID).
+        logits: keep the logits (IS).
+        progress: a tqdm bar on stderr.
+    """
+    from tqdm import tqdm
+
+    names = list(getattr(extractor, "features_list", ()))
+    wanted = ([POOL_FEATURES] if statistics else []) + ([LOGITS] if logits else [])
+    lacking = [name for name in wanted if name not in names]
+    if lacking:
+        raise SpecError(f"the feature extractor does not produce {lacking} (it has {names}); use load_inception")
+    device = _extractor_device(extractor)
+    n = 0
+    shift = total_sum = total_outer = None
+    kept: list[torch.Tensor] = []
+    with torch.no_grad(), tqdm(total=total, desc=desc, unit="img", disable=not progress, file=sys.stderr) as bar:
+        for batch in images_iter:
+            x = _as_image_batch(batch)
+            if len(x) == 0:
+                continue
+            out = dict(zip(names, extractor(x.to(device))))
+            if statistics:
+                f = out[POOL_FEATURES].to(torch.float64)
+                if shift is None:
+                    shift = f.mean(0)
+                    total_sum = torch.zeros_like(shift)
+                    total_outer = torch.zeros(len(shift), len(shift), dtype=torch.float64, device=f.device)
+                f = f - shift
+                total_sum += f.sum(0)
+                total_outer.addmm_(f.T, f)
+            if logits:
+                kept.append(out[LOGITS].to(device="cpu", dtype=torch.float32))
+            n += len(x)
+            bar.update(len(x))
+    if n == 0:
+        raise SpecError("no images were given to the Inception network")
+    result = InceptionFeatures(n=n)
+    if statistics:
+        if n < 2:
+            raise SpecError("the covariance of the Inception features needs at least 2 images, got 1")
+        mean_shifted = total_sum / n
+        mu = (shift + mean_shifted).cpu().numpy()
+        sigma = ((total_outer - n * torch.outer(mean_shifted, mean_shifted)) / (n - 1)).cpu().numpy()
+        sigma = (sigma + sigma.T) * 0.5
+        if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+            raise SpecError("the Inception features are not finite; are the weights the right ones?")
+        result.mu, result.sigma = mu, sigma
+    if logits:
+        result.logits = torch.cat(kept)
+        if not torch.isfinite(result.logits).all():
+            raise SpecError("the Inception logits are not finite; are the weights the right ones?")
+    return result
+
+
+def inception_score(
+    logits_or_probs: Any, splits: int = 10, *, probs: bool = False, shuffle: bool = True, rng_seed: int = 2020
+) -> tuple[float, float]:
+    """Inception Score: mean and standard deviation over ``splits`` of exp(E_x KL(p(y|x) ‖ p(y))).
+
+    p(y) is the mean of p(y|x) over the split; the std is numpy's (ddof 0). Samples are shuffled
+    with ``numpy.random.RandomState(rng_seed)`` first, then split in order, as torch-fidelity does.
+
+    Args:
+        logits_or_probs: (N, C) logits (default; torch-fidelity's ``isc_features_to_metric`` is
+            applied to them as they are) or, with ``probs=True``, class probabilities (rows ≥ 0
+            summing to 1). Probabilities go through the same formula written out here with
+            0·log 0 = 0 (``torch.xlogy``), because torch-fidelity's takes logits, and log 0 =
+            −inf in it would give 0·(−inf) = NaN for a class of probability 0.
+        splits: number of splits (1 ≤ splits ≤ N).
+    """
+    x = torch.as_tensor(logits_or_probs)
+    if x.dim() != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise SpecError(f"the Inception Score needs an (N, classes) array, got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        x = x.to(torch.float64)
+    n = x.shape[0]
+    if not isinstance(splits, (int, np.integer)) or not 1 <= splits <= n:
+        raise SpecError(f"the Inception Score needs 1 <= splits <= number of samples ({n}), got {splits}")
+    if not torch.isfinite(x).all():
+        raise SpecError("the Inception Score got NaN or inf among its inputs")
+    x = x.detach().cpu()
+    if not probs:
+        from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
+
+        out = isc_features_to_metric(x, splits=int(splits), shuffle=shuffle, rng_seed=rng_seed)
+        return float(out[KEY_METRIC_ISC_MEAN]), float(out[KEY_METRIC_ISC_STD])
+    p = x.to(torch.float64)
+    if (p < 0).any() or not torch.allclose(p.sum(1), torch.ones(n, dtype=torch.float64), rtol=0, atol=1e-6):
+        raise SpecError("probs=True needs rows of non-negative class probabilities that sum to 1")
+    if shuffle:
+        p = p[np.random.RandomState(rng_seed).permutation(n), :]
+    scores = []
+    for i in range(splits):
+        chunk = p[(i * n // splits) : ((i + 1) * n // splits)]
+        marginal = chunk.mean(0, keepdim=True)
+        kl = (torch.xlogy(chunk, chunk) - torch.xlogy(chunk, marginal)).sum(1)
+        scores.append(kl.mean().exp().item())
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def available_memory_bytes() -> int:
+    """RAM available now: ``os.sysconf`` free pages, or Linux's MemAvailable when larger.
+
+    ``SC_AVPHYS_PAGES`` counts only free pages, not the page cache the kernel gives back on
+    demand, so on Linux ``/proc/meminfo``'s MemAvailable (which does) is preferred when it is larger.
+    """
+    best = 0
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        best = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("MemAvailable:"):
+                best = max(best, int(line.split()[1]) * 1024)
+                break
+    return best
+
+
+def max_is_samples(available: int | None = None) -> int:
+    """How many samples' logits the Inception Score can hold in ``MEMORY_FRACTION`` of the available RAM."""
+    available = available_memory_bytes() if available is None else available
+    return int(available * MEMORY_FRACTION) // IS_BYTES_PER_SAMPLE
+
+
+def check_is_memory(n_samples: int) -> None:
+    """A one-line :class:`SpecError` when ``n_samples``' logits (n × 1008 floats) cannot be held in memory."""
+    available = available_memory_bytes()
+    if available <= 0:
+        return  # unknown: do not refuse on a guess
+    limit = max_is_samples(available)
+    if n_samples > limit:
+        gib = 2.0**30
+        raise SpecError(
+            f"n_samples={n_samples} is too many for the Inception Score here: its logits ({n_samples}×{NUM_LOGITS} "
+            f"floats, ~{n_samples * IS_BYTES_PER_SAMPLE / gib:.1f} GiB at the peak) must be held in memory, and "
+            f"{available / gib:.1f} GiB is available, enough for at most {limit} samples; lower n_samples"
+        )
+
+
+def _reference(reference_stats: Any) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(reference_stats, Mapping) or hasattr(reference_stats, "files"):  # dict or np.load(...) result
+        try:
+            return np.asarray(reference_stats["mu"]), np.asarray(reference_stats["sigma"])
+        except KeyError:
+            pass
+    elif hasattr(reference_stats, "mu") and hasattr(reference_stats, "sigma"):
+        return np.asarray(reference_stats.mu), np.asarray(reference_stats.sigma)
+    raise SpecError("FID needs reference statistics with 'mu' and 'sigma' (see reference_statistics)")
+
+
+def evaluate_generator(
+    sample_fn: Callable[[int], Any],
+    n_samples: int = 50_000,
+    batch_size: int = 100,
+    extractor: torch.nn.Module | None = None,
+    reference_stats: Any = None,
+    metrics: Sequence[str] = METRICS,
+    *,
+    splits: int = 10,
+    scale: str = "tanh",
+    fid_method: str | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
+    """IS and/or FID of a generator, from ``n_samples`` images drawn in batches.
+
+    Args:
+        sample_fn: ``sample_fn(b)`` returns ``b`` images (N, 3, H, W): uint8, or floats in the
+            range ``scale`` names (converted with :func:`to_uint8`).
+        n_samples: images in all (50,000 is the usual for CIFAR-10).
+        batch_size: images per call of ``sample_fn`` and per network pass.
+        extractor: from :func:`load_inception`.
+        reference_stats: for FID, ``{"mu", "sigma"}`` of the training set's features
+            (:func:`gan_train.metrics.reference.reference_statistics`).
+        metrics: any of ``"is"``, ``"fid"``.
+        splits: IS splits.
+        fid_method: route of :func:`gan_train.metrics.frechet.frechet_distance` (default: its default).
+
+    Returns:
+        ``{"n_samples", "is_mean", "is_std", "fid"}``, the last three as requested.
+
+    Raises:
+        SpecError: bad arguments, or more samples than the IS logits can be held for (the
+            message says how many can).
+    """
+    from gan_train.metrics.frechet import frechet_distance
+
+    metrics = tuple(metrics)
+    for name in metrics:
+        if name not in METRICS:
+            raise unknown_name("image metric", name, METRICS)
+    if not metrics:
+        raise SpecError(f"no image metric asked for; valid: {', '.join(METRICS)}")
+    if extractor is None:
+        raise SpecError("evaluate_generator needs an extractor: load_inception(weights_path)")
+    if not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
+        raise SpecError(f"n_samples must be an integer >= 2, got {n_samples!r}")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise SpecError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if scale not in SCALES:
+        raise unknown_name("image scale", scale, SCALES)
+    want_is, want_fid = "is" in metrics, "fid" in metrics
+    if want_is:
+        if not isinstance(splits, (int, np.integer)) or not 1 <= splits <= n_samples:
+            raise SpecError(f"the Inception Score needs 1 <= splits <= n_samples ({n_samples}), got {splits}")
+        check_is_memory(int(n_samples))
+    ref = _reference(reference_stats) if want_fid else None
+
+    def batches() -> Iterator[torch.Tensor]:
+        done = 0
+        while done < n_samples:
+            b = int(min(batch_size, n_samples - done))
+            x = to_uint8(sample_fn(b), scale)
+            if x.dim() < 1 or len(x) != b:
+                raise SpecError(f"sample_fn({b}) returned {len(x) if x.dim() else 'no'} images, not {b}")
+            done += b
+            yield x
+
+    with torch.no_grad():
+        feats = inception_features(
+            extractor, batches(), total=int(n_samples), statistics=want_fid, logits=want_is, progress=progress
+        )
+    result: dict[str, float] = {"n_samples": feats.n}
+    if want_is:
+        result["is_mean"], result["is_std"] = inception_score(feats.logits, splits=splits)
+    if want_fid:
+        result["fid"] = frechet_distance(feats.mu, feats.sigma, ref[0], ref[1], method=fid_method)
+    return result
