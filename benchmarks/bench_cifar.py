@@ -1,0 +1,141 @@
+"""CIFAR-10 trainer speed against a plain PyTorch loop, and the Fréchet distance against scipy's sqrtm.
+
+Part ``train``: generator iterations per second of ``gan_train.loop.Trainer`` (WGAN-GP preset of the ResNet and of
+the DCGAN: batch 64, 5 critic steps, the ResNet's generator batch 128) against a reference loop written below with
+the same networks, optimiser and penalty: plain tensors, ``autograd.grad`` for the penalty, no logging, no
+checkpoints, no divergence checks. The data is a fake CIFAR-10 folder in the real format (random pixels), so the
+trainer reads it through its own loader. On CPU the widths are reduced (``--width``); ratio ≥ 1.0 is the goal.
+
+Part ``frechet``: FID from 2048-d statistics, the chosen route against ``scipy.linalg.sqrtm``
+(``benchmarks/bench_frechet.py`` does the measuring; its figures are repeated here).
+
+Usage: ``python benchmarks/bench_cifar.py [--json] [--parts train,frechet] [--width 32] [--iters 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gan_train.config import apply_overrides  # noqa: E402
+from gan_train.loop import Trainer  # noqa: E402
+from gan_train.nets import build_critic, build_generator  # noqa: E402
+from gan_train.presets import get_preset  # noqa: E402
+
+
+def fake_cifar(root: Path, per_file: int) -> Path:
+    """A ``cifar-10-batches-py/`` folder of random pixels in the real pickle format."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (per_file, 3072), dtype=np.uint8), b"labels": [0] * per_file}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [b"x"] * 10}, protocol=2))
+    return root
+
+
+def trainer_rate(preset: str, data_dir: Path, width: int, iters: int, run_dir: Path) -> float:
+    config = apply_overrides(
+        get_preset(preset).config(),
+        [f"data_dir={data_dir}", f"width={width}", f"iterations={iters + 1}", f"checkpoint_every={iters + 1}",
+         "log_every=1000000", "tensorboard=false", "progress=false", "keep_checkpoints=1"],
+    )  # fmt: skip
+    trainer = Trainer.create(config, run_dir)
+    trainer.run(stop_at=1)  # warm-up: allocator, first-call overheads
+    start = time.perf_counter()
+    trainer.run()  # to iters + 1; the end includes one checkpoint write, as a real run has
+    return iters / (time.perf_counter() - start)
+
+
+def reference_rate(preset: str, width: int, iters: int) -> float:
+    """The same iteration as a plain loop: WGAN-GP, λ = 10, Adam, batch 64 (generator batch as the preset)."""
+    config = apply_overrides(get_preset(preset).config(), [f"width={width}", "data_dir=x"])
+    torch.manual_seed(0)
+    G, D = build_generator(config), build_critic(config)
+    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
+    images = torch.randint(0, 256, (5000, 3, 32, 32), dtype=torch.uint8)
+    b, gb = config.batch_size, config.generator_batch
+
+    def iteration() -> None:
+        for _ in range(config.n_critic):
+            real = images[torch.randint(0, len(images), (b,))].float() / 128 - 1
+            with torch.no_grad():
+                fake = G(torch.randn(b, config.latent_dim))
+            alpha = torch.rand(b, 1, 1, 1)
+            x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+            (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+            penalty = 10 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+            loss = D(fake).mean() - D(real).mean() + penalty
+            opt_d.zero_grad()
+            loss.backward()
+            opt_d.step()
+        for p in D.parameters():
+            p.requires_grad_(False)
+        loss_g = -D(G(torch.randn(gb, config.latent_dim))).mean()
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+        for p in D.parameters():
+            p.requires_grad_(True)
+
+    iteration()  # warm-up
+    start = time.perf_counter()
+    for _ in range(iters):
+        iteration()
+    return iters / (time.perf_counter() - start)
+
+
+def part_train(width: int, iters: int) -> dict:
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = fake_cifar(Path(tmp) / "data", per_file=1000)
+        for arch in ("resnet", "dcgan"):
+            preset = f"cifar10-{arch}-wgan-gp"
+            ours = trainer_rate(preset, data, width, iters, Path(tmp) / f"run-{arch}")
+            ref = reference_rate(preset, width, iters)
+            out[arch] = {"width": width, "trainer_it_per_s": ours, "reference_it_per_s": ref, "ratio": ours / ref}
+            print(f"{arch:>6} width {width}: trainer {ours:.3f} it/s, reference loop {ref:.3f} it/s, "
+                  f"ratio {ours / ref:.2f}x", file=sys.stderr)  # fmt: skip
+    return out
+
+
+def part_frechet() -> dict:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_frechet
+
+    return bench_frechet.run(dim=2048, repeats=3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--parts", default="train,frechet")
+    parser.add_argument("--width", type=int, default=32, help="network width on CPU (128 is the full size)")
+    parser.add_argument("--iters", type=int, default=5, help="timed generator iterations per loop")
+    args = parser.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    results = {}
+    parts = args.parts.split(",")
+    if "train" in parts:
+        results["train"] = part_train(args.width, args.iters)
+    if "frechet" in parts:
+        results["frechet"] = part_frechet()
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
