@@ -76,9 +76,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument("--seed", type=int, default=0, help="seed of the latent noise (default: 0)")
     sample.set_defaults(func=run_sample)
 
+    evaluate = subparsers.add_parser(
+        "eval",
+        help="Inception Score and FID of a trained CIFAR-10 generator (offline, local Inception weights)",
+        description="IS and FID of a run's generator through torch-fidelity's InceptionV3, loaded from a local "
+        "file (no download). Reference statistics of the training set are computed once and cached "
+        "(~/.cache/ganstab or $GANSTAB_CACHE), keyed by checksums of the data and the weights.",
+        epilog="examples:\n  ganstab eval runs/resnet-mu_mid --metrics is,fid "
+        "--inception-weights weights/pt_inception-2015-12-05-6726825d.pth\n",
+        formatter_class=formatter,
+    )
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument("--metrics", default="is,fid", help="comma-separated: is, fid (default: is,fid)")
+    evaluate.add_argument("--inception-weights", required=True, metavar="PATH", help="pt_inception-2015-12-05 weights")
+    evaluate.add_argument(
+        "--checkpoint", type=int, metavar="ITER", help="iteration of the checkpoint (default: newest)"
+    )
+    evaluate.add_argument("--n", type=int, default=50000, help="generated images (default: 50000)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the latent noise (default: 0)")
+    evaluate.add_argument("--device", default="cpu", help="torch device for the generator and Inception")
+    evaluate.set_defaults(func=run_eval)
+
     presets = subparsers.add_parser("presets", help="list the training presets", description="List training presets.")
     presets.add_argument("--json", action="store_true", help="print the presets and their settings as JSON")
     presets.set_defaults(func=run_presets)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from gan_train.evaluate import ImageEvaluator
+    from gan_train.sampling import load_generator
+    from stability.util.atomic import atomic_write
+
+    metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
+    generator, config, iteration = load_generator(args.run_dir, args.checkpoint)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise SpecError(f"unknown device {args.device!r}; e.g. cpu, cuda") from None
+    evaluator = ImageEvaluator(config, args.inception_weights, metrics, device=device)
+    scores = {"iteration": iteration, **evaluator(generator.to(device), args.n, seed=args.seed)}
+    atomic_write(Path(args.run_dir) / f"eval_{iteration:08d}.json", json.dumps(scores, indent=2) + "\n")
+    print(json.dumps(scores, indent=2))
+    return 0
 
 
 def run_presets(args: argparse.Namespace) -> int:
@@ -153,6 +194,8 @@ def run_sample(args: argparse.Namespace) -> int:
     from gan_train.sampling import sample_run
 
     samples, config, iteration = sample_run(args.run_dir, args.n, args.checkpoint, args.seed)
+    if out.suffix.lower() == ".png" and config.image_data:
+        raise SpecError("--out FILE.png draws 2-D samples over the data; save images as FILE.npy")
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".npy":
         import numpy as np

@@ -202,6 +202,13 @@ class TrainConfig:
                 not self.eval_every or bool(self.inception_weights),
                 "eval_every needs --set inception_weights=PATH (pt_inception-2015-12-05-6726825d.pth)",
             )
+        if self.eval_every and self.eval_every > self.iterations:
+            import warnings
+
+            warnings.warn(
+                f"eval_every={self.eval_every} exceeds iterations={self.iterations}: IS/FID only at the end",
+                stacklevel=2,
+            )
         for key in ("gen_batch_size", "eval_every", "anchor_seed"):
             _check(getattr(self, key) >= 0, f"{key} must be >= 0, got {getattr(self, key)}")
         _check(

@@ -97,6 +97,8 @@ class Trainer:
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.iteration = 0
+        self._evaluator = None  # the Inception network and reference statistics, loaded at the first evaluation
+        self._best_fid, self._best_iteration = math.inf, None
         self._sums: dict[str, float] = {}
         self._counts: dict[str, int] = {}
         self.last_checkpoint: Path | None = None
@@ -292,8 +294,13 @@ class Trainer:
                     )
                 if cfg.plot_every and it % cfg.plot_every == 0:
                     self.plot(Path(self.run_dir) / "plots" / f"iter_{it:08d}.png")
-                if it % cfg.checkpoint_every == 0 or it == cfg.iterations:
+                evaluated = cfg.eval_every and (it % cfg.eval_every == 0 or it == cfg.iterations)
+                if evaluated:
+                    self._evaluate(it)
+                if it % cfg.checkpoint_every == 0 or it == cfg.iterations or evaluated:
                     self.save_checkpoint()
+                    if evaluated and self._best_iteration == it:
+                        atomic_save(self.run_dir / "best.pt", lambda h: h.write(self.last_checkpoint.read_bytes()))
                 bar.update(1)
         finally:
             bar.close()
@@ -325,6 +332,26 @@ class Trainer:
         if self.config.w1_every and iteration % self.config.w1_every == 0:
             record["w1"] = self.w1()
         record["it_per_s"] = rate
+        return record
+
+    def _evaluate(self, iteration: int) -> dict[str, Any]:
+        """IS/FID of the current generator (``eval_samples`` images, seeded), appended to ``metrics.jsonl``.
+
+        The best checkpoint by FID is copied to ``RUN_DIR/best.pt`` (the newest are kept as usual).
+        """
+        from gan_train.evaluate import ImageEvaluator
+
+        if self._evaluator is None:
+            self._evaluator = ImageEvaluator(
+                self.config, self.config.inception_weights, device=self.device, progress=self.config.progress
+            )
+        scores = self._evaluator(self.generator, self.config.eval_samples, seed=self.config.seed + 4_000_037)
+        record = {"iteration": iteration, "event": "eval", **scores}
+        fid = scores.get("fid")
+        if fid is not None and fid < self._best_fid:
+            self._best_fid, self._best_iteration = fid, iteration
+            record["best"] = True
+        self._log_event(record)
         return record
 
     def _log_event(self, record: dict[str, Any]) -> None:
