@@ -97,6 +97,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--device", default="cpu", help="torch device for the generator and Inception")
     evaluate.set_defaults(func=run_eval)
 
+    sweep = subparsers.add_parser(
+        "bench-cifar",
+        help="the Table 2 sweep of 003: CIFAR-10 methods one after another (resumable), paper-vs-ours table",
+        description="Train the Table 2 methods on CIFAR-10 one after another in OUT/METHOD/ (finished runs are "
+        "skipped, interrupted ones resumed), then write OUT/table2.md, table2.csv and fid.png beside the values "
+        "reported in Table 2 of Kim et al.",
+        epilog="examples:\n  ganstab bench-cifar --arch resnet --data-dir data --inception-weights "
+        "weights/pt_inception-2015-12-05-6726825d.pth --out runs/table2-resnet\n"
+        "  ganstab bench-cifar --arch dcgan --data-dir data --out runs/t2 --print-commands\n",
+        formatter_class=formatter,
+    )
+    sweep.add_argument("--arch", required=True, choices=("resnet", "dcgan"))
+    sweep.add_argument("--methods", default=None, help="comma-separated methods (default: the seven of Table 2)")
+    sweep.add_argument("--iters", type=int, default=None, help="generator iterations per run (default: 200000)")
+    sweep.add_argument("--data-dir", required=True, metavar="DIR", help="the folder with CIFAR-10")
+    sweep.add_argument("--inception-weights", metavar="PATH", help="InceptionV3 weights for IS/FID (eval_every)")
+    sweep.add_argument(
+        "--set", dest="assignments", metavar="KEY=VALUE", action="append", default=[], help="override for every run"
+    )
+    sweep.add_argument("--out", required=True, metavar="DIR", help="sweep directory")
+    sweep.add_argument("--print-commands", action="store_true", help="print one ganstab train line per method")
+    sweep.set_defaults(func=run_bench_cifar)
+
     presets = subparsers.add_parser("presets", help="list the training presets", description="List training presets.")
     presets.add_argument("--json", action="store_true", help="print the presets and their settings as JSON")
     presets.set_defaults(func=run_presets)
@@ -119,6 +142,25 @@ def run_eval(args: argparse.Namespace) -> int:
     scores = {"iteration": iteration, **evaluator(generator.to(device), args.n, seed=args.seed)}
     atomic_write(Path(args.run_dir) / f"eval_{iteration:08d}.json", json.dumps(scores, indent=2) + "\n")
     print(json.dumps(scores, indent=2))
+    return 0
+
+
+def run_bench_cifar(args: argparse.Namespace) -> int:
+    from gan_train.sweep import print_commands, run_sweep, sweep_settings
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    extra = list(args.assignments)
+    if args.inception_weights and not any(s.startswith("eval_every=") for s in extra):
+        extra.append("eval_every=10000")
+    settings = sweep_settings(args.arch, methods, args.iters, args.data_dir, args.inception_weights, extra)
+    out = Path(args.out)
+    if args.print_commands:
+        print(print_commands(args.arch, settings, out))
+        return 0
+    result = run_sweep(args.arch, settings, out)
+    for method, what in result["runs"].items():
+        print(f"{method}: {what}")
+    print(f"wrote {out / 'table2.md'}, {out / 'table2.csv'}, {out / 'fid.png'}")
     return 0
 
 

@@ -1,0 +1,184 @@
+"""The Table 2 sweep of ``003_…``: CIFAR-10 methods one after another, resumable, with a paper-vs-ours table.
+
+Each method is a preset ``cifar10-{arch}-{method}`` trained in ``OUT/{method}/``. A run whose final checkpoint
+exists is skipped; an interrupted one is resumed from its newest checkpoint; so rerunning the same command after a
+kill does nothing twice. ``table2.md`` and ``table2.csv`` put the last IS ± std and FID of each run (from its
+``metrics.jsonl`` eval records) beside the values reported in Table 2 of ``003_…`` (lines 236–244), and
+``fid.png``/``fid.pdf`` plot FID against iteration. ``--print-commands`` prints one ``ganstab train`` line per
+method for a cluster instead of training.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gan_train.config import RESUMABLE_KEYS, apply_overrides
+from gan_train.presets import IMAGE_METHODS, get_preset
+from stability.spec.errors import SpecError, unknown_name
+from stability.util.atomic import atomic_save, atomic_write
+
+#: Table 2 of ``003_…``: method → (IS mean, IS std, FID) under DCGAN and ResNet; ``None`` where not reported
+#: (WGAN failed on the ResNet, footnote 3).
+TABLE2: dict[str, dict[str, tuple[float, float, float] | None]] = {
+    "wgan": {"dcgan": (5.64, 0.09, 48.7), "resnet": None},
+    "wgan-gp": {"dcgan": (6.48, 0.10, 35.0), "resnet": (7.82, 0.09, 18.1)},
+    "p_g": {"dcgan": (6.46, 0.09, 38.0), "resnet": (7.63, 0.10, 20.9)},
+    "p_d": {"dcgan": (6.33, 0.07, 38.9), "resnet": (7.63, 0.09, 20.3)},
+    "mu_gp": {"dcgan": (6.40, 0.08, 35.4), "resnet": (7.60, 0.09, 18.3)},
+    "mu_mid": {"dcgan": (6.60, 0.07, 33.9), "resnet": (7.86, 0.07, 16.4)},
+    "mu_g_anc": {"dcgan": (6.45, 0.07, 33.7), "resnet": (7.36, 0.09, 22.4)},
+}
+
+#: The methods of Table 2, in its order.
+TABLE2_METHODS = tuple(TABLE2)
+
+
+def sweep_settings(
+    arch: str,
+    methods: Sequence[str] | None,
+    iterations: int | None,
+    data_dir: str,
+    inception_weights: str | None,
+    extra: Sequence[str] = (),
+) -> list[tuple[str, list[str]]]:
+    """``(method, --set assignments)`` per method, validated now so that a typo fails before hours of training."""
+    if arch not in ("resnet", "dcgan"):
+        raise unknown_name("architecture", arch, ("resnet", "dcgan"))
+    methods = list(methods or TABLE2_METHODS)
+    for method in methods:
+        if method not in IMAGE_METHODS:
+            raise unknown_name("method", method, IMAGE_METHODS)
+    out = []
+    for method in methods:
+        sets = [f"data_dir={data_dir}"]
+        if iterations is not None:
+            sets.append(f"iterations={iterations}")
+        if inception_weights:
+            sets.append(f"inception_weights={inception_weights}")
+        sets += list(extra)
+        apply_overrides(get_preset(f"cifar10-{arch}-{method}").config(), sets)  # raises on bad input
+        out.append((method, sets))
+    return out
+
+
+def print_commands(arch: str, settings: list[tuple[str, list[str]]], out: Path, nproc: int = 1) -> str:
+    """One shell line per method (``torchrun`` launch lines are for the multi-GPU issue; one process here)."""
+    lines = []
+    for method, sets in settings:
+        words = ["ganstab", "train", "--preset", f"cifar10-{arch}-{method}", "--out", str(out / method)]
+        for s in sets:
+            words += ["--set", s]
+        lines.append(shlex.join(words))
+    return "\n".join(lines)
+
+
+def run_sweep(arch: str, settings: list[tuple[str, list[str]]], out: Path, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume, or skip) each method, then write the table and the plot."""
+    from gan_train import checkpoint as ckpt
+    from gan_train.loop import Trainer
+
+    out.mkdir(parents=True, exist_ok=True)
+    done: dict[str, str] = {}
+    for method, sets in settings:
+        run_dir = out / method
+        config = apply_overrides(get_preset(f"cifar10-{arch}-{method}").config(), sets)
+        found = ckpt.list_checkpoints(run_dir)
+        if found and found[-1][0] >= config.iterations:
+            done[method] = "skipped (finished)"
+            continue
+        if (run_dir / "config.json").is_file():
+            resumable = [s for s in sets if s.partition("=")[0] in RESUMABLE_KEYS]
+            Trainer.resume(run_dir, resumable).run()
+            done[method] = "resumed"
+        else:
+            Trainer.create(config, run_dir).run()
+            done[method] = "trained"
+    table = write_table(arch, [m for m, _ in settings], out)
+    return {"runs": done, **table}
+
+
+def _last_eval(run_dir: Path) -> tuple[dict | None, list[tuple[int, float]]]:
+    from gan_train.metrics.log import read_metrics
+
+    evals = [r for r in read_metrics(run_dir) if r.get("event") == "eval"]
+    curve = [(int(r["iteration"]), float(r["fid"])) for r in evals if "fid" in r]
+    return (evals[-1] if evals else None), curve
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def write_table(arch: str, methods: Sequence[str], out: Path) -> dict[str, Any]:
+    """``table2.md``, ``table2.csv`` and the FID-against-iteration plot of the runs in ``out``."""
+    rows, curves = [], {}
+    for method in methods:
+        last, curve = _last_eval(out / method)
+        paper = TABLE2.get(method, {}).get(arch)
+        curves[method] = curve
+        rows.append(
+            {
+                "method": method,
+                "iteration": last["iteration"] if last else None,
+                "is_mean": last.get("is_mean") if last else None,
+                "is_std": last.get("is_std") if last else None,
+                "fid": last.get("fid") if last else None,
+                "paper_is_mean": paper[0] if paper else None,
+                "paper_is_std": paper[1] if paper else None,
+                "paper_fid": paper[2] if paper else None,
+            }
+        )
+    lines = [
+        f"# Table 2 of Kim et al. (003), {arch}: ours beside the paper's",
+        "",
+        "| method | iteration | IS (ours) | FID (ours) | IS (paper) | FID (paper) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ours_is = f"{_fmt(r['is_mean'])} ± {_fmt(r['is_std'])}" if r["is_mean"] is not None else "–"
+        paper_is = f"{_fmt(r['paper_is_mean'])} ± {_fmt(r['paper_is_std'])}" if r["paper_is_mean"] else "–"
+        lines.append(
+            f"| {r['method']} | {r['iteration'] or '–'} | {ours_is} | {_fmt(r['fid'], 1)} | {paper_is} | "
+            f"{_fmt(r['paper_fid'], 1)} |"
+        )
+    lines += ["", "Ours: the last evaluation of each run (eval_every, eval_samples images). '–': not evaluated."]
+    atomic_write(out / "table2.md", "\n".join(lines) + "\n")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["method"])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(out / "table2.csv", buffer.getvalue())
+    _plot(curves, arch, out)
+    return {"rows": rows}
+
+
+def _plot(curves: dict[str, list[tuple[int, float]]], arch: str, out: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for method, curve in curves.items():
+        if curve:
+            ax.plot(*zip(*curve), marker="o", markersize=3, label=method)
+    ax.set_xlabel("generator iteration")
+    ax.set_ylabel("FID")
+    ax.set_title(f"CIFAR-10, {arch}: FID against iteration")
+    if any(curves.values()):
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no evaluations yet (set eval_every and inception_weights)", ha="center",
+                transform=ax.transAxes)  # fmt: skip
+    for suffix in ("png", "pdf"):
+        atomic_save(out / f"fid.{suffix}", lambda h, s=suffix: fig.savefig(h, format=s, dpi=120))
+
+
+def check_out(out: str | None) -> Path:
+    if not out:
+        raise SpecError("--out DIR is required")
+    return Path(out)

@@ -1,0 +1,60 @@
+"""The Table 2 sweep: resumable (nothing done twice), and its table beside the paper's values."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from test_image_data import _write_cifar_folder
+
+from gan_train import checkpoint as ckpt
+from gan_train.config import apply_overrides
+from gan_train.loop import Trainer
+from gan_train.presets import get_preset
+from gan_train.sweep import TABLE2, print_commands, run_sweep, sweep_settings
+from stability.cli import main
+from stability.spec.errors import SpecError
+
+TINY = ["width=8", "batch_size=4", "gen_batch_size=4", "n_critic=1", "checkpoint_every=1", "tensorboard=false",
+        "progress=false", "log_every=1", "threads=1"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cifar")
+    _write_cifar_folder(root)
+    return root
+
+
+def test_sweep_skips_finished_runs_and_resumes_interrupted_ones(data, tmp_path):
+    out = tmp_path / "sweep"
+    two = sweep_settings("dcgan", ["wgan-gp", "p_g"], 2, str(data), None, TINY)
+    first = run_sweep("dcgan", two, out)
+    assert first["runs"] == {"wgan-gp": "trained", "p_g": "trained"}
+    stamp = {m: ckpt.list_checkpoints(out / m)[-1][1].stat().st_mtime_ns for m in ("wgan-gp", "p_g")}
+    # A third run killed after its first iteration:
+    config = apply_overrides(get_preset("cifar10-dcgan-mu_mid").config(), [f"data_dir={data}", "iterations=2", *TINY])
+    Trainer.create(config, out / "mu_mid").run(stop_at=1)
+    three = sweep_settings("dcgan", ["wgan-gp", "p_g", "mu_mid"], 2, str(data), None, TINY)
+    again = run_sweep("dcgan", three, out)
+    assert again["runs"] == {"wgan-gp": "skipped (finished)", "p_g": "skipped (finished)", "mu_mid": "resumed"}
+    for method, ns in stamp.items():
+        assert ckpt.list_checkpoints(out / method)[-1][1].stat().st_mtime_ns == ns  # not retrained
+    assert ckpt.list_checkpoints(out / "mu_mid")[-1][0] == 2
+    rows = list(csv.DictReader((out / "table2.csv").open()))
+    assert [r["method"] for r in rows] == ["wgan-gp", "p_g", "mu_mid"]
+    assert float(rows[0]["paper_fid"]) == TABLE2["wgan-gp"]["dcgan"][2] == 35.0
+    assert "| mu_mid |" in (out / "table2.md").read_text() and (out / "fid.png").is_file()
+
+
+def test_print_commands_and_bad_methods(tmp_path, capsys):
+    settings = sweep_settings("resnet", ["mu_g_anc"], 1000, "data", None)
+    assert print_commands("resnet", settings, tmp_path) == (
+        f"ganstab train --preset cifar10-resnet-mu_g_anc --out {tmp_path}/mu_g_anc --set data_dir=data "
+        "--set iterations=1000"
+    )
+    with pytest.raises(SpecError, match="unknown method 'mu_foo'"):
+        sweep_settings("resnet", ["mu_foo"], None, "data", None)
+    argv = ["bench-cifar", "--arch", "dcgan", "--data-dir", "d", "--out", str(tmp_path), "--print-commands"]
+    assert main(argv) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == len(TABLE2)
