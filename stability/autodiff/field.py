@@ -36,8 +36,8 @@ from stability.spec.links import LossLink
 from stability.spec.ops import TORCH
 from stability.spec.penalties import half_rho
 from stability.spec.quadrature import QUADRATURE_NODES, Nodes
-from stability.spec.system import GanSystem, Penalty
 from stability.spec.serialize import values_by_name
+from stability.spec.system import GanSystem, Penalty
 
 NodeSet = tuple[torch.Tensor, torch.Tensor]
 

@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from stability.util.atomic import atomic_write
 from stability.spec.serialize import jsonable
+from stability.util.atomic import atomic_write
 
 
 @dataclass(frozen=True)

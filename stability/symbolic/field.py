@@ -25,9 +25,9 @@ from stability.spec.errors import SpecError
 from stability.spec.lambdify import lambdify_numpy, lambdify_torch
 from stability.spec.ops import SYMPY
 from stability.spec.penalties import half_rho
+from stability.spec.serialize import values_by_name
 from stability.spec.system import GanSystem
 from stability.symbolic.expectation import expectation
-from stability.spec.serialize import values_by_name
 
 Point = Mapping[str, float] | Sequence[float] | np.ndarray
 
