@@ -13,8 +13,7 @@ Public names (imported lazily, so ``import gan_train`` does not import torch)::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from stability.util.lazy import lazy_exports
 
 _EXPORTS = {
     "TrainConfig": "gan_train.config",
@@ -40,8 +39,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'gan_train' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -46,14 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=formatter,
     )
     train.add_argument("--preset", metavar="NAME", help="a preset name (see `ganstab presets`)")
-    train.add_argument(
-        "--set",
-        dest="assignments",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        help="override a config key (repeatable), e.g. --set n_critic=10 --set anchor=2,-1",
-    )
+    _add_set_option(train, "override a config key (repeatable), e.g. --set n_critic=10 --set anchor=2,-1")
     train.add_argument("--out", metavar="RUN_DIR", help="run directory (must not exist unless --resume)")
     train.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its newest checkpoint")
     train.add_argument(
@@ -113,9 +106,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--iters", type=int, default=None, help="generator iterations per run (default: 200000)")
     sweep.add_argument("--data-dir", required=True, metavar="DIR", help="the folder with CIFAR-10")
     sweep.add_argument("--inception-weights", metavar="PATH", help="InceptionV3 weights for IS/FID (eval_every)")
-    sweep.add_argument(
-        "--set", dest="assignments", metavar="KEY=VALUE", action="append", default=[], help="override for every run"
-    )
+    _add_set_option(sweep, "override a config key for every run (repeatable), e.g. --set device=cuda")
     sweep.add_argument("--out", required=True, metavar="DIR", help="sweep directory")
     sweep.add_argument("--print-commands", action="store_true", help="print one ganstab train line per method")
     sweep.set_defaults(func=run_bench_cifar)
@@ -123,6 +114,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     presets = subparsers.add_parser("presets", help="list the training presets", description="List training presets.")
     presets.add_argument("--json", action="store_true", help="print the presets and their settings as JSON")
     presets.set_defaults(func=run_presets)
+
+
+def _add_set_option(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--set", dest="assignments", metavar="KEY=VALUE", action="append", default=[], help=text)
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -82,7 +82,7 @@ def test_train_sample_presets(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--preset", "toy-8gaussians-nope"], "unknown preset 'toy-8gaussians-nope'; valid: toy-25gaussians-lp"),
+        (["--preset", "toy-8gaussians-nope"], "unknown preset 'toy-8gaussians-nope'; valid: cifar10-dcgan-lp"),
         (["--preset", "toy-8gaussians-mu_gp", "--set", "n_critic=0"], "n_critic must be >= 1"),
         (["--preset", "toy-8gaussians-wgan-gp", "--set", "rho=1"], "set gp_lambda, not rho"),
         (["--set", "n_critic=2"], "--preset NAME is required"),

@@ -5,8 +5,7 @@ Names are imported lazily so that ``import gan_train.data`` costs nothing until 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from stability.util.lazy import lazy_exports
 
 _EXPORTS = {
     "DATASETS": "gan_train.data.toy",
@@ -25,8 +24,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'gan_train.data' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -5,8 +5,7 @@ Names are imported lazily so that ``import gan_train.metrics`` costs nothing unt
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from stability.util.lazy import lazy_exports
 
 _EXPORTS = {
     "MetricsLog": "gan_train.metrics.log",
@@ -29,8 +28,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'gan_train.metrics' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
