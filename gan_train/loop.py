@@ -409,6 +409,7 @@ class Trainer:
             "penalty": self.penalty.state_dict() if self.penalty is not None else None,
             "rng": {"data": self.data.state_dict(), "noise": self.noise.get_state(), "torch": torch.get_rng_state()},
             "metric_sums": {"sums": dict(self._sums), "counts": dict(self._counts)},
+            "best_fid": {"fid": self._best_fid, "iteration": self._best_iteration},
         }
 
     def load_state(self, state: dict[str, Any], path: str | Path = "<memory>") -> None:
@@ -437,6 +438,9 @@ class Trainer:
             self._sums = dict(state["metric_sums"]["sums"])
             self._counts = dict(state["metric_sums"]["counts"])
             self.iteration = int(state["iteration"])
+            best = state.get("best_fid") or {}  # older checkpoints have none
+            self._best_fid = float(best.get("fid", math.inf))
+            self._best_iteration = best.get("iteration")
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"checkpoint {path} does not match this run: {exc}") from None
 
