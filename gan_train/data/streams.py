@@ -10,8 +10,6 @@ from typing import Any
 
 import torch
 
-from stability.spec.errors import SpecError
-
 
 def training_stream(config: Any, device: torch.device, batch_size: int | None = None, seed_offset: int = 1_000_003):
     """The seeded stream of training batches of ``config.dataset`` (``batch_size`` rows, default the config's)."""
@@ -47,10 +45,8 @@ def anchor_image(config: Any, device: torch.device) -> torch.Tensor | None:
     if not (config.uses_anchor and config.image_data):
         return None
     shape = data_shape(config)
-    if len(config.anchor) == 1:
+    if config.anchor:  # [c]; TrainConfig.validate allows [] or [c] on images
         return torch.full(shape, float(config.anchor[0]), device=device)
-    if config.anchor:
-        raise SpecError(f"anchor on images is [] (a seeded random image) or [c], got {config.anchor}")
     draw = torch.Generator().manual_seed(config.anchor_seed)
     low = 0.0 if config.dataset == "mnist" else -1.0  # the generator's output range: sigmoid or tanh
     return (low + (1.0 - low) * torch.rand(shape, generator=draw)).to(device)

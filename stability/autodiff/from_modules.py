@@ -14,7 +14,7 @@ from torch import nn
 
 from stability.autodiff.game import GamePenalty, ParamSegment, TorchGame
 from stability.autodiff.nodes import LawNodes, describe_rule
-from stability.autodiff.penalty_nodes import NodeSet, PairedNodes, ProductBlock, ProductNodes
+from stability.autodiff.penalty_nodes import NodeSet, sampled_penalty_nodes
 from stability.spec.errors import SpecError
 from stability.spec.laws import Law
 from stability.spec.links import LossLink, get_link
@@ -150,31 +150,16 @@ def game_from_modules(
             constant = float(mass_expr)
             mass = lambda psi_vec, theta_vec: torch.tensor(constant, dtype=dtype)  # noqa: E731
         anchor = measure.anchor_tensor(dtype=dtype)
-        n_d, n_g = xd.shape[0], z.shape[0]
-        # Pairs x̂ᵢ = h(x_d,i, x_g,i, αᵢ) estimate the product law only for i.i.d. samples; quadrature
-        # nodes are always combined as a tensor product.
         sampled = (not isinstance(data, Law) or rule == "samples") and (
             not isinstance(latent, Law) or rule == "samples"
         )
-        same_size = not (measure.uses_data and measure.uses_generator) or n_d == n_g
-        if sampled and same_size:
-            n = n_d if measure.uses_data else n_g
-            alpha = None
-            if measure.alpha is not None:
-                draw = torch.Generator().manual_seed(seed + 2)
-                alpha = measure.alpha.sample(n, generator=draw, dtype=dtype).reshape(n)
-            penalty_nodes = PairedNodes(measure, (wd, xd), generate, alpha, anchor)
-            note += f"; penalty nodes paired x̂ᵢ = h(x_d,i, x_g,i, αᵢ) with seeded α, {n} pairs"
-        else:
-            alpha = None
-            if measure.alpha is not None:
-                alpha = LawNodes(
-                    measure.alpha, (), rule=rule, nodes=nodes, samples=samples, seed=seed + 2, dtype=dtype
-                )()
-            block = ProductBlock(
-                (wd, xd) if measure.uses_data else None, generate if measure.uses_generator else None, alpha
-            )
-            penalty_nodes = ProductNodes(measure, (block,), generate, anchor, dtype)
+        alpha = lambda: LawNodes(  # noqa: E731
+            measure.alpha, (), rule=rule, nodes=nodes, samples=samples, seed=seed + 2, dtype=dtype
+        )()
+        penalty_nodes, extra = sampled_penalty_nodes(
+            measure, (wd, xd), generate, z.shape[0], sampled, alpha, anchor, seed, dtype
+        )
+        note += extra
         game_penalty = GamePenalty(penalty, penalty.form, float(rho_expr), penalty_nodes, mass)
     if not isinstance(data, Law):
         note += f"; p_d: the {xd.shape[0]} given samples"

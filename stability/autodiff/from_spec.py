@@ -9,6 +9,7 @@ moments.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 
 import sympy
@@ -16,7 +17,7 @@ import torch
 
 from stability.autodiff.game import GamePenalty, ParamSegment, TorchGame
 from stability.autodiff.nodes import LawNodes, describe_rule, used_nodes
-from stability.autodiff.penalty_nodes import KinkSplitBlock, PairedNodes, ProductBlock, ProductNodes
+from stability.autodiff.penalty_nodes import KinkSplitBlock, ProductBlock, ProductNodes, sampled_penalty_nodes
 from stability.spec.errors import SpecError
 from stability.spec.lambdify import lambdify_torch
 from stability.spec.laws import Branch, Law
@@ -63,12 +64,14 @@ def game_from_system(
     if system.penalty is not None:
         spec = system.penalty
         measure = spec.measure
-        vector = measure.anchor_vector(len(system.x))  # one component per data variable
-        anchor = torch.tensor([float(a) for a in vector], dtype=dtype) if vector is not None else None
+        anchor = measure.anchor_tensor(dtype=dtype, dim=len(system.x))  # one component per data variable
         if rule == "quadrature":
             penalty_nodes = ProductNodes(measure, _spec_blocks(system, spec, nodes, dtype), generator, anchor, dtype)
         else:
-            penalty_nodes, extra = _sampled_nodes(spec, data, generator, kw, anchor)
+            alpha = lambda: LawNodes(measure.alpha, (), **{**kw, "seed": seed + 2})()  # noqa: E731
+            penalty_nodes, extra = sampled_penalty_nodes(
+                measure, data, generator, generator.size, True, alpha, anchor, seed, dtype
+            )
             note += extra
         penalty = GamePenalty(spec, spec.form, float(spec.rho), penalty_nodes, _mass(system, dtype))
     segments = tuple(ParamSegment(s.name, i, ()) for i, s in enumerate(system.params))
@@ -87,24 +90,6 @@ def _mass(system: GanSystem, dtype: torch.dtype) -> Callable | None:
         return out if isinstance(out, torch.Tensor) else torch.tensor(float(out), dtype=dtype)
 
     return mass
-
-
-def _sampled_nodes(spec: Penalty, data, generator: LawNodes, kw: dict, anchor):
-    """Paired nodes when data and generator sample sets line up (the minibatch estimator), else their product."""
-    measure = spec.measure
-    n_data = data[0].shape[0]
-    if measure.uses_data and measure.uses_generator and n_data != generator.size:
-        alpha = LawNodes(measure.alpha, (), **{**kw, "seed": kw["seed"] + 2})() if measure.alpha is not None else None
-        block = ProductBlock(data if measure.uses_data else None, generator if measure.uses_generator else None, alpha)
-        note = "; penalty nodes: product coupling (data and generator sets differ in size)"
-        return ProductNodes(measure, (block,), generator, anchor, kw["dtype"]), note
-    n = n_data if measure.uses_data else generator.size
-    alpha = None
-    if measure.alpha is not None:
-        draw = torch.Generator().manual_seed(kw["seed"] + 2)
-        alpha = measure.alpha.sample(n, generator=draw, dtype=kw["dtype"]).reshape(n)
-    note = f"; penalty nodes paired x̂ᵢ = h(x_d,i, x_g,i, αᵢ), {n} pairs"
-    return PairedNodes(measure, data, generator, alpha, anchor), note
 
 
 def _spec_blocks(system: GanSystem, penalty: Penalty, nodes: Nodes, dtype: torch.dtype):
@@ -146,8 +131,6 @@ def _spec_blocks(system: GanSystem, penalty: Penalty, nodes: Nodes, dtype: torch
 
 def _place(key: str, block: ProductBlock, split: LawNodes) -> ProductBlock:
     """``block`` with the node set of ``key`` replaced by ``split`` (fixed sets are evaluated, θ-dependent kept)."""
-    from dataclasses import replace
-
     return replace(block, **{key: split if key == "generator" else split()})
 
 

@@ -152,3 +152,40 @@ def _combine(sets, measure: PenaltyMeasure, anchor, dtype) -> NodeSet:
 
 
 PenaltyNodes = PairedNodes | ProductNodes
+
+
+def sampled_penalty_nodes(
+    measure: PenaltyMeasure,
+    data: NodeSet,
+    generator: GeneratorNodes,
+    n_generated: int,
+    can_pair: bool,
+    product_alpha: Callable[[], NodeSet | None],
+    anchor: torch.Tensor | None,
+    seed: int,
+    dtype: torch.dtype,
+) -> tuple[PenaltyNodes, str]:
+    """Paired nodes (one seeded α per pair) when the sets are i.i.d. samples of matching size, else their product.
+
+    Pairs x̂ᵢ = h(x_d,i, x_g,i, αᵢ) estimate the product law only for i.i.d. samples (a trainer's minibatch);
+    quadrature nodes, or sets of different sizes, are combined as a tensor product with ``product_alpha()``.
+    Returns the nodes and a note for ``expectation_note``.
+    """
+    n_data = data[0].shape[0]
+    same_size = not (measure.uses_data and measure.uses_generator) or n_data == n_generated
+    if not (can_pair and same_size):
+        block = ProductBlock(
+            data if measure.uses_data else None,
+            generator if measure.uses_generator else None,
+            product_alpha() if measure.alpha is not None else None,
+        )
+        reason = "data and generator sets differ in size" if can_pair else "quadrature nodes"
+        return ProductNodes(
+            measure, (block,), generator, anchor, dtype
+        ), f"; penalty nodes: product coupling ({reason})"
+    n = n_data if measure.uses_data else n_generated
+    alpha = None
+    if measure.alpha is not None:
+        alpha = measure.alpha.sample(n, generator=torch.Generator().manual_seed(seed + 2), dtype=dtype).reshape(n)
+    note = f"; penalty nodes paired x̂ᵢ = h(x_d,i, x_g,i, αᵢ) with seeded α, {n} pairs"
+    return PairedNodes(measure, data, generator, alpha, anchor), note

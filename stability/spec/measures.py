@@ -49,7 +49,8 @@ class PenaltyMeasure:
         uses_data, uses_generator: which samples the rule reads.
         anchor: the fixed anchor point A, or ``None``.
         mass: M(ψ, θ), the total mass of μ (1 for probability measures).
-        label: the name in tables and figure titles (``"μ_GP"``).
+
+    Its label for tables and figures is its registry entry's (:data:`MEASURES`).
     """
 
     name: str
@@ -59,7 +60,6 @@ class PenaltyMeasure:
     uses_generator: bool = True
     anchor: tuple | None = None
     mass: Any = 1
-    label: str = ""
 
     @property
     def is_probability(self) -> bool:
@@ -120,14 +120,17 @@ class PenaltyMeasure:
             )
         return Law(tuple(branches), f"{self.describe()} over p_d={data}, p_g={generator}")
 
-    def anchor_tensor(self, like: Any = None, dtype: Any = None, device: Any = None) -> Any:
-        """The anchor A as a torch tensor broadcastable to one sample (a scalar anchor stays 0-d), or ``None``."""
+    def anchor_tensor(self, like: Any = None, dtype: Any = None, device: Any = None, dim: int | None = None) -> Any:
+        """The anchor A as a torch tensor, or ``None``: broadcastable to one sample (a scalar anchor stays 0-d),
+        or with ``dim`` components (:meth:`anchor_vector`) when ``dim`` is given."""
         if self.anchor is None:
             return None
         import torch
 
         dtype = dtype if dtype is not None else (like.dtype if like is not None else torch.float64)
         device = device if device is not None else (like.device if like is not None else None)
+        if dim is not None:
+            return torch.tensor([float(a) for a in self.anchor_vector(dim)], dtype=dtype, device=device)
         values = [float(a) for a in self.anchor]
         return torch.tensor(values if len(values) > 1 else values[0], dtype=dtype, device=device)
 
@@ -148,8 +151,6 @@ class PenaltyMeasure:
             if alpha is None:
                 alpha = self.alpha.sample(batch, generator=generator, dtype=reference.dtype).to(reference.device)
             alpha = alpha.reshape((batch,) + (1,) * (reference.dim() - 1))
-        else:
-            alpha = None
         if anchor is None:
             anchor = self.anchor_tensor(reference)
         return self.rule(x_data, x_gen, alpha, anchor)
@@ -183,28 +184,28 @@ def _anchor_rule(xd, xg, alpha, anchor):
 
 def p_d() -> PenaltyMeasure:
     """μ = p_d: x̂ = x_d (the data manifold; R1 of Mescheder et al. 2018)."""
-    return PenaltyMeasure("p_d", _data_rule, uses_generator=False, label="p_d")
+    return PenaltyMeasure("p_d", _data_rule, uses_generator=False)
 
 
 def p_g() -> PenaltyMeasure:
     """μ = p_θ: x̂ = x_g (the sample manifold; R2)."""
-    return PenaltyMeasure("p_g", _gen_rule, uses_data=False, label="p_g")
+    return PenaltyMeasure("p_g", _gen_rule, uses_data=False)
 
 
-def interpolation(alpha: Any, name: str = "interpolation", label: str = "") -> PenaltyMeasure:
+def interpolation(alpha: Any, name: str = "interpolation") -> PenaltyMeasure:
     """x̂ = α x_d + (1 − α) x_g with α drawn from ``alpha`` (a law on R)."""
     from stability.spec.laws import Law
 
     if not isinstance(alpha, Law) or alpha.dim != 1:
         raise SpecError("interpolation(alpha): alpha must be a law on R, e.g. uniform(0, 1)")
-    return PenaltyMeasure(name, _interpolation_rule, alpha=alpha, label=label or f"interpolation({alpha})")
+    return PenaltyMeasure(name, _interpolation_rule, alpha=alpha)
 
 
 def mu_gp() -> PenaltyMeasure:
     """μ_GP: x̂ = α x_d + (1 − α) x_g, α ~ U(0, 1) (the WGAN-GP sampling)."""
     from stability.spec.laws import uniform
 
-    return interpolation(uniform(0, 1), "mu_gp", "μ_GP")
+    return interpolation(uniform(0, 1), "mu_gp")
 
 
 def mu_mid() -> PenaltyMeasure:
@@ -213,7 +214,7 @@ def mu_mid() -> PenaltyMeasure:
 
     from stability.spec.laws import dirac
 
-    return interpolation(dirac(sympy.Rational(1, 2)), "mu_mid", "μ_mid")
+    return interpolation(dirac(sympy.Rational(1, 2)), "mu_mid")
 
 
 def mu_anchor(anchor: Any, alpha: Any = None) -> PenaltyMeasure:
@@ -227,7 +228,7 @@ def mu_anchor(anchor: Any, alpha: Any = None) -> PenaltyMeasure:
         vector = tuple(sympy.nsimplify(sympy.sympify(v, strict=True)) for v in values)
     except (sympy.SympifyError, TypeError):
         raise SpecError(f"mu_anchor: the anchor must be a number or a list of numbers, got {anchor!r}") from None
-    return PenaltyMeasure("mu_anchor", _anchor_rule, alpha=alpha or uniform(0, 1), anchor=vector, label="μ_g,anc")
+    return PenaltyMeasure("mu_anchor", _anchor_rule, alpha=alpha or uniform(0, 1), anchor=vector)
 
 
 def weighted(measure: PenaltyMeasure, mass: Any) -> PenaltyMeasure:

@@ -104,10 +104,7 @@ class GanSystem:
             return self
         mapping = {by_name[k]: _number(v, k) for k, v in values.items()}
         weight = _number(rho, "rho") if rho is not None else sympy.sympify(self.penalty.rho).xreplace(mapping)
-        measure = self.penalty.measure
-        if not measure.is_probability:
-            measure = replace(measure, mass=sympy.sympify(measure.mass).xreplace(mapping))
-        return replace(self, penalty=replace(self.penalty, rho=weight, measure=measure))
+        return replace(self, penalty=replace(self.penalty, rho=weight))  # constants live in ρ only (_validate)
 
     def with_penalty(self, penalty: Penalty | None, name: str | None = None) -> GanSystem:
         return replace(self, penalty=penalty, name=name or self.name)
