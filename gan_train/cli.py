@@ -109,6 +109,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_set_option(sweep, "override a config key for every run (repeatable), e.g. --set device=cuda")
     sweep.add_argument("--out", required=True, metavar="DIR", help="sweep directory")
     sweep.add_argument("--print-commands", action="store_true", help="print one ganstab train line per method")
+    sweep.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --print-commands: processes (GPUs) per node; N > 1 prints torchrun lines",
+    )
+    sweep.add_argument(
+        "--nnodes",
+        type=int,
+        default=1,
+        metavar="M",
+        help="with --print-commands: nodes (multi-node torchrun lines with rendezvous placeholders)",
+    )
     sweep.set_defaults(func=run_bench_cifar)
 
     presets = subparsers.add_parser("presets", help="list the training presets", description="List training presets.")
@@ -149,8 +163,10 @@ def run_bench_cifar(args: argparse.Namespace) -> int:
         extra.append("eval_every=10000")
     settings = sweep_settings(args.arch, methods, args.iters, args.data_dir, args.inception_weights, extra)
     out = Path(args.out)
+    if (args.nproc != 1 or args.nnodes != 1) and not args.print_commands:
+        raise SpecError("--nproc/--nnodes print torchrun lines: add --print-commands (a sweep runs one process)")
     if args.print_commands:
-        print(print_commands(args.arch, settings, out))
+        print(print_commands(args.arch, settings, out, nproc=args.nproc, nnodes=args.nnodes))
         return 0
     result = run_sweep(args.arch, settings, out)
     for method, what in result["runs"].items():
@@ -204,15 +220,20 @@ def run_train(args: argparse.Namespace) -> int:
         print(_parameter_summary(config))
         return 0
 
-    from gan_train.errors import TrainingStopped
+    from gan_train.errors import Preempted, TrainingStopped
     from gan_train.loop import Trainer
 
     trainer = Trainer.resume(run_dir, args.assignments) if args.resume else Trainer.create(config, run_dir)
     try:
         result = trainer.run()
+    except Preempted as exc:
+        print(f"ganstab train: stopped by {exc}", file=sys.stderr)
+        return exc.exit_status
     except TrainingStopped as exc:
         print(f"ganstab train: stopped: {exc}", file=sys.stderr)
         return 3
+    if not trainer.world.is_main:
+        return 0  # under torchrun rank 0 reports for all
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -8,6 +8,9 @@ Each method is configured in its paper's own language:
   ``"maxal"`` (Eq. 13): the weight is ``rho`` = ρ, as written in those papers.
 * ``form="gp"`` (WGAN-GP, Gulrajani et al.) and ``"lp"`` (WGAN-LP, Eq. 8 of
   ``004_…``): the weight is ``gp_lambda`` = λ of ``λ·E_μ[φ]``, so ρ = 2λ.
+* ``form="lgan"`` (the Lipschitz-GAN penalty λ·k(f)², k(f) ≈ max‖∇ₓD‖ over the
+  batch, Eq. 10/12 of ``002_…``): the weight is ``gp_lambda`` = λ, as that
+  paper writes it, so ρ = 2λ and the term is λ·max_i ‖∇ₓD(x̂_i)‖².
 
 Setting the weight the chosen form does not use is an error, so a
 ``--set rho=…`` on a WGAN-GP preset cannot silently do nothing.
@@ -36,11 +39,12 @@ DATASET_NAMES = TOY_DATASETS + IMAGE_DATASETS
 ARCH_DATASETS = {"mlp": TOY_DATASETS, "dcgan": ("cifar10", "mnist"), "resnet": ("cifar10",)}
 MEASURE_NAMES = ("none", *MEASURES)
 FORM_NAMES = (*FORMS, *MAX_FORMS)
-LAMBDA_FORMS = ("gp", "lp")  # weighted by gp_lambda (ρ = 2λ); the others by rho
+LAMBDA_FORMS = ("gp", "lp", "lgan")  # weighted by gp_lambda (ρ = 2λ); the others by rho
 LOSS_NAMES = tuple(LINKS)
 GEN_LOSS_NAMES = ("linear", "minimax")
-OPTIMIZER_NAMES = ("adam", "rmsprop")
-ACTIVATION_NAMES = ("relu", "leaky_relu", "tanh", "softplus")
+OPTIMIZER_NAMES = ("adam", "rmsprop", "sgd")
+ACTIVATION_NAMES = ("relu", "leaky_relu", "tanh", "softplus", "selu")  # models.mlp.ACTIVATIONS (a test checks)
+INIT_NAMES = ("torch", "normal", "tflib")  # models.mlp.INITS (a test checks)
 AMP_NAMES = ("off", "bf16", "fp16")
 
 #: The resolved config of a run, in its directory.
@@ -76,6 +80,8 @@ class TrainConfig:
 
     # --- data and models -------------------------------------------------------
     dataset: str = "8gaussians"  # 8gaussians | 25gaussians | swissroll | cifar10 | mnist (gan_train.data)
+    # ↑ or a 2-D law of the spec-file language (gan_train.data.toy.law_from_text), e.g. "discrete([[0, 0], [1, 1]])"
+    data_subset: int = 0  # image data: train on N fixed training images, one per class in turn; 0 = all of them
     data_dir: str = (
         ""  # image data: the folder with cifar-10-python.tar.gz (or cifar-10-batches-py/) or MNIST IDX files
     )
@@ -85,28 +91,34 @@ class TrainConfig:
     width: int = 512  # MLP: hidden units per layer; dcgan/resnet: DIM, the base channel count
     depth: int = 3  # MLP only: hidden layers, generator and critic
     activation: str = "relu"  # MLP only: models.mlp.ACTIVATIONS
+    init: str = "torch"  # MLP only: torch (PyTorch's default) | normal (N(0, 0.02²), zero bias) | tflib (gan_toy.py)
+    fake: str = ""  # 2-D data: a fixed generator law (spec-file law language) instead of the network; "" = the network
+    fake_images: int = 0  # image data: a fixed generator of N Gaussian-noise images (seeded by `seed`); 0 = network
+    train_generator: bool = True  # False: critic-only mode, the generator is never stepped (needed by fake/fake_images)
     # --- objective (stability.spec.links, Lipschitz-GAN family of 000/002) --------------
     loss: str = "identity"  # link f; critic loss E_pg[φ(D)] + E_pd[φ(−D)], φ(x) = −f(−x); identity = WGAN
     gen_loss: str = "linear"  # linear: −E[D(G(z))]; minimax: E[f(−D(G(z)))] (the critic's own objective)
     # --- critic regulariser ------------------------------------------------------
     measure: str = "none"  # where ∇ₓD is penalised (Table 1 of 003): p_d, p_g, mu_gp, mu_mid, mu_g_anc, none
-    form: str = "simple"  # what is penalised: simple, gp, lp, maxgp, maxal (stability.spec.penalties)
+    form: str = "simple"  # what is penalised: simple, gp, lp, maxgp, maxal, lgan (stability.spec.penalties)
     rho: float = 20.0  # ρ of (ρ/2)·E_μ[φ] for simple/maxgp/maxal
-    gp_lambda: float = 10.0  # λ of λ·E_μ[φ] for gp/lp (ρ = 2λ)
-    maxal_lambda0: float = 0.0  # initial Lagrange multiplier λ of MaxAL (Eq. 13 of 001)
+    gp_lambda: float = 10.0  # λ of λ·E_μ[φ] for gp/lp and of λ·max‖∇ₓD‖² for lgan (ρ = 2λ)
+    maxal_lambda0: float = 0.0  # initial Lagrange multiplier λ of MaxAL (Eq. 13 of 001); it settles at −W1
     anchor: list[float] = field(default_factory=lambda: [2.0, -1.0])  # A of mu_g_anc (Section 5.1 of 003)
     # ↑ images: [] = a U(−1, 1) image drawn from anchor_seed (saved as RUN_DIR/anchor.pt), [c] = every pixel c
     anchor_seed: int = 0  # seed of the random anchor image of mu_g_anc on image data
     clip: float = 0.0  # weight clipping to [−c, c] after each critic step (Arjovsky: 0.01); 0 = off
     spectral_norm: bool = False  # spectral normalisation of every critic layer (torch parametrization)
     # --- optimisation -------------------------------------------------------------
-    optimizer: str = "adam"  # adam | rmsprop (WGAN with clipping)
+    optimizer: str = "adam"  # adam | rmsprop (WGAN with clipping) | sgd (plain, no momentum; 000 App. Fig. 10–11)
     lr_d: float = 1e-4  # critic learning rate
     lr_g: float = 1e-4  # generator learning rate
     beta1: float = 0.5  # Adam β1
     beta2: float = 0.9  # Adam β2
     lr_decay: bool = False  # decay both learning rates linearly to 0 over `iterations`
     n_critic: int = 5  # critic steps per generator step
+    critic_warmup: int = 0  # the first N generator iterations take critic_warmup_steps critic steps each (004 §6)
+    critic_warmup_steps: int = 100  # critic steps per generator iteration during the warm-up
     batch_size: int = 256  # samples per critic minibatch (data, generator and penalty points)
     gen_batch_size: int = 0  # samples per generator step; 0 = batch_size (Gulrajani's ResNet: 2 × 64)
     iterations: int = 30000  # generator iterations
@@ -140,8 +152,25 @@ class TrainConfig:
         return self.penalised and MEASURES[self.measure].needs_anchor
 
     @property
+    def fixed_generator(self) -> bool:
+        """Whether G is a fixed law or set (``fake`` / ``fake_images``), with no parameters."""
+        return bool(self.fake) or self.fake_images > 0
+
+    @property
+    def law_data(self) -> bool:
+        """Whether ``dataset`` is a law expression rather than a registered name."""
+        return self.dataset not in DATASET_NAMES
+
+    def critic_steps(self, iteration: int) -> int:
+        """Critic steps before generator iteration ``iteration`` (0-based): the warm-up schedule of ``004_…`` §6.
+
+        ``critic_warmup_steps`` for the first ``critic_warmup`` generator iterations, ``n_critic`` after them.
+        """
+        return self.critic_warmup_steps if iteration < self.critic_warmup else self.n_critic
+
+    @property
     def rho_effective(self) -> float:
-        """ρ of the (ρ/2)·E_μ[φ] convention: ``rho``, or 2λ for gp/lp."""
+        """ρ of the (ρ/2)·E_μ[φ] convention: ``rho``, or 2λ for the λ-weighted forms (gp, lp, lgan)."""
         return 2.0 * self.gp_lambda if self.form in LAMBDA_FORMS else self.rho
 
     def describe_regulariser(self) -> str:
@@ -186,10 +215,11 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check names and ranges; raise :class:`SpecError` saying what to fix."""
-        _check_name("dataset", self.dataset, DATASET_NAMES)
+        if not (self.law_data and "(" in self.dataset):  # a law expression is checked by _check_additions
+            _check_name("dataset", self.dataset, DATASET_NAMES)
         _check_name("architecture", self.arch, tuple(ARCH_DATASETS))
         _check(
-            self.dataset in ARCH_DATASETS[self.arch],
+            self.dataset in ARCH_DATASETS[self.arch] or (self.law_data and self.arch == "mlp"),
             f"arch={self.arch} is for {', '.join(ARCH_DATASETS[self.arch])}, not dataset={self.dataset}",
         )
         if self.image_data:
@@ -246,7 +276,39 @@ class TrainConfig:
             _check(len(self.anchor) in (1, 2), f"anchor must have 1 or 2 components for 2-D data, got {self.anchor}")
         if self.amp == "fp16":
             _check(self.device.startswith("cuda"), "amp=fp16 needs a CUDA device; use amp=bf16 on CPU")
+        self._check_additions()
         return self
+
+    def _check_additions(self) -> None:
+        """The keys of fixed data and generators, critic-only mode, the warm-up schedule and the MLP's init."""
+        _check_name("init", self.init, INIT_NAMES)
+        _check(self.init == "torch" or self.arch == "mlp", f"init={self.init} is for arch=mlp (images use tflib's)")
+        _check(self.critic_warmup >= 0, f"critic_warmup must be >= 0 (0 turns it off), got {self.critic_warmup}")
+        _check(self.critic_warmup_steps >= 1, f"critic_warmup_steps must be >= 1, got {self.critic_warmup_steps}")
+        for key in ("data_subset", "fake_images"):
+            value = getattr(self, key)
+            _check(value >= 0, f"{key} must be >= 0 (0 turns it off), got {value}")
+            _check(not value or self.image_data, f"{key} is for image data, not dataset={self.dataset}")
+        _check(
+            not self.data_subset or self.batch_size <= self.data_subset,
+            f"batch_size {self.batch_size} exceeds data_subset={self.data_subset} (the images of each batch)",
+        )
+        if self.law_data or self.fake:
+            from gan_train.data.fixed import latent_needed
+            from gan_train.data.toy import law_from_text
+
+            if self.law_data:
+                law_from_text(self.dataset, "dataset")
+            if self.fake:
+                _check(not self.image_data, "fake is a 2-D law; on image data use fake_images=N")
+                needed = latent_needed(law_from_text(self.fake, "fake"))
+                _check(self.latent_dim >= needed, f"fake law needs latent_dim >= {needed}, got {self.latent_dim}")
+        _check(not (self.fake and self.fake_images), "set fake (2-D law) or fake_images (images), not both")
+        _check(
+            not (self.fixed_generator and self.train_generator),
+            "a fixed generator (fake / fake_images) has nothing to train; set train_generator=false",
+        )
+        _check(not (self.fixed_generator and self.eval_every), "eval_every scores a generator network; set it to 0")
 
 
 def read_run_config(run_dir: str | Path, what: str = "use") -> TrainConfig:

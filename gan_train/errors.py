@@ -8,6 +8,8 @@ status 3, the last good checkpoint kept.
 
 from __future__ import annotations
 
+import signal
+
 from stability.spec.errors import SpecError
 
 
@@ -30,3 +32,17 @@ class DivergenceError(TrainingStopped):
 
 class CheckpointWriteError(TrainingStopped):
     """Writing a checkpoint failed (e.g. a full disk); the previous one is intact."""
+
+
+class Preempted(TrainingStopped):
+    """SIGTERM or SIGINT arrived: the iteration was finished and a checkpoint written; ``--resume`` continues."""
+
+    def __init__(self, signum: int, iteration: int, checkpoint: object):
+        name = signal.Signals(signum).name
+        super().__init__(f"{name} at iteration {iteration}: checkpoint {checkpoint} written; continue with --resume")
+        self.signum = int(signum)
+        self.iteration = iteration
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum  # the shell's convention for "killed by signal N"

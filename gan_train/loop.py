@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +29,12 @@ import torch
 from tqdm.auto import tqdm
 
 from gan_train import checkpoint as ckpt
+from gan_train import distributed as dist
 from gan_train.config import RESUMABLE_KEYS, TrainConfig, apply_overrides, read_run_config, write_run_config
 from gan_train.data.streams import anchor_image, training_stream
 from gan_train.data.toy import data_law, get_dataset
-from gan_train.errors import CheckpointError, CheckpointWriteError, DivergenceError
+from gan_train.distributed import World, world_from_environment
+from gan_train.errors import CheckpointError, CheckpointWriteError, DivergenceError, Preempted
 from gan_train.losses import critic_loss, generator_loss
 from gan_train.metrics.log import MetricsLog, w1_assignment
 from gan_train.nets import architecture, build_critic, build_generator, clip_weights_
@@ -39,8 +44,23 @@ from stability.spec.links import get_link
 from stability.util.atomic import atomic_save
 
 #: Per-critic-step statistics, in the order they are accumulated.
-CRITIC_STATS = ("loss_d", "loss_adv", "penalty", "gap", "grad_norm", "max_grad_norm", "param_grad_norm_d")
+CRITIC_STATS = ("loss_d", "loss_adv", "penalty", "gap", "d_mean", "grad_norm", "max_grad_norm", "param_grad_norm_d")
 GENERATOR_STATS = ("loss_g", "param_grad_norm_g")
+_STATS = {"critic": CRITIC_STATS, "generator": GENERATOR_STATS}
+_MAX_TERMS = 16  # divergence codes are step_id · 16 + term index
+
+
+@dataclass
+class CriticBatch:
+    """One critic step's randomness, drawn once (:meth:`Trainer.draw_critic_batch`).
+
+    Holding it apart from the loss lets a test (or ``ganstab spectrum``) evaluate
+    the trainer's own loss on a batch it chose.
+    """
+
+    x_data: torch.Tensor  # (B, ...) data batch
+    z: torch.Tensor  # (B, latent_dim) latent codes; x_gen = generator(z), no graph to G
+    alpha: torch.Tensor | None  # (B,) the measure's interpolation weights when it draws α, else None
 
 
 @dataclass
@@ -72,7 +92,10 @@ class Trainer:
     def __init__(self, config: TrainConfig, run_dir: str | Path):
         self.config = config.validate()
         self.run_dir = Path(run_dir)
-        self.device = _device(config.device)
+        self.world = world_from_environment()  # rank 0 of 1, or this process's place under torchrun
+        self.device = _device(config.device, self.world)
+        dist.check_config(self.world, self.config)
+        dist.join(self.world, self.device)
         if config.threads > 0:
             torch.set_num_threads(config.threads)  # small 2-D nets often run fastest on one thread
         self.dataset = get_dataset(config.dataset) if not config.image_data else None  # 2-D plots and W1
@@ -81,6 +104,10 @@ class Trainer:
             torch.manual_seed(config.seed)
             self.generator = build_generator(config).to(self.device)
             self.critic = build_critic(config).to(self.device)
+        # Under torchrun the training forwards go through DDP (gradients averaged in the one backward); the
+        # forwards that need no parameter gradient (G in the critic step, D in the generator step) do not.
+        self._critic_fwd = dist.wrap(self.critic, self.world)
+        self._generator_fwd = dist.wrap(self.generator, self.world)
         self.opt_g = self._optimizer(self.generator, config.lr_g)
         self.opt_d = self._optimizer(self.critic, config.lr_d)
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
@@ -99,8 +126,14 @@ class Trainer:
         self.iteration = 0
         self._evaluator = None  # the Inception network and reference statistics, loaded at the first evaluation
         self._best_fid, self._best_iteration = math.inf, None
-        self._sums: dict[str, float] = {}
+        # Running sums of the per-step statistics, on the device (float64): read once per log interval.
+        self._sums: dict[str, torch.Tensor] = {}
         self._counts: dict[str, int] = {}
+        self._watched = self._watched_terms()
+        self._first_bad = torch.full((), -1, dtype=torch.int64, device=self.device)
+        self._step_id = 0
+        self._steps_seen: list[tuple[int, str, str]] = []
+        self._last_penalty = None
         self.last_checkpoint: Path | None = None
 
     # ---- construction ----------------------------------------------------------------
@@ -111,11 +144,13 @@ class Trainer:
         run_dir = Path(run_dir)
         if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
             raise SpecError(f"run directory {run_dir} already exists; pass --resume to continue it or choose a new one")
-        trainer = cls(config, run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_run_config(run_dir, config)
-        if trainer.penalty is not None and trainer.penalty.anchor is not None:  # recorded beside the config
-            atomic_save(run_dir / "anchor.pt", lambda handle: torch.save(trainer.penalty.anchor.cpu(), handle))
+        trainer = cls(config, run_dir)  # under torchrun: every rank has checked the directory before this rendezvous
+        if trainer.world.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_run_config(run_dir, config)
+            if trainer.penalty is not None and trainer.penalty.anchor is not None:  # recorded beside the config
+                atomic_save(run_dir / "anchor.pt", lambda handle: torch.save(trainer.penalty.anchor.cpu(), handle))
+        trainer.world.barrier()
         return trainer
 
     @classmethod
@@ -137,16 +172,26 @@ class Trainer:
         if found:
             trainer.load_state(ckpt.read_checkpoint(found[-1][1]), found[-1][1])
             trainer.last_checkpoint = found[-1][1]
-        if config != base:
-            write_run_config(run_dir, config)
-        ckpt.remove_stale_temporaries(run_dir)
+        if trainer.world.is_main:
+            if config != base:
+                write_run_config(run_dir, config)
+            ckpt.remove_stale_temporaries(run_dir)
+        trainer.world.barrier()
         return trainer
 
     def _optimizer(self, module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
-        """Adam (fused kernel where torch has one: same update, ~6x cheaper step on CPU) or RMSprop."""
+        """Adam (fused kernel where torch has one: same update, ~6x cheaper step on CPU), RMSprop or plain SGD.
+
+        A fixed generator has no parameters. It gets an SGD over one empty placeholder tensor, whose steps change
+        nothing, so the scheduler and the checkpoints look the same for every run.
+        """
         params = list(module.parameters())
+        if not params:
+            return torch.optim.SGD([torch.zeros(0, requires_grad=True)], lr=lr)
         if self.config.optimizer == "rmsprop":
             return torch.optim.RMSprop(params, lr=lr, foreach=True)
+        if self.config.optimizer == "sgd":  # 000_… App. Fig. 10–11 (line 390): "SGD optimizer with lr=…"
+            return torch.optim.SGD(params, lr=lr, foreach=True)
         betas = (self.config.beta1, self.config.beta2)
         try:
             return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
@@ -170,82 +215,152 @@ class Trainer:
     def _latent(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.config.latent_dim, generator=self.noise).to(self.device)  # (n, latent)
 
-    def _critic_step(self, index: int) -> None:
-        cfg, batch = self.config, self.config.batch_size
+    def draw_critic_batch(self) -> CriticBatch:
+        """One critic step's randomness, in a fixed order: the data batch, then z, then α (from the noise RNG)."""
+        batch = self.config.batch_size
         x_data = self.data.next()  # (B, 2) or (B, C, H, W), on the device
         z = self._latent(batch)
+        alpha = None
+        if self.penalty is not None and self.penalty.measure.alpha is not None:
+            alpha = self.penalty.measure.alpha.sample(batch, generator=self.noise, dtype=x_data.dtype)
+            alpha = self.world.shard(alpha.to(self.device))  # (B / world_size,)
+        # Every rank draws the same global batch and keeps its slice (gan_train/distributed.py).
+        return CriticBatch(self.world.shard(x_data), self.world.shard(z), alpha)
+
+    def critic_loss(self, batch: CriticBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss the critic minimises on ``batch`` (adversarial + penalty) and its statistics.
+
+        One forward of the critic takes the real and generated samples together
+        (``003_…`` Definition 4: ψ̇ = −∇_ψ of this loss); when the measure's x̂ *is*
+        one of them (p_d, p_g) the penalty's input gradient is taken from that
+        same forward, otherwise x̂ gets its own forward. Returns the scalar loss
+        and a detached float64 vector of :data:`CRITIC_STATS` (no host sync).
+        """
+        n = batch.x_data.shape[0]
         with torch.no_grad(), self.autocast:
-            x_gen = self.generator(z).float()  # like x_data, no graph to G
+            x_gen = self.generator(batch.z).float()  # like x_data, no graph to G
+        x_in = torch.cat([batch.x_data, x_gen])
+        # Under autocast the penalty gets its own float32 forward: bf16's 8-bit mantissa loses 5–9% of
+        # ‖∇ₓD‖² at initialisation (tests/test_train_step.py), which the penalty cannot afford.
+        reused = self.penalty.reused_rows(n) if self.penalty is not None and self.config.amp == "off" else None
+        if reused is not None:
+            x_in.requires_grad_(True)
         with self.autocast:
-            d = self.critic(torch.cat([x_data, x_gen])).float()  # (2B,)
-        d_real, d_fake = d[:batch], d[batch:]
+            d = self._critic_fwd(x_in).float()  # (2B,)
+        d_real, d_fake = d[:n], d[n:]
         loss_adv = critic_loss(self.link, d_real, d_fake)
-        loss = loss_adv
-        penalty = q = None
+        loss, penalty = loss_adv, None
         if self.penalty is not None:
             scale = self.scaler_d.get_scale() if self.scaler_d.is_enabled() else None
-            with self.autocast:
-                penalty = self.penalty(self.critic, x_data, x_gen, generator=self.noise, grad_scale=scale)
+            if reused is not None:
+                penalty = self.penalty.from_forward(x_in, d, reused, grad_scale=scale)
+            else:
+                with torch.autocast(self.device.type, enabled=False):
+                    penalty = self.penalty(self._critic_fwd, batch.x_data, x_gen, alpha=batch.alpha, grad_scale=scale)
             loss = loss + penalty.loss
-            q = penalty.q
-        self.opt_d.zero_grad(set_to_none=True)
-        self.scaler_d.scale(loss).backward()
-        self.scaler_d.unscale_(self.opt_d)
-        grad_norm = _grad_norm(self.critic)
-        values = torch.stack(
+        nan = torch.full((), math.nan, device=d.device)
+        stats = torch.stack(
             [
                 loss.detach(),
                 loss_adv.detach(),
-                penalty.loss.detach() if penalty is not None else torch.zeros((), device=self.device),
+                penalty.loss.detach() if penalty is not None else torch.zeros((), device=d.device),
                 (d_real.mean() - d_fake.mean()).detach(),
-                q.sqrt().mean() if q is not None else torch.full((), math.nan, device=self.device),
-                q.sqrt().max() if q is not None else torch.full((), math.nan, device=self.device),
-                grad_norm,
+                d.mean().detach(),
+                penalty.q.sqrt().mean() if penalty is not None else nan,
+                penalty.q.sqrt().max() if penalty is not None else nan,
             ]
-        ).tolist()  # one device sync per step
-        self._check_finite(dict(zip(CRITIC_STATS, values)), f"critic step {index + 1}/{cfg.n_critic}")
+        ).double()
+        self._last_penalty = penalty
+        return loss, stats
+
+    def generator_loss(self, z: torch.Tensor) -> torch.Tensor:
+        """The loss the generator minimises at latent codes ``z`` (critic parameters get no gradient)."""
+        self.critic.requires_grad_(False)  # no parameter gradients for D in the G step
+        try:
+            with self.autocast:
+                d_fake = self.critic(self._generator_fwd(z)).float()  # (B,)
+        finally:
+            self.critic.requires_grad_(True)
+        return generator_loss(self.config.gen_loss, self.link, d_fake)
+
+    def _critic_step(self, index: int) -> None:
+        cfg = self.config
+        loss, stats = self.critic_loss(self.draw_critic_batch())
+        penalty = self._last_penalty
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler_d.scale(loss).backward()
+        self.scaler_d.unscale_(self.opt_d)
+        stats = torch.cat([stats, _grad_norm(self.critic).double().reshape(1)])
+        self._watch(stats, "critic", f"critic step {index + 1}/{self._critic_steps()}")
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
         if cfg.clip > 0:
             clip_weights_(self.critic, cfg.clip)
         if penalty is not None:
             self.penalty.after_step(penalty)
-        self._accumulate(CRITIC_STATS, values)
+        self._accumulate("critic", stats)
 
     def _generator_step(self) -> None:
-        cfg = self.config
-        z = self._latent(cfg.generator_batch)
-        self.critic.requires_grad_(False)  # no parameter gradients for D in the G step
-        try:
-            with self.autocast:
-                d_fake = self.critic(self.generator(z)).float()  # (B,)
-            loss = generator_loss(cfg.gen_loss, self.link, d_fake)
-            self.opt_g.zero_grad(set_to_none=True)
-            self.scaler_g.scale(loss).backward()
-            self.scaler_g.unscale_(self.opt_g)
-        finally:
-            self.critic.requires_grad_(True)
-        values = torch.stack([loss.detach(), _grad_norm(self.generator)]).tolist()
-        self._check_finite(dict(zip(GENERATOR_STATS, values)), "generator step")
+        loss = self.generator_loss(self.world.shard(self._latent(self.config.generator_batch)))
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler_g.scale(loss).backward()
+        self.scaler_g.unscale_(self.opt_g)
+        stats = torch.stack([loss.detach().double(), _grad_norm(self.generator).double()])
+        self._watch(stats, "generator", "generator step")
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
-        self._accumulate(GENERATOR_STATS, values)
+        self._accumulate("generator", stats)
 
-    def _check_finite(self, values: dict[str, float], where: str) -> None:
-        for term, value in values.items():
-            if term in ("grad_norm", "max_grad_norm") and self.penalty is None:
-                continue
-            if self.config.amp == "fp16" and term in _SCALED_TERMS:
-                continue  # computed from scaled fp16 gradients: the GradScaler skips overflowing steps by design
-            if not math.isfinite(value):
-                iteration = self.iteration + 1
-                last = str(self.last_checkpoint) if self.last_checkpoint else "none written yet"
-                message = (
-                    f"diverged at iteration {iteration} ({where}): {_TERM_NAMES.get(term, term)} is {value}; "
-                    f"the last good checkpoint is kept ({last})"
-                )
-                self._log_event({"iteration": iteration, "event": "diverged", "term": term, "where": where})
-                raise DivergenceError(message, iteration, term)
+    def _critic_steps(self) -> int:
+        return self.config.critic_steps(self.iteration)  # n_critic, or the warm-up's count (004 §6)
+
+    # ---- divergence, detected on the device and read once per log interval ------------------
+
+    def _watch(self, stats: torch.Tensor, kind: str, where: str) -> None:
+        """Remember (on the device, without a host sync) the first step whose watched statistics are not finite."""
+        bad = ~torch.isfinite(stats) & self._watched[kind]
+        code = self._step_id * _MAX_TERMS + torch.argmax(bad.to(torch.int64))
+        self._first_bad = torch.where((self._first_bad < 0) & bad.any(), code, self._first_bad)
+        self._steps_seen.append((self.iteration + 1, kind, where))
+        self._step_id += 1
+
+    def _raise_if_diverged(self) -> None:
+        """One host sync: raise :class:`DivergenceError` naming the first non-finite step since the last check."""
+        none = torch.iinfo(torch.int64).max  # "no bad step" for the minimum over ranks
+        first = int(self.world.min_(torch.where(self._first_bad < 0, none, self._first_bad)))
+        first = -1 if first == none else first
+        self._first_bad.fill_(-1)
+        steps, self._steps_seen, start = self._steps_seen, [], self._step_id - len(self._steps_seen)
+        if first < 0:
+            return
+        iteration, kind, where = steps[first // _MAX_TERMS - start]
+        term = (CRITIC_STATS if kind == "critic" else GENERATOR_STATS)[first % _MAX_TERMS]
+        value = self._bad_value(kind, term)
+        last = str(self.last_checkpoint) if self.last_checkpoint else "none written yet"
+        message = (
+            f"diverged at iteration {iteration} ({where}): {_TERM_NAMES.get(term, term)} is {value}; "
+            f"the last good checkpoint is kept ({last})"
+        )
+        self._log_event({"iteration": iteration, "event": "diverged", "term": term, "where": where})
+        raise DivergenceError(message, iteration, term)
+
+    def _bad_value(self, kind: str, term: str) -> str:
+        # The value itself is not kept per step (that would be a sync); nan, or inf when the running sum says so.
+        total = float(self._sums[kind][(CRITIC_STATS if kind == "critic" else GENERATOR_STATS).index(term)])
+        return "inf" if math.isinf(total) else "nan"
+
+    def _watched_terms(self) -> dict[str, torch.Tensor]:
+        """Which statistics a step is checked on: no input-gradient norms without a penalty; under fp16 not
+        the terms computed from scaled gradients (the GradScaler skips overflowing steps by design)."""
+        masks = {}
+        for kind, names in (("critic", CRITIC_STATS), ("generator", GENERATOR_STATS)):
+            keep = [
+                not (name in ("grad_norm", "max_grad_norm") and self.penalty is None)
+                and not (self.config.amp == "fp16" and name in _SCALED_TERMS)
+                for name in names
+            ]
+            masks[kind] = torch.tensor(keep, device=self.device)
+        return masks
 
     # ---- the loop --------------------------------------------------------------------------
 
@@ -258,11 +373,12 @@ class Trainer:
         """
         cfg = self.config
         end = cfg.iterations if stop_at is None else min(stop_at, cfg.iterations)
-        self._metrics = MetricsLog(self.run_dir, start=self.iteration, tensorboard=cfg.tensorboard)
+        main = self.world.is_main
+        self._metrics = MetricsLog(self.run_dir, start=self.iteration, tensorboard=cfg.tensorboard, active=main)
         bar = tqdm(
             total=cfg.iterations,
             initial=self.iteration,
-            disable=not cfg.progress,
+            disable=not (cfg.progress and main),
             desc=f"{cfg.dataset} {cfg.describe_regulariser()}",
             unit="it",
             dynamic_ncols=True,
@@ -270,18 +386,30 @@ class Trainer:
         started = time.perf_counter()
         first = self.iteration
         record: dict[str, Any] = {}
+        preemption = _PreemptionSignals()  # SIGTERM/SIGINT: finish the iteration, checkpoint, stop
         try:
             self.generator.train()
             self.critic.train()
             while self.iteration < end:
-                for index in range(cfg.n_critic):
+                for index in range(cfg.critic_steps(self.iteration)):  # n_critic, or the warm-up's count (004 §6)
                     self._critic_step(index)
-                self._generator_step()
+                if cfg.train_generator:
+                    self._generator_step()
+                else:  # critic-only mode: no generator step, so its statistics are logged as NaN
+                    self.opt_g.step()  # G has no gradients, so this changes nothing; the LR scheduler expects it
+                    nan = torch.full((len(GENERATOR_STATS),), math.nan, dtype=torch.float64, device=self.device)
+                    self._accumulate("generator", nan)
                 self.sched_d.step()
                 self.sched_g.step()
                 self.iteration += 1
                 it = self.iteration
-                if it % cfg.log_every == 0 or it == end:
+                evaluated = cfg.eval_every and (it % cfg.eval_every == 0 or it == cfg.iterations)
+                checkpointed = it % cfg.checkpoint_every == 0 or it == cfg.iterations or evaluated
+                plotted = cfg.plot_every and it % cfg.plot_every == 0
+                logged = it % cfg.log_every == 0 or it == end
+                if logged or plotted or checkpointed:
+                    self._raise_if_diverged()  # the one host sync of the loop (besides the records themselves)
+                if logged:
                     elapsed = time.perf_counter() - started
                     record = self._record(it, (it - first) / max(elapsed, 1e-9))
                     self._metrics.write(record)
@@ -292,17 +420,21 @@ class Trainer:
                         **({"w1": f"{record['w1']:.3g}"} if "w1" in record else {}),
                         refresh=False,
                     )
-                if cfg.plot_every and it % cfg.plot_every == 0:
+                if plotted and main:
                     self.plot(Path(self.run_dir) / "plots" / f"iter_{it:08d}.png")
-                evaluated = cfg.eval_every and (it % cfg.eval_every == 0 or it == cfg.iterations)
-                if evaluated:
+                if evaluated and main:
                     self._evaluate(it)
-                if it % cfg.checkpoint_every == 0 or it == cfg.iterations or evaluated:
+                if checkpointed:
                     self.save_checkpoint()
-                    if evaluated and self._best_iteration == it:
+                    if evaluated and main and self._best_iteration == it:
                         atomic_save(self.run_dir / "best.pt", lambda h: h.write(self.last_checkpoint.read_bytes()))
                 bar.update(1)
+                if self.world.any(preemption.signal is not None, self.device):  # all ranks stop together
+                    self._raise_if_diverged()
+                    self.save_checkpoint()
+                    raise Preempted(preemption.signal or signal.SIGTERM, self.iteration, self.last_checkpoint)
         finally:
+            preemption.restore()
             bar.close()
             self._metrics.close()
         return TrainResult(
@@ -315,22 +447,27 @@ class Trainer:
 
     # ---- metrics ------------------------------------------------------------------------------
 
-    def _accumulate(self, names: tuple[str, ...], values: list[float]) -> None:
-        for name, value in zip(names, values):
-            self._sums[name] = self._sums.get(name, 0.0) + value
-            self._counts[name] = self._counts.get(name, 0) + 1
+    def _accumulate(self, kind: str, stats: torch.Tensor) -> None:
+        self._sums[kind] = self._sums[kind] + stats if kind in self._sums else stats
+        self._counts[kind] = self._counts.get(kind, 0) + 1
+
+    def _mean_stats(self) -> dict[str, float]:
+        """The mean of every statistic since the last record (one host sync), by name."""
+        means = {}
+        for kind, total in self._sums.items():
+            for name, value in zip(_STATS[kind], self.world.mean_(total.clone()).tolist()):
+                means[name] = value / self._counts[kind]
+        return means
 
     def _record(self, iteration: int, rate: float) -> dict[str, Any]:
-        record: dict[str, Any] = {"iteration": iteration}
-        for name, total in self._sums.items():
-            record[name] = total / self._counts[name]
+        record: dict[str, Any] = {"iteration": iteration, **self._mean_stats()}
         self._sums, self._counts = {}, {}
         record["lr_d"] = self.opt_d.param_groups[0]["lr"]
         record["lr_g"] = self.opt_g.param_groups[0]["lr"]
         if self.penalty is not None and self.penalty.form.multiplier:
             record["maxal_lambda"] = self.penalty.multiplier
         if self.config.w1_every and iteration % self.config.w1_every == 0:
-            record["w1"] = self.w1()
+            record["w1"] = self.w1() if self.world.is_main else math.nan
         record["it_per_s"] = rate
         return record
 
@@ -408,8 +545,12 @@ class Trainer:
             "scaler_d": self.scaler_d.state_dict(),
             "penalty": self.penalty.state_dict() if self.penalty is not None else None,
             "rng": {"data": self.data.state_dict(), "noise": self.noise.get_state(), "torch": torch.get_rng_state()},
-            "metric_sums": {"sums": dict(self._sums), "counts": dict(self._counts)},
+            "metric_sums": {
+                "sums": {kind: total.tolist() for kind, total in self._sums.items()},
+                "counts": dict(self._counts),
+            },
             "best_fid": {"fid": self._best_fid, "iteration": self._best_iteration},
+            "world_size": self.world.world_size,
         }
 
     def load_state(self, state: dict[str, Any], path: str | Path = "<memory>") -> None:
@@ -435,18 +576,31 @@ class Trainer:
             self.noise.set_state(state["rng"]["noise"])
             self.global_rng = state["rng"]["torch"]
             torch.set_rng_state(self.global_rng)
-            self._sums = dict(state["metric_sums"]["sums"])
-            self._counts = dict(state["metric_sums"]["counts"])
+            sums = state["metric_sums"]["sums"]
+            self._sums = {kind: torch.tensor(sums[kind], dtype=torch.float64, device=self.device) for kind in sums}
+            self._counts = {kind: int(count) for kind, count in state["metric_sums"]["counts"].items()}
+            if set(self._sums) - set(_STATS) or any(len(v) != len(_STATS[k]) for k, v in self._sums.items()):
+                raise ValueError("its running metric sums are from another version of the trainer")
             self.iteration = int(state["iteration"])
             best = state.get("best_fid") or {}  # older checkpoints have none
             self._best_fid = float(best.get("fid", math.inf))
             self._best_iteration = best.get("iteration")
+            was = int(state.get("world_size", 1))
+            if was != self.world.world_size and self.world.is_main:  # the global batch is unchanged: recut, say so
+                print(
+                    f"ganstab train: note: resuming on {self.world.world_size} process(es), the run was on {was}; "
+                    "the global batch and its random streams are unchanged, each process takes its new shard",
+                    file=sys.stderr,
+                )
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"checkpoint {path} does not match this run: {exc}") from None
 
     def save_checkpoint(self) -> Path:
-        """Write the checkpoint of the current iteration atomically and prune old ones."""
+        """Write the checkpoint of the current iteration atomically and prune old ones (rank 0 only)."""
         path = ckpt.checkpoint_path(self.run_dir, self.iteration)
+        if not self.world.is_main:
+            self.last_checkpoint = path
+            return path
         try:
             ckpt.write_checkpoint(path, self.state())
         except OSError as exc:
@@ -476,14 +630,44 @@ _TERM_NAMES = {
 }
 
 
-def _device(name: str) -> torch.device:
+def _device(name: str, world: World | None = None) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
         raise SpecError(f"unknown device {name!r}; e.g. cpu, cuda, cuda:1") from None
+    if world is not None and world.distributed and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", world.local_rank)  # one GPU per process under torchrun
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SpecError(f"device {name!r} is not available here (torch.cuda.is_available() is False)")
     return device
+
+
+class _PreemptionSignals:
+    """Remembers the first SIGTERM/SIGINT during :meth:`Trainer.run` instead of dying mid-iteration.
+
+    The loop then finishes its iteration, writes a checkpoint and raises
+    :class:`~gan_train.errors.Preempted` (a cluster's preemption notice or a
+    Ctrl-C both lose nothing). A second signal gets the previous handler, so a
+    second Ctrl-C still stops at once. Only the main thread can install handlers;
+    elsewhere (a notebook's worker thread) signals keep their usual meaning.
+    """
+
+    def __init__(self):
+        self.signal: signal.Signals | None = None
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signal = signal.Signals(signum)
+        self.restore()
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
 
 def _grad_norm(module: torch.nn.Module) -> torch.Tensor:

@@ -5,6 +5,9 @@
   :mod:`models.gulrajani_dcgan`;
 * ``resnet``: ``gan_cifar_resnet.py`` from :mod:`models.resnet` (CIFAR-10).
 
+A fixed generator (``fake`` / ``fake_images``, :mod:`gan_train.data.fixed`) replaces the network with a module
+without parameters. MLPs take ``init`` (:data:`models.mlp.INITS`).
+
 The critic optionally carries spectral normalisation on every linear and convolutional layer
 (``torch.nn.utils.parametrizations.spectral_norm``, one power iteration per forward in training mode); weight
 clipping is applied in place after each critic step (Arjovsky et al.).
@@ -20,8 +23,12 @@ from models.mlp import MLP
 
 def build_generator(config) -> nn.Module:
     """G: R^latent_dim → data space (``(B, 2)`` or images ``(B, C, H, W)``)."""
+    if config.fixed_generator:
+        from gan_train.data.fixed import build_fixed_generator
+
+        return build_fixed_generator(config)
     if config.arch == "mlp":
-        return MLP(config.latent_dim, 2, config.width, config.depth, config.activation)
+        return MLP(config.latent_dim, 2, config.width, config.depth, config.activation, config.init)
     if config.arch == "resnet":
         from models.resnet import ResNetGenerator
 
@@ -36,7 +43,7 @@ def build_generator(config) -> nn.Module:
 def build_critic(config) -> nn.Module:
     """D: data space → R (output shape ``(B,)``), spectrally normalised when configured."""
     if config.arch == "mlp":
-        critic: nn.Module = MLP(2, 1, config.width, config.depth, config.activation)
+        critic: nn.Module = MLP(2, 1, config.width, config.depth, config.activation, config.init)
     elif config.arch == "resnet":
         from models.resnet import ResNetCritic
 
@@ -69,4 +76,6 @@ def architecture(config) -> dict:
     keys = ("latent_dim", "width", "depth", "activation", "spectral_norm")
     if config.arch != "mlp":  # MLP runs keep their original key set, so older checkpoints still load
         keys = ("arch", "dataset", "latent_dim", "width", "spectral_norm")
+    if config.fixed_generator:  # only then, for the same reason
+        keys += ("fake", "fake_images")
     return {key: getattr(config, key) for key in keys}

@@ -9,7 +9,7 @@ form of :data:`stability.spec.penalties.FORMS` or a batch-maximum penalty of
 The critic *minimises* ``loss = −objective``, so the penalty enters its loss as
 
 * pointwise forms: ``+(ρ/2)·mean_i φ(q_i)`` (Definition 4 of ``003_…``),
-* MaxGP / MaxAL: ``−objective(q_max)`` (Eq. 12 / Eq. 13 of ``001_…``),
+* MaxGP / MaxAL / LGAN: ``−objective(q_max)`` (Eq. 12 / Eq. 13 of ``001_…``; λ·q_max, Eq. 10/12 of ``002_…``),
 
 with q_i = ‖∇ₓD(x̂_i)‖² over all non-batch dimensions. The gradient is taken
 the documented way: ``torch.autograd.grad(..., create_graph=True)`` out of
@@ -41,11 +41,20 @@ def gradient_sq_norms(critic: nn.Module, x_hat: torch.Tensor, grad_scale: float 
     with respect to the critic's parameters.
     """
     x_hat = x_hat.detach().requires_grad_(True)
-    out = critic(x_hat)  # (B,)
-    seed = out.sum()
+    return input_sq_norms(critic(x_hat), x_hat, grad_scale)
+
+
+def input_sq_norms(out: torch.Tensor, x: torch.Tensor, grad_scale: float | None = None) -> torch.Tensor:
+    """q_i = ‖∂out_i/∂x_i‖² for a critic output ``out`` (B,) of inputs ``x`` (B, ...) that require grad.
+
+    Under autocast the seed is summed in float32 and the norms are taken in
+    float32, so bf16 keeps the gradient's magnitude (bf16 has float32's range)
+    and only its low bits are rounded.
+    """
+    seed = out.float().sum()
     if grad_scale is not None:
         seed = seed * grad_scale
-    (grad,) = torch.autograd.grad(seed, x_hat, create_graph=True)  # (B, ...)
+    (grad,) = torch.autograd.grad(seed, x, create_graph=True)  # (B, ...)
     if grad.dtype in (torch.float16, torch.bfloat16):
         grad = grad.float()  # norms in float32
     if grad_scale is not None:
@@ -92,9 +101,15 @@ class CriticPenalty:
             measure_from(config.measure, list(config.anchor)), config.form, config.rho_effective, config.maxal_lambda0
         )
 
-    def points(self, x_data: torch.Tensor, x_gen: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """x̂ by the measure's rule (x_g detached, α per sample from ``generator``)."""
-        return self.measure.sample(x_data, x_gen.detach(), generator=generator, anchor=self.anchor)
+    def points(
+        self,
+        x_data: torch.Tensor,
+        x_gen: torch.Tensor,
+        generator: torch.Generator | None = None,
+        alpha: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x̂ by the measure's rule (x_g detached; α given, or one per sample drawn from ``generator``)."""
+        return self.measure.sample(x_data, x_gen.detach(), generator=generator, anchor=self.anchor, alpha=alpha)
 
     def __call__(
         self,
@@ -103,9 +118,32 @@ class CriticPenalty:
         x_gen: torch.Tensor,
         generator: torch.Generator | None = None,
         grad_scale: float | None = None,
+        alpha: torch.Tensor | None = None,
     ) -> PenaltyValue:
-        q = gradient_sq_norms(critic, self.points(x_data, x_gen, generator), grad_scale)  # (B,)
+        q = gradient_sq_norms(critic, self.points(x_data, x_gen, generator, alpha), grad_scale)  # (B,)
+        return self.value(q)
+
+    def value(self, q: torch.Tensor) -> PenaltyValue:
+        """The penalty term of the squared input-gradient norms ``q`` (B,)."""
         return PenaltyValue(self.form.batch_loss(q, TORCH, self.rho, self.multiplier), q.detach())
+
+    def reused_rows(self, batch: int) -> slice | None:
+        """Rows of the critic's forward on ``cat([x_data, x_gen])`` that *are* x̂ (p_d: the first ``batch``,
+        p_g: the last), so the penalty reuses that forward; ``None`` when x̂ needs its own."""
+        side = self.measure.sample_as_is
+        if side is None:
+            return None
+        return slice(0, batch) if side == "data" else slice(batch, 2 * batch)
+
+    def from_forward(
+        self, x_in: torch.Tensor, out: torch.Tensor, rows: slice, grad_scale: float | None = None
+    ) -> PenaltyValue:
+        """The penalty from a forward ``out = critic(x_in)`` already taken, at the rows :meth:`reused_rows` named.
+
+        The rows' input gradients equal those of a separate forward on them
+        (each output reads only its own input row; critics have no BatchNorm).
+        """
+        return self.value(input_sq_norms(out[rows], x_in, grad_scale)[rows])
 
     def after_step(self, value: PenaltyValue) -> None:
         """MaxAL's multiplier update of Eq. 14 after a critic step; no-op otherwise."""

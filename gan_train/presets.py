@@ -7,12 +7,28 @@ settings are those of Gulrajani et al.'s ``gan_toy.py`` (3 hidden ReLU layers of
 5.1 of ``003_…``: 8 Gaussians 30k, Swiss roll 100k, 25 Gaussians 200k generator
 iterations; the anchor of μ_g,anc is A = (2, −1).
 
-Penalty weights. WGAN-GP and WGAN-LP use λ = 10 (Gulrajani et al.'s paper
-default; their toy script used λ = 0.1, ``--set gp_lambda=0.1`` reproduces it).
-The SGP presets (p_g, p_d, μ_GP, μ_mid, μ_g,anc) change only the penalty term of
-WGAN-GP to the simple one, as ``003_…`` did, keeping the weight: 10·E_μ[‖∇ₓD‖²],
-i.e. ρ = 20 in (ρ/2)·E_μ[‖∇ₓD‖²]. MaxGP/MaxAL use ρ = 20, the same weight on
-(max‖∇ₓD‖ − 1)², with the Lagrange multiplier of MaxAL starting at 0.
+Toy penalty weights and initialisation follow the toy script that ``003_…``
+used. Lines 211–213 say the experiments ran on igul222/improved_wgan_training
+with only the loss changed; its ``gan_toy.py`` is the TensorFlow script.
+
+* λ = 0.1 for WGAN-GP and WGAN-LP: ``LAMBDA = .1 # Smaller lambda makes things
+  faster for toy tasks, but isn't necessary if you increase CRITIC_ITERS
+  enough`` (the PyTorch port caogang/wgan-gp keeps ``LAMBDA = .1`` with the
+  comment "Smaller lambda seems to help for toy tasks specifically"). The
+  paper default λ = 10 is ``--set gp_lambda=10``.
+* The SGP presets (p_g, p_d, μ_GP, μ_mid, μ_g,anc) change only the penalty term
+  of WGAN-GP to the simple one, as ``003_…`` did, and keep its weight:
+  0.1·E_μ[‖∇ₓD‖²], i.e. ρ = 0.2 in (ρ/2)·E_μ[‖∇ₓD‖²]. ``003_…`` gives no ρ
+  for the toys.
+* MaxGP/MaxAL get the same weight on (max‖∇ₓD‖ − 1)², ρ = 0.2, with MaxAL's
+  multiplier starting at 0. ``001_…`` gives no toy weight.
+* ``init="tflib"``: ``gan_toy.py`` builds its hidden layers with
+  ``Linear(..., initialization='he')`` and its output layer with ``Linear``'s
+  default ``'glorot'``, both uniform, with zero biases (:mod:`models.mlp`). The
+  N(0, 0.02²) initialisation (``init="normal"``) is the PyTorch port's
+  ``weights_init``, not Gulrajani's script, so no preset uses it.
+
+Image presets keep λ = 10 and ρ = 20 (below).
 
 Images: ``cifar10-{resnet,dcgan}-{method}`` and ``mnist-{method}`` with Gulrajani et al.'s published settings
 (``igul222/improved_wgan_training``, which ``003_…`` line 211 says it used with only the loss changed):
@@ -42,7 +58,11 @@ from stability.spec.errors import unknown_name
 #: Generator iterations per data set (Section 5.1 of 003).
 ITERATIONS = {"8gaussians": 30_000, "swissroll": 100_000, "25gaussians": 200_000}
 
-#: Method name → (overrides, one-line description).
+#: Toy presets: the weights of gan_toy.py (LAMBDA = .1) by the config key each method reads, and its initialisation.
+TOY_WEIGHTS = {"gp_lambda": 0.1, "rho": 0.2}
+TOY_INIT = "tflib"
+
+#: Method name → (overrides, one-line description), with the image presets' weights (λ = 10, ρ = 20).
 METHODS: dict[str, tuple[dict[str, Any], str]] = {
     "wgan": (
         {"clip": 0.01, "optimizer": "rmsprop", "lr_d": 5e-5, "lr_g": 5e-5},
@@ -87,9 +107,20 @@ def _build() -> dict[str, Preset]:
     for dataset, iterations in ITERATIONS.items():
         for method, (overrides, text) in METHODS.items():
             name = f"toy-{dataset}-{method}"
-            values = {"dataset": dataset, "iterations": iterations, **overrides}
+            weights = {key: value for key, value in TOY_WEIGHTS.items() if key in overrides}
+            values = {"dataset": dataset, "iterations": iterations, **overrides, **weights, "init": TOY_INIT}
+            text = _toy_text(text, weights)
             presets[name] = Preset(name, f"{text}; {dataset}, {iterations // 1000}k generator iterations", values)
     return presets
+
+
+def _toy_text(text: str, weights: dict[str, float]) -> str:
+    """A method's description with the toy weight in place of the image one (λ=10 → λ=0.1, ρ=20 → ρ=0.2)."""
+    if "gp_lambda" in weights:
+        text = text.replace("λ=10", f"λ={weights['gp_lambda']:g}")
+    if "rho" in weights:
+        text = text.replace("ρ=20", f"ρ={weights['rho']:g}")
+    return text + ", tflib init (gan_toy.py)"
 
 
 #: Image architectures: (arch, dataset) → (settings, source line).

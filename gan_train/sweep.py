@@ -67,14 +67,29 @@ def sweep_settings(
     return out
 
 
-def print_commands(arch: str, settings: list[tuple[str, list[str]]], out: Path, nproc: int = 1) -> str:
-    """One shell line per method (``torchrun`` launch lines are for the multi-GPU issue; one process here)."""
+def print_commands(arch: str, settings: list[tuple[str, list[str]]], out: Path, nproc: int = 1, nnodes: int = 1) -> str:
+    """One shell line per method: ``ganstab train`` on one process, or a ``torchrun`` launch line.
+
+    With ``nproc`` > 1 (processes per node, one per GPU) or ``nnodes`` > 1 the
+    line starts ``torchrun`` (see :mod:`gan_train.distributed`: the batch stays
+    global, each process takes its shard). Multi-node lines carry the
+    rendezvous placeholders ``$NODE_RANK`` and ``$MASTER:29500`` to fill in on
+    each node.
+    """
+    if nproc < 1 or nnodes < 1:
+        raise SpecError(f"--nproc and --nnodes must be at least 1, got {nproc} and {nnodes}")
+    launcher = "ganstab"
+    if nproc > 1 or nnodes > 1:
+        rendezvous = "--standalone"  # one node: torchrun picks a free local port
+        if nnodes > 1:  # left unquoted on purpose: the shell of each node fills them in
+            rendezvous = f"--nnodes={nnodes} --node_rank=$NODE_RANK --rdzv_backend=c10d --rdzv_endpoint=$MASTER:29500"
+        launcher = f"torchrun --nproc_per_node={nproc} {rendezvous} -m stability.cli"
     lines = []
     for method, sets in settings:
-        words = ["ganstab", "train", "--preset", f"cifar10-{arch}-{method}", "--out", str(out / method)]
+        words = ["train", "--preset", f"cifar10-{arch}-{method}", "--out", str(out / method)]
         for s in sets:
             words += ["--set", s]
-        lines.append(shlex.join(words))
+        lines.append(f"{launcher} {shlex.join(words)}")
     return "\n".join(lines)
 
 

@@ -58,3 +58,19 @@ def test_print_commands_and_bad_methods(tmp_path, capsys):
     argv = ["bench-cifar", "--arch", "dcgan", "--data-dir", "d", "--out", str(tmp_path), "--print-commands"]
     assert main(argv) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == len(TABLE2)
+
+
+def test_print_commands_for_torchrun(tmp_path, capsys):
+    settings = sweep_settings("resnet", ["p_g"], 1000, "data", None, ["device=cuda"])
+    line = print_commands("resnet", settings, tmp_path, nproc=8)
+    assert line == (
+        "torchrun --nproc_per_node=8 --standalone -m stability.cli train --preset cifar10-resnet-p_g "
+        f"--out {tmp_path}/p_g --set data_dir=data --set iterations=1000 --set device=cuda"
+    )
+    multi = print_commands("resnet", settings, tmp_path, nproc=4, nnodes=2)
+    assert multi.startswith("torchrun --nproc_per_node=4 --nnodes=2 --node_rank=$NODE_RANK --rdzv_backend=c10d ")
+    argv = ["bench-cifar", "--arch", "resnet", "--data-dir", "d", "--out", str(tmp_path), "--nproc", "2"]
+    assert main(argv) == 2  # --nproc without --print-commands: a sweep here runs one process
+    assert "add --print-commands" in capsys.readouterr().err
+    with pytest.raises(SpecError, match="at least 1"):
+        print_commands("resnet", settings, tmp_path, nproc=0)

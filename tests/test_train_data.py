@@ -74,8 +74,12 @@ def test_presets_cover_the_issue_and_section_5_1():
     assert get_preset("toy-8gaussians-mu_g_anc").config().anchor == [2.0, -1.0]
     wgan = get_preset("toy-8gaussians-wgan").config()
     assert (wgan.clip, wgan.optimizer, wgan.lr_d) == (0.01, "rmsprop", 5e-5)
-    gp = get_preset("toy-8gaussians-wgan-gp").config()
-    assert (gp.form, gp.gp_lambda, gp.rho_effective, gp.measure) == ("gp", 10.0, 20.0, "mu_gp")
+    gp = get_preset("toy-8gaussians-wgan-gp").config()  # gan_toy.py: LAMBDA = .1, tflib's he/glorot init
+    assert (gp.form, gp.gp_lambda, gp.rho_effective, gp.measure, gp.init) == ("gp", 0.1, 0.2, "mu_gp", "tflib")
+    sgp = get_preset("toy-8gaussians-mu_mid").config()  # the same weight, 0.1·E‖∇D‖²
+    assert (sgp.rho, sgp.rho_effective, get_preset("toy-swissroll-maxal").config().rho) == (0.2, 0.2, 0.2)
+    image_gp = get_preset("cifar10-resnet-wgan-gp").config()  # gan_cifar_resnet.py: LAMBDA = 10
+    assert (image_gp.gp_lambda, get_preset("cifar10-dcgan-mu_mid").config().rho, image_gp.init) == (10.0, 20.0, "torch")
     # 3 toy sets × 11 methods, 2 CIFAR-10 architectures × 11 methods, 6 MNIST methods
     assert len(PRESETS) == 3 * 11 + 2 * 11 + 6 and all(p.description for p in PRESETS.values())
 
@@ -94,8 +98,8 @@ def test_overrides_parse_by_type():
         ("gp_lambda=-1", "gp_lambda must be non-negative"),
         ("batch_size=1", "batch_size must be >= 2"),
         ("measure=mu_foo", "unknown penalty measure 'mu_foo'; valid: mu_anchor, mu_g_anc, mu_gp"),
-        ("loss=softmax", "unknown loss 'softmax'; valid: exp, hinge, identity, logistic, quadratic, sqrt"),
-        ("form=r3", "unknown penalty form 'r3'; valid: gp, lp, maxal, maxgp, simple"),
+        ("loss=softmax", "unknown loss 'softmax'; valid: exp, hinge, identity, logistic, logistic_linear, quadratic"),
+        ("form=r3", "unknown penalty form 'r3'; valid: gp, lgan, lp, maxal, maxgp, simple"),
         ("colour=red", "unknown config key 'colour'; valid: activation"),
         ("width=wide", "width expects a value of type int"),
         ("gp_lambda=1", "set rho, not gp_lambda"),

@@ -2,7 +2,7 @@
 
 For a linear critic ∇ₓD = w everywhere, so q = ‖∇ₓD‖² = ‖w‖² at every penalty
 point, whatever the measure; each form's value and w-gradient are then known
-exactly (Definition 4 of 003, Eq. 6/8 of 004, Eq. 12–14 of 001).
+exactly (Definition 4 of 003, Eq. 6/8 of 004, Eq. 12–14 of 001, Eq. 10/12 of 002).
 """
 
 from __future__ import annotations
@@ -63,11 +63,13 @@ def _closed_form(form, w, rho, lam):
         return rho / 2 * (n - 1) ** 2, rho * (n - 1) * unit
     if form == "maxal":
         return -lam * (n - 1) + rho / 2 * (n - 1) ** 2, (-lam + rho * (n - 1)) * unit
+    if form == "lgan":  # λ·max‖∇ₓD‖² with λ = ρ/2
+        return rho / 2 * n**2, rho * w
     raise AssertionError(form)
 
 
 @pytest.mark.parametrize("measure", MEASURES)
-@pytest.mark.parametrize("form", ["simple", "gp", "lp", "maxgp", "maxal"])
+@pytest.mark.parametrize("form", ["simple", "gp", "lp", "maxgp", "maxal", "lgan"])
 @pytest.mark.parametrize("w", [[1.2, -0.9], [0.3, 0.4]])  # ‖w‖ = 1.5 and 0.5 (LP's one-sided branch)
 def test_penalty_value_and_gradient_on_linear_critic(measure, form, w):
     rho, lam = 3.0, 0.7
@@ -93,6 +95,14 @@ def test_lambda_forms_speak_lambda(form):
     critic = LinearCritic([1.2, -0.9])
     value = penalty(critic, *_batch(), generator=torch.Generator().manual_seed(0))
     assert float(value.loss.detach()) == pytest.approx(10.0 * 0.5**2)
+
+
+def test_lgan_speaks_lambda():
+    """The Lipschitz-GAN penalty is configured by λ of λ·max‖∇ₓD‖² (002 Eq. 10); internally ρ = 2λ."""
+    penalty = CriticPenalty.from_config(TrainConfig(measure="mu_gp", form="lgan", gp_lambda=10.0))
+    assert penalty.rho == 20.0
+    value = penalty(LinearCritic([1.2, -0.9]), *_batch(), generator=torch.Generator().manual_seed(0))
+    assert float(value.loss.detach()) == pytest.approx(10.0 * 1.5**2)
 
 
 def test_measures_produce_table1_point_sets():

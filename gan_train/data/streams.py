@@ -17,7 +17,11 @@ def training_stream(config: Any, device: torch.device, batch_size: int | None = 
     if config.image_data:
         from gan_train.data.images import DeviceImageStream, get_image_dataset, load_images
 
-        images, _ = load_images(config.dataset, config.data_dir, "train")
+        images, labels = load_images(config.dataset, config.data_dir, "train")
+        if getattr(config, "data_subset", 0):  # N fixed images, one per class in turn (gan_train.data.fixed)
+            from gan_train.data.fixed import class_balanced_subset
+
+            images = class_balanced_subset(images, labels, config.data_subset)
         scale = get_image_dataset(config.dataset).scale
         return DeviceImageStream(
             images, batch, seed=config.seed + seed_offset, device=device, dequantize=config.dequantize, scale=scale

@@ -14,6 +14,13 @@ same p_d that the trainer samples. Scales and noise are those of the toy script:
   x = (t cos t + 0.25 n₁)/7.5, y = (t sin t + 0.25 n₂)/7.5, n ~ N(0, I), a
   pushforward law (no scikit-learn needed).
 
+Besides these names, a data set may be any 2-D law of the spec-file language
+(:data:`stability.spec.laws.LAWS`, parsed by :func:`law_from_text`), e.g.
+``"discrete([[0.2, 0.5], [-0.6, 0.1]])"`` for two fixed real points (``001_…``
+§5.1, Fig. 1) or ``"mixture([normal([-1, 0], 0.1), normal([1, 0], 0.1)])"`` for
+two real Gaussians (``002_…`` Fig. 2). A fixed point set is the uniform law on
+its points, so batches are i.i.d. draws from it as for the other sets.
+
 :class:`DataStream` draws training minibatches: it samples the law in chunks
 (one vectorised draw per ``chunk`` points, from its own seeded generator) and
 hands out consecutive slices, so batches are i.i.d. draws and the stream's
@@ -30,8 +37,9 @@ from typing import Any
 import sympy
 import torch
 
-from stability.spec.errors import unknown_name
-from stability.spec.laws import Law, mixture, normal, product, pushforward, uniform
+from stability.spec.errors import SpecError, unknown_name
+from stability.spec.expressions import parse
+from stability.spec.laws import LAWS, Law, mixture, normal, product, pushforward, uniform
 
 
 def eight_gaussians() -> Law:
@@ -80,16 +88,46 @@ DATASETS: dict[str, Dataset] = {
 _LAW_CACHE: dict[str, Law] = {}
 
 
+def law_from_text(text: str, what: str = "dataset") -> Law:
+    """A numeric law on R² written in the spec-file language, e.g. ``"discrete([[0, 0], [1, 1]])"``.
+
+    Raises:
+        SpecError: the text is not a law, has free symbols, or is not 2-D.
+    """
+    try:
+        law = parse(text, {}, functions=LAWS, what=f"{what} law")
+    except TypeError:  # e.g. arithmetic on a law
+        law = None
+    if not isinstance(law, Law):
+        raise SpecError(f"{what} {text!r} is not a law; use one of: {', '.join(sorted(LAWS))}")
+    if law.parameters():
+        names = ", ".join(sorted(s.name for s in law.parameters()))
+        raise SpecError(f"{what} {text!r} must be numeric, but it depends on {names}")
+    if law.dim != 2:
+        raise SpecError(f"{what} {text!r} is a law on R^{law.dim}; the 2-D networks need R^2")
+    return law
+
+
+def _extent(law: Law) -> float:
+    """A plotting half-width that holds the law: 1.25 × the largest |coordinate| of its quadrature nodes, ≥ 1."""
+    _, points = law.quadrature(nodes=8)
+    return max(1.0, 1.25 * float(abs(points).max()))
+
+
 def get_dataset(name: str) -> Dataset:
-    if name not in DATASETS:
-        raise unknown_name("dataset", name, list(DATASETS))
-    return DATASETS[name]
+    """A registered data set, or one built from a law expression (:func:`law_from_text`)."""
+    if name in DATASETS:
+        return DATASETS[name]
+    law = data_law(name)
+    return Dataset(name, lambda: law, f"the law {law}", _extent(law))
 
 
 def data_law(name: str) -> Law:
-    """The law p_d of a data set (built once per process)."""
+    """The law p_d of a data set: a registered name or a law expression (built once per process)."""
     if name not in _LAW_CACHE:
-        _LAW_CACHE[name] = get_dataset(name).build()
+        if name not in DATASETS and "(" not in name:
+            raise unknown_name("dataset", name, list(DATASETS))
+        _LAW_CACHE[name] = DATASETS[name].build() if name in DATASETS else law_from_text(name)
     return _LAW_CACHE[name]
 
 

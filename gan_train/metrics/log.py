@@ -45,8 +45,12 @@ class MetricsLog:
         tensorboard: write TensorBoard scalars when ``tensorboard`` is installed.
     """
 
-    def __init__(self, run_dir: str | Path, start: int = 0, tensorboard: bool = True):
+    def __init__(self, run_dir: str | Path, start: int = 0, tensorboard: bool = True, active: bool = True):
         self.path = Path(run_dir) / "metrics.jsonl"
+        self.active = active  # False on ranks other than 0 under torchrun: they write nothing
+        self.writer = None
+        if not active:
+            return
         if start > 0 and self.path.exists():
             self._truncate_after(start)
         self.writer = None
@@ -59,6 +63,8 @@ class MetricsLog:
                 self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=start if start else None)
 
     def write(self, record: dict[str, Any]) -> None:
+        if not self.active:
+            return
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, allow_nan=True) + "\n")
         if self.writer is not None:

@@ -155,6 +155,17 @@ class PenaltyMeasure:
             anchor = self.anchor_tensor(reference)
         return self.rule(x_data, x_gen, alpha, anchor)
 
+    @property
+    def sample_as_is(self) -> str | None:
+        """``"data"`` (p_d) or ``"generator"`` (p_g) when x̂ is the sample itself, unchanged; else ``None``.
+
+        The trainer then takes the penalty's input gradient from the forward it
+        already ran on that sample.
+        """
+        if self.alpha is not None or not (self.mass == 1 or self.is_probability):  # (no sympy for mass 1)
+            return None
+        return {_data_rule: "data", _gen_rule: "generator"}.get(self.rule)
+
     def anchor_vector(self, dim: int) -> tuple | None:
         """The anchor A as ``dim`` components (a scalar anchor is broadcast), or ``None``."""
         if self.anchor is None:

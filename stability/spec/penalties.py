@@ -89,20 +89,46 @@ def get_form(name: str) -> PenaltyForm:
 class MaxPenalty:
     """A penalty on the *largest* gradient norm over the penalty points.
 
-    MaxGP (Eq. 12 of ``001_…``) and MaxAL (Eq. 13–14) penalise
-    k = max ‖∇ₓD(x̂)‖ over the minibatch instead of the mean of φ(q): with
-    q_max = max q, the critic maximises
+    MaxGP (Eq. 12 of ``001_…``), MaxAL (Eq. 13–14) and the Lipschitz-GAN
+    penalty (Eq. 10/12 of ``002_…``) penalise k = max ‖∇ₓD(x̂)‖ over the
+    minibatch instead of the mean of φ(q): with q_max = max q = k², the critic
+    maximises
 
     * MaxGP: ``−(ρ/2)·φ(q_max)`` with φ the ``gp`` form, i.e. −(ρ/2)(k − 1)²;
     * MaxAL: ``λ(k − 1) − (ρ/2)(k − 1)²`` and, after each critic step,
-      ``λ ← λ − ρ(k − 1)`` (Eq. 14).
+      ``λ ← λ − ρ(k − 1)`` (Eq. 14);
+    * LGAN: ``−(ρ/2)·φ(q_max)`` with φ the ``simple`` form, i.e. −(ρ/2)k², the
+      λ·k(f)² of ``002_…`` Eq. 10 (lines 406–412) with k(f) ≈ max‖∇ₓD‖ (Eq. 12,
+      lines 677–680), k₀ = 0 as ``000_…`` chose ("We choose k₀ = 0 … we use
+      λ·k² …", line 492; its J_maxgp = max‖∇f‖², Eq. 18, line 507). The trainer
+      configures it by λ (``gp_lambda``), so ρ = 2λ and the term is λ·k².
 
     The aggregation is a maximum over samples, not an expectation, so these are
-    kept apart from the pointwise :data:`FORMS`; both reuse :data:`GP` for
-    (k − 1)², so the formula is written once.
+    kept apart from the pointwise :data:`FORMS`; they reuse :data:`GP` for
+    (k − 1)² and :data:`SIMPLE` for k², so each formula is written once. The
+    maximum is not smooth where the maximising sample changes.
+
+    The sign of MaxAL's multiplier. Eq. 13 (``001_…`` line 170) and Eq. 14
+    (line 177) are kept as printed; they are consistent with each other. Write
+    the critic's problem as min −W(f) subject to c(f) = k(f) − 1 = 0, where
+    W(f) = E_pd[f] − E_pθ[f]. Its augmented Lagrangian in the usual form (Nocedal
+    and Wright, ``001_…``'s reference) is −W − λc + (ρ/2)c², whose multiplier
+    update is λ ← λ − ρc. Maximising the negative, W + λc − (ρ/2)c², is Eq. 13,
+    and λ ← λ − ρc is Eq. 14. Both fixed points follow from Eq. 11 (line 137):
+    the best critic with Lipschitz constant k has W = k·W₁ (line 142). For fixed
+    λ, the critic maximises k·W₁ + λ(k − 1) − (ρ/2)(k − 1)², so k − 1 = (W₁ + λ)/ρ.
+    Eq. 14 then gives λ ← λ − (W₁ + λ) = −W₁. Its only fixed point is λ* = −W₁,
+    where k = 1. Flipping the sign of only one of the two equations gives
+    λ ← 2λ ± W₁, which diverges.
+
+    ``001_…`` line 232 (Fig. 4b) says the optimal λ "is equivalent to W₁". That
+    is the multiplier of the same Lagrangian written with −λ(k − 1), which is −λ
+    here. So the multiplier settles at −W₁, and −λ is the quantity that tracks
+    W₁. ``tests/test_trainer_additions.py`` checks this in a critic-only run
+    where W₁ is known.
 
     Attributes:
-        name: registry name (``maxgp`` or ``maxal``).
+        name: registry name (``maxgp``, ``maxal`` or ``lgan``).
         form: the pointwise form applied to q_max.
         multiplier: whether the Lagrange term λ(k − 1) of Eq. 13 is present.
     """
@@ -120,7 +146,7 @@ class MaxPenalty:
         return value
 
     def update_multiplier(self, lam: Any, q_max: Any, ops: Any, rho: Any) -> Any:
-        """Eq. 14: λ ← λ − ρ(max ‖∇ₓD‖ − 1)."""
+        """Eq. 14: λ ← λ − ρ(max ‖∇ₓD‖ − 1); it converges to −W₁ (see the class docstring)."""
         return lam - rho * (ops.sqrt(q_max) - 1)
 
     def batch_loss(self, q: Any, ops: Any, rho: Any, multiplier: Any = 0) -> Any:
@@ -142,5 +168,9 @@ MAXAL = MaxPenalty(
     description="−λ(max‖∇ₓD‖−1) + (ρ/2)(max‖∇ₓD‖−1)², λ ← λ − ρ(max‖∇ₓD‖−1) (MaxAL, Eq. 13–14 of 001)",
 )
 
+LGAN = MaxPenalty(
+    "lgan", SIMPLE, description="λ·max‖∇ₓD‖² over the batch, k₀ = 0 (Lipschitz GAN, Eq. 10/12 of 002; ρ = 2λ)"
+)
+
 #: Batch-maximum penalties by name.
-MAX_FORMS: dict[str, MaxPenalty] = {p.name: p for p in (MAXGP, MAXAL)}
+MAX_FORMS: dict[str, MaxPenalty] = {p.name: p for p in (MAXGP, MAXAL, LGAN)}

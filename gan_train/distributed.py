@@ -1,0 +1,136 @@
+"""Training on several processes with ``torchrun`` (torch.distributed + DistributedDataParallel).
+
+The trainer reads the environment ``torchrun`` sets (``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``) and joins the process group:
+NCCL on CUDA, gloo on CPU. Nothing is home-made: gradients are averaged by
+:class:`~torch.nn.parallel.DistributedDataParallel` during the one ``backward``
+of each step; the penalty's input gradient is taken out of place with
+``torch.autograd.grad`` before it (the pattern DDP supports).
+
+**The batch is global.** ``batch_size`` (and ``gen_batch_size``) are the
+batch of the whole step; each rank computes on its ``1/world_size`` slice. All
+ranks draw the same global batch from identically seeded streams and keep
+their slice, so a run on N processes follows the 1-process run with the same
+config (to float tolerance: the mean of N shard means is the global mean), and
+a run may resume on a different number of processes (the shards are recut;
+the streams are the same). Max-aggregated penalties (MaxGP, MaxAL) take the
+maximum over the whole batch, which a shard does not see: they are refused.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from stability.spec.errors import SpecError
+from stability.spec.penalties import MAX_FORMS
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the training processes (a single process: rank 0 of 1)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 writes checkpoints, metrics, TensorBoard events and shows the progress bar."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def shard(self, batch: torch.Tensor) -> torch.Tensor:
+        """This rank's contiguous slice of a global batch (the first dimension)."""
+        if not self.distributed:
+            return batch
+        size = batch.shape[0] // self.world_size
+        return batch[self.rank * size : (self.rank + 1) * size]
+
+    def mean_(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Average ``tensor`` over ranks, in place (a no-op on one process)."""
+        if self.distributed:
+            torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.SUM)
+            tensor /= self.world_size
+        return tensor
+
+    def min_(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.distributed:
+            torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MIN)
+        return tensor
+
+    def any(self, flag: bool, device: torch.device) -> bool:
+        """True on every rank when ``flag`` is true on some rank (one collective)."""
+        if not self.distributed:
+            return flag
+        value = torch.tensor([int(flag)], device=device)
+        torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+        return bool(value.item())
+
+    def barrier(self) -> None:
+        if self.distributed:
+            torch.distributed.barrier()
+
+
+def world_from_environment() -> World:
+    """The :class:`World` ``torchrun`` describes in the environment (rank 0 of 1 without it)."""
+    try:
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+    except ValueError:
+        raise SpecError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (they are set by torchrun)") from None
+    if size < 1 or not 0 <= rank < size:
+        raise SpecError(f"RANK={rank} is not a rank of WORLD_SIZE={size}")
+    return World(rank, size, local)
+
+
+def join(world: World, device: torch.device) -> None:
+    """Join the process group of ``world`` (once per process; NCCL on CUDA devices, gloo otherwise)."""
+    if not world.distributed or torch.distributed.is_initialized():
+        return
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    torch.distributed.init_process_group(backend, rank=world.rank, world_size=world.world_size)
+
+
+def check_config(world: World, config) -> None:
+    """Refuse what a sharded step cannot do, in one line."""
+    if not world.distributed:
+        return
+    for key in ("batch_size", "generator_batch"):
+        value = getattr(config, key)
+        if value < world.world_size:
+            raise SpecError(f"{key}={value} is smaller than the {world.world_size} processes: each needs a sample")
+        if value % world.world_size:
+            raise SpecError(
+                f"{key}={value} does not split evenly over {world.world_size} processes (the batch is global)"
+            )
+    if config.form in MAX_FORMS:
+        raise SpecError(
+            f"form={config.form} penalises the maximum over the whole batch, which one process's shard does not "
+            "see; run it on one process"
+        )
+
+
+def leave() -> None:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def wrap(module: torch.nn.Module, world: World) -> torch.nn.Module:
+    """``module`` inside :class:`~torch.nn.parallel.DistributedDataParallel` under torchrun; itself otherwise.
+
+    A module without trainable parameters (a fixed generator) needs no gradient averaging and stays as it is.
+    """
+    if not world.distributed or not any(p.requires_grad for p in module.parameters()):
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = next(module.parameters()).device
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=ids)

@@ -1,0 +1,146 @@
+"""torchrun with DDP on CPU (gloo), and preemption by SIGTERM: checkpoint, then a bitwise resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from gan_train import checkpoint as ckpt
+from gan_train.config import TrainConfig
+from gan_train.distributed import World, check_config
+from gan_train.loop import Trainer
+from stability.spec.errors import SpecError
+
+TINY = dict(
+    dataset="8gaussians", measure="mu_gp", form="gp", width=16, depth=2, batch_size=32, n_critic=2, iterations=6,
+    lr_d=1e-3, lr_g=1e-3, checkpoint_every=3, keep_checkpoints=0, log_every=3, w1_every=0, plot_every=0,
+    tensorboard=False, progress=False, threads=1,
+)  # fmt: skip
+
+# Each rank trains, then saves the parameters it holds, so that the test can compare the ranks.
+WORKER = """
+import json, os, sys, torch
+from gan_train.config import TrainConfig
+from gan_train.loop import Trainer
+config = TrainConfig(**json.loads(sys.argv[1]))
+trainer = Trainer.create(config, sys.argv[2])
+trainer.run()
+torch.save({**{"G." + k: v for k, v in trainer.generator.state_dict().items()},
+            **{"D." + k: v for k, v in trainer.critic.state_dict().items()}},
+           os.path.join(sys.argv[3], f"rank{trainer.world.rank}.pt"))
+"""
+
+
+def _params(trainer: Trainer) -> dict[str, torch.Tensor]:
+    out = {f"G.{k}": v for k, v in trainer.generator.state_dict().items()}
+    out.update({f"D.{k}": v for k, v in trainer.critic.state_dict().items()})
+    return out
+
+
+@pytest.mark.parametrize("measure", ["mu_gp", "p_d"])  # a penalty on its own forward, and one reusing it
+def test_two_gloo_processes_hold_identical_parameters_equal_to_one_process(tmp_path, measure):
+    # Plain SGD: Adam's normalisation would amplify round-off in components whose gradient is near zero.
+    config = {**TINY, "measure": measure, "optimizer": "sgd", "lr_d": 0.05, "lr_g": 0.05}
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+               json.dumps(config), str(tmp_path / "run2"), str(tmp_path)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    for key in ranks[0]:
+        assert torch.equal(ranks[0][key], ranks[1][key]), key  # DDP averaged the same gradients on both ranks
+
+    single = Trainer.create(TrainConfig(**config), tmp_path / "run1")
+    single.run()
+    # The mean of two half-batch means is the global mean: equal up to float32 summation order.
+    assert _relative_distance(ranks[0], _params(single)) < 1e-6
+    # Only rank 0 wrote: one config, one metrics log with one record per log interval, checkpoints 3 and 6.
+    records = [json.loads(line) for line in (tmp_path / "run2" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records] == [3, 6]
+    assert [i for i, _ in ckpt.list_checkpoints(tmp_path / "run2")] == [3, 6]
+    # The logged statistics are means over both ranks: equal to the 1-process run's to float tolerance.
+    reference = [json.loads(line) for line in (tmp_path / "run1" / "metrics.jsonl").read_text().splitlines()]
+    for got, want in zip(records, reference):
+        assert got["loss_d"] == pytest.approx(want["loss_d"], rel=1e-3, abs=1e-4)
+
+
+def test_the_comparison_with_one_process_can_fail(tmp_path):
+    # Halving the global batch on one process (what a rank that did not shard would see) changes the result.
+    sgd = {**TINY, "optimizer": "sgd", "lr_d": 0.05, "lr_g": 0.05}
+    a = Trainer.create(TrainConfig(**sgd), tmp_path / "a")
+    a.run()
+    b = Trainer.create(TrainConfig(**{**sgd, "batch_size": 16}), tmp_path / "b")
+    b.run()
+    assert _relative_distance(_params(a), _params(b)) > 1e-2
+
+
+def _relative_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    flat_a = torch.cat([a[k].flatten() for k in sorted(b)])
+    flat_b = torch.cat([b[k].flatten() for k in sorted(b)])
+    return float((flat_a - flat_b).norm() / flat_b.norm())
+
+
+def test_sharding_refuses_what_it_cannot_do():
+    config = TrainConfig(**{**TINY, "batch_size": 2})
+    with pytest.raises(SpecError, match="smaller than the 4 processes"):
+        check_config(World(0, 4, 0), config)
+    with pytest.raises(SpecError, match="does not split evenly over 3"):
+        check_config(World(0, 3, 0), TrainConfig(**TINY))
+    with pytest.raises(SpecError, match="maximum over the whole batch"):
+        check_config(World(0, 2, 0), TrainConfig(**{**TINY, "form": "maxgp", "measure": "mu_gp"}))
+    check_config(World(0, 2, 0), TrainConfig(**TINY))  # 32 samples over 2 processes: fine
+    assert torch.equal(World(1, 2, 1).shard(torch.arange(6)), torch.tensor([3, 4, 5]))
+
+
+def _ganstab(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "stability.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        **kwargs,
+    )  # fmt: skip
+
+
+def _sets(config: dict) -> list[str]:
+    return [arg for key, value in config.items() for arg in ("--set", f"{key}={value}")]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_writes_a_checkpoint_and_the_resumed_run_is_bitwise_the_same(tmp_path, signum):
+    config = {**TINY, "iterations": 1_000_000, "checkpoint_every": 1_000_000, "log_every": 1}
+    config.pop("dataset")
+    run = tmp_path / "run"
+    process = _ganstab("train", "--preset", "toy-8gaussians-mu_gp", "--out", str(run), *_sets(config))
+    metrics = run / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run did not start"
+        time.sleep(0.05)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"stopped by {signal.Signals(signum).name} at iteration" in lines[0], err
+    (stopped_at, path), *_ = ckpt.list_checkpoints(run)[::-1]
+    assert stopped_at >= 3 and f"checkpoint {path} written" in lines[0]
+
+    # Resume to stopped_at + 3 and compare with one uninterrupted run to the same iteration.
+    end = stopped_at + 3
+    resumed = Trainer.resume(run, [f"iterations={end}"])
+    resumed.run()
+    from gan_train.config import apply_overrides
+    from gan_train.presets import get_preset
+
+    cli_config = apply_overrides(get_preset("toy-8gaussians-mu_gp").config(), [f"{k}={v}" for k, v in config.items()])
+    straight = Trainer.create(apply_overrides(cli_config, [f"iterations={end}"]), tmp_path / "straight")
+    straight.run()
+    for key, value in _params(straight).items():
+        assert torch.equal(value, _params(resumed)[key]), key
