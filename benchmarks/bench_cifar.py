@@ -5,11 +5,15 @@ the DCGAN: batch 64, 5 critic steps, the ResNet's generator batch 128) against a
 the same networks, optimiser and penalty: plain tensors, ``autograd.grad`` for the penalty, no logging, no
 checkpoints, no divergence checks. The data is a fake CIFAR-10 folder in the real format (random pixels), so the
 trainer reads it through its own loader. On CPU the widths are reduced (``--width``); ratio ≥ 1.0 is the goal.
+On a GPU (``--device cuda --width 128``, optionally ``--amp bf16``) both loops run there, the timing is fenced by
+``torch.cuda.synchronize`` and the peak memory of each is reported (``torch.cuda.max_memory_allocated``). The issue's
+CUDA-graph column is absent: the trainer has no CUDA-graph capture yet.
 
 Part ``frechet``: FID from 2048-d statistics, the chosen route against ``scipy.linalg.sqrtm``
 (``benchmarks/bench_frechet.py`` does the measuring; its figures are repeated here).
 
-Usage: ``python benchmarks/bench_cifar.py [--json] [--parts train,frechet] [--width 32] [--iters 5]``
+Usage: ``python benchmarks/bench_cifar.py [--json] [--parts train,frechet] [--width 32] [--iters 5]
+[--device cuda] [--amp bf16]``
 """
 
 from __future__ import annotations
@@ -46,45 +50,70 @@ def fake_cifar(root: Path, per_file: int) -> Path:
     return root
 
 
-def trainer_rate(preset: str, data_dir: Path, width: int, iters: int, run_dir: Path) -> float:
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _peak_memory_reset(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_memory_mib(device: str) -> float | None:
+    return torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+
+
+def trainer_rate(
+    preset: str, data_dir: Path, width: int, iters: int, run_dir: Path, device: str = "cpu", amp: str = "off"
+) -> tuple[float, float | None]:
     config = apply_overrides(
         get_preset(preset).config(),
         [f"data_dir={data_dir}", f"width={width}", f"iterations={iters + 1}", f"checkpoint_every={iters + 1}",
-         "log_every=1000000", "tensorboard=false", "progress=false", "keep_checkpoints=1"],
+         "log_every=1000000", "tensorboard=false", "progress=false", "keep_checkpoints=1", f"device={device}",
+         f"amp={amp}"],
     )  # fmt: skip
     trainer = Trainer.create(config, run_dir)
     trainer.run(stop_at=1)  # warm-up: allocator, first-call overheads
+    _sync(device)
+    _peak_memory_reset(device)
     start = time.perf_counter()
     trainer.run()  # to iters + 1; the end includes one checkpoint write, as a real run has
-    return iters / (time.perf_counter() - start)
+    _sync(device)
+    return iters / (time.perf_counter() - start), _peak_memory_mib(device)
 
 
-def reference_rate(preset: str, width: int, iters: int) -> float:
+def reference_rate(
+    preset: str, width: int, iters: int, device: str = "cpu", amp: str = "off"
+) -> tuple[float, float | None]:
     """The same iteration as a plain loop: WGAN-GP, λ = 10, Adam, batch 64 (generator batch as the preset)."""
     config = apply_overrides(get_preset(preset).config(), [f"width={width}", "data_dir=x"])
     torch.manual_seed(0)
-    G, D = build_generator(config), build_critic(config)
+    G, D = build_generator(config).to(device), build_critic(config).to(device)
     opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
-    images = torch.randint(0, 256, (5000, 3, 32, 32), dtype=torch.uint8)
+    images = torch.randint(0, 256, (5000, 3, 32, 32), dtype=torch.uint8, device=device)
     b, gb = config.batch_size, config.generator_batch
+    autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=amp == "bf16")
 
     def iteration() -> None:
         for _ in range(config.n_critic):
-            real = images[torch.randint(0, len(images), (b,))].float() / 128 - 1
-            with torch.no_grad():
-                fake = G(torch.randn(b, config.latent_dim))
-            alpha = torch.rand(b, 1, 1, 1)
+            real = images[torch.randint(0, len(images), (b,), device=device)].float() / 128 - 1
+            with torch.no_grad(), autocast:
+                fake = G(torch.randn(b, config.latent_dim, device=device)).float()
+            alpha = torch.rand(b, 1, 1, 1, device=device)
             x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
             (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
             penalty = 10 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-            loss = D(fake).mean() - D(real).mean() + penalty
+            with autocast:
+                loss = D(fake).float().mean() - D(real).float().mean() + penalty
             opt_d.zero_grad()
             loss.backward()
             opt_d.step()
         for p in D.parameters():
             p.requires_grad_(False)
-        loss_g = -D(G(torch.randn(gb, config.latent_dim))).mean()
+        with autocast:
+            loss_g = -D(G(torch.randn(gb, config.latent_dim, device=device))).float().mean()
         opt_g.zero_grad()
         loss_g.backward()
         opt_g.step()
@@ -92,23 +121,29 @@ def reference_rate(preset: str, width: int, iters: int) -> float:
             p.requires_grad_(True)
 
     iteration()  # warm-up
+    _sync(device)
+    _peak_memory_reset(device)
     start = time.perf_counter()
     for _ in range(iters):
         iteration()
-    return iters / (time.perf_counter() - start)
+    _sync(device)
+    return iters / (time.perf_counter() - start), _peak_memory_mib(device)
 
 
-def part_train(width: int, iters: int) -> dict:
+def part_train(width: int, iters: int, device: str = "cpu", amp: str = "off") -> dict:
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = fake_cifar(Path(tmp) / "data", per_file=1000)
         for arch in ("resnet", "dcgan"):
             preset = f"cifar10-{arch}-wgan-gp"
-            ours = trainer_rate(preset, data, width, iters, Path(tmp) / f"run-{arch}")
-            ref = reference_rate(preset, width, iters)
-            out[arch] = {"width": width, "trainer_it_per_s": ours, "reference_it_per_s": ref, "ratio": ours / ref}
-            print(f"{arch:>6} width {width}: trainer {ours:.3f} it/s, reference loop {ref:.3f} it/s, "
-                  f"ratio {ours / ref:.2f}x", file=sys.stderr)  # fmt: skip
+            ours, ours_mib = trainer_rate(preset, data, width, iters, Path(tmp) / f"run-{arch}", device, amp)
+            ref, ref_mib = reference_rate(preset, width, iters, device, amp)
+            out[arch] = {"width": width, "device": device, "amp": amp, "trainer_it_per_s": ours,
+                         "reference_it_per_s": ref, "ratio": ours / ref, "trainer_peak_mib": ours_mib,
+                         "reference_peak_mib": ref_mib}  # fmt: skip
+            memory = f", peak {ours_mib:.0f} / {ref_mib:.0f} MiB" if ours_mib is not None else ""
+            print(f"{arch:>6} width {width} {device} amp={amp}: trainer {ours:.3f} it/s, reference loop {ref:.3f} "
+                  f"it/s, ratio {ours / ref:.2f}x{memory}", file=sys.stderr)  # fmt: skip
     return out
 
 
@@ -129,12 +164,14 @@ def main() -> None:
     parser.add_argument("--parts", default="train,frechet")
     parser.add_argument("--width", type=int, default=32, help="network width on CPU (128 is the full size)")
     parser.add_argument("--iters", type=int, default=5, help="timed generator iterations per loop")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (both loops run there)")
+    parser.add_argument("--amp", default="off", choices=("off", "bf16"), help="autocast for both loops")
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     results = {}
     parts = args.parts.split(",")
     if "train" in parts:
-        results["train"] = part_train(args.width, args.iters)
+        results["train"] = part_train(args.width, args.iters, args.device, args.amp)
     if "frechet" in parts:
         results["frechet"] = part_frechet()
     if args.json:
