@@ -15,6 +15,11 @@ Measures, in one run (each part in its own subprocess, so its peak memory is its
    field evaluation. Goal: ≤ 2.2×.
 4. ``dense``: the full dense spectrum of a ~5k-parameter game. Goal: < 10 s.
 5. ``dcgan``: top-6 eigenvalues of a DCGAN-size pair on 32×32 inputs (smoke test).
+6. ``checkpoints``: ``ganstab spectrum``'s engine (:func:`stability.runs.spectra.spectra_along_training`) on 10
+   consecutive checkpoints (one generator iteration apart) of a ~1M-parameter toy run (``toy-8gaussians-mu_gp``,
+   the 512×3 MLPs, trained here first): top-20 eigenvalues by largest real part in float32 (ARPACK tolerance
+   1e-5, ncv = 80), ARPACK warm-started from the previous checkpoint's Ritz vectors against cold starts.
+   Goal: ≥ 2× fewer products warm, and the 10 checkpoints in < 5 min.
 
 Usage::
 
@@ -36,7 +41,7 @@ import subprocess
 import sys
 import time
 
-PARTS = ("jacobian", "spectrum", "dense", "dcgan")
+PARTS = ("jacobian", "spectrum", "dense", "dcgan", "checkpoints")
 
 #: Sizes per part: (full, quick).
 SIZES = {
@@ -50,6 +55,10 @@ SIZES = {
     ),
     "dense": ({"width": 48, "batch": 128}, {"width": 20, "batch": 64}),
     "dcgan": ({"width": 64, "batch": 32, "k": 6}, {"width": 8, "batch": 4, "k": 4}),
+    "checkpoints": (
+        {"width": 512, "checkpoints": 10, "k": 20, "ncv": 80},
+        {"width": 48, "checkpoints": 4, "k": 6, "ncv": None},
+    ),
 }
 
 
@@ -272,6 +281,80 @@ def part_dcgan(width: int, batch: int, k: int, progress: bool) -> dict:
     }
 
 
+def part_checkpoints(width: int, checkpoints: int, k: int, ncv: int | None, dtype_name: str, progress: bool) -> dict:
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    from gan_train.config import apply_overrides
+    from gan_train.loop import Trainer
+    from gan_train.presets import get_preset
+    from stability.runs.spectra import spectra_along_training
+
+    preset = "toy-8gaussians-mu_gp"
+    quiet = ["tensorboard=false", "progress=false", "w1_every=0", "plot_every=0", "log_every=1", "keep_checkpoints=0"]
+    settings = [f"width={width}", f"iterations={checkpoints}", "checkpoint_every=1", *quiet]
+    with tempfile.TemporaryDirectory(prefix="bench-checkpoints-") as folder:
+        config = apply_overrides(get_preset(preset).config(), settings)
+        start = time.perf_counter()
+        Trainer.create(config, f"{folder}/run").run()
+        t_train = time.perf_counter() - start
+        dtype = getattr(torch, dtype_name)
+        results, seconds = {}, {}
+        for mode in ("warm", "cold"):
+            start = time.perf_counter()
+            results[mode] = spectra_along_training(
+                f"{folder}/run", k=k, which="LR", dtype=dtype, warm_start=mode == "warm", gd=False, ncv=ncv,
+                progress=progress,
+            )  # fmt: skip
+            seconds[mode] = time.perf_counter() - start
+    warm, cold = results["warm"], results["cold"]
+    rows = []
+    for w, c in zip(warm.checkpoints, cold.checkpoints):
+        a, b = w.spectra["LR"], c.spectra["LR"]
+        scale = max(float(np.max(np.abs(b.eigenvalues))), 1e-30)
+        difference = float(np.max(np.abs(np.sort_complex(a.eigenvalues) - np.sort_complex(b.eigenvalues)))) / scale
+        rows.append(
+            {
+                "iteration": w.iteration,
+                "warm_products": a.products,
+                "cold_products": b.products,
+                "warm_seconds": a.seconds,
+                "cold_seconds": b.seconds,
+                "warm_started": a.warm_start,
+                "converged": a.converged and b.converged,
+                "max_real_part": float(np.max(a.eigenvalues.real)),
+                "relative_eigenvalue_difference": difference,
+            }
+        )
+    later = rows[1:]  # the first checkpoint has no previous Ritz vectors: both start cold there
+    warm_products, cold_products = sum(r["warm_products"] for r in rows), sum(r["cold_products"] for r in rows)
+    ratio_later = sum(r["cold_products"] for r in later) / max(sum(r["warm_products"] for r in later), 1)
+    return {
+        "run": f"{preset} at width {width} (depth 3), {checkpoints} consecutive checkpoints (1 iteration apart)",
+        "n": warm.n,
+        "samples": warm.samples["size"],
+        "dtype": dtype_name,
+        "k": k,
+        "which": "LR",
+        "ncv": ncv or f"ARPACK default max(2k+1, 20) = {max(2 * k + 1, 20)}",
+        "train_seconds": t_train,
+        "checkpoints": rows,
+        "warm_products": warm_products,
+        "cold_products": cold_products,
+        "products_ratio_cold_over_warm": cold_products / max(warm_products, 1),
+        "products_ratio_after_the_first": ratio_later,
+        "warm_seconds": seconds["warm"],
+        "cold_seconds": seconds["cold"],
+        "max_relative_eigenvalue_difference": max(r["relative_eigenvalue_difference"] for r in rows),
+        "peak_rss_gb": _peak_rss_gb(),
+        "goal": "cold/warm products >= 2 and the warm checkpoints in < 300 s",
+        "meets_products_goal": ratio_later >= 2,
+        "meets_time_goal": seconds["warm"] < 300,
+    }
+
+
 # ---- driver ------------------------------------------------------------------------------------
 
 
@@ -287,6 +370,8 @@ def run_part(name: str, quick: bool, threads: int, dtype: str, progress: bool) -
         out = part_spectrum(**size, dtype_name=dtype, progress=progress)
     elif name == "dense":
         out = {"dense": part_dense(**size)}
+    elif name == "checkpoints":
+        out = {"checkpoints": part_checkpoints(**size, dtype_name=dtype, progress=progress)}
     else:
         out = {"dcgan": part_dcgan(**size, progress=progress)}
     for value in out.values():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ import torch
 from torch import nn
 
 from gan_train.errors import CheckpointError
-from stability.util.atomic import atomic_write
+from stability.spec.errors import SpecError
+from stability.util.atomic import WriteError, atomic_write
 
 MAGIC = b"GANSTAB-CKPT-1\n"
 FORMAT = "ganstab.train/1"
@@ -117,3 +119,74 @@ def remove_stale_temporaries(run_dir: str | Path) -> None:
         for path in folder.glob(".ckpt_*.tmp"):
             with contextlib.suppress(OSError):
                 path.unlink()
+
+
+#: The lock file of a run directory: held by the one process training in it.
+LOCK_FILE = ".lock"
+
+
+class RunLock:
+    """An exclusive lock on a run directory (``flock`` on ``RUN_DIR/.lock``), so two processes never train one run.
+
+    The kernel drops it when the process dies (even by SIGKILL), so a killed run can be resumed at once. Within one
+    process the lock is shared (a notebook that resumes a run it created holds it once); other processes are refused.
+    """
+
+    _held: dict[Path, tuple[RunLock, int]] = {}
+
+    def __init__(self, path: Path, handle: Any):
+        self.path = path
+        self._handle = handle
+
+    @classmethod
+    def acquire(cls, run_dir: str | Path) -> RunLock:
+        """Take the lock of ``run_dir`` (which must exist), or raise a :class:`SpecError` naming the holder."""
+        import fcntl
+
+        path = (Path(run_dir) / LOCK_FILE).resolve()
+        if path in cls._held:
+            lock, count = cls._held[path]
+            cls._held[path] = (lock, count + 1)
+            return lock
+        try:
+            handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the lock's lifetime
+        except OSError as exc:
+            raise WriteError(path, exc) from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise SpecError(
+                f"run directory {Path(run_dir)} is in use by {holder}; wait for it to finish (or stop it) first"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}\n")
+        handle.flush()
+        lock = cls(path, handle)
+        cls._held[path] = (lock, 1)
+        return lock
+
+    def release(self) -> None:
+        """Give the lock up (once per :meth:`acquire` in this process)."""
+        lock, count = self._held.get(self.path, (self, 1))
+        if count > 1:
+            self._held[self.path] = (lock, count - 1)
+            return
+        self._held.pop(self.path, None)
+        with contextlib.suppress(OSError, ValueError):
+            self._handle.close()  # closing drops the flock
+
+
+def config_disagreements(saved: dict[str, Any], recorded: dict[str, Any], free: tuple[str, ...]) -> list[str]:
+    """``key (config.json: a, checkpoint: b)`` for each key outside ``free`` where the two configs differ.
+
+    Keys one of them lacks (a config from another version of the trainer) are not compared.
+    """
+    return [
+        f"{key} (config.json: {saved[key]!r}, checkpoint: {recorded[key]!r})"
+        for key in saved
+        if key in recorded and key not in free and saved[key] != recorded[key]
+    ]

@@ -11,7 +11,10 @@ import json
 import sys
 from pathlib import Path
 
-from stability.spec.errors import SpecError
+from stability.spec.errors import SpecError, int_type
+
+#: Samples one ``ganstab sample`` draws at most (10⁷ 2-D points are 160 MB; more is a typo, not a plot).
+MAX_SAMPLES = 10**7
 
 TRAIN_EXAMPLES = """\
 examples:
@@ -63,10 +66,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=formatter,
     )
     sample.add_argument("run_dir", metavar="RUN_DIR")
-    sample.add_argument("--n", type=int, default=1000, help="number of samples (default: 1000)")
+    sample.add_argument("--n", type=int_type(1, MAX_SAMPLES), default=1000, help="number of samples (default: 1000)")
     sample.add_argument("--out", required=True, metavar="FILE", help="FILE.npy (array) or FILE.png (scatter over data)")
-    sample.add_argument("--checkpoint", type=int, metavar="ITER", help="iteration of the checkpoint (default: newest)")
-    sample.add_argument("--seed", type=int, default=0, help="seed of the latent noise (default: 0)")
+    sample.add_argument(
+        "--checkpoint", type=int_type(0, 10**12), metavar="ITER", help="iteration of the checkpoint (default: newest)"
+    )
+    sample.add_argument("--seed", type=int_type(0, 2**63 - 1), default=0, help="seed of the latent noise (default: 0)")
     sample.set_defaults(func=run_sample)
 
     evaluate = subparsers.add_parser(
@@ -232,6 +237,10 @@ def run_train(args: argparse.Namespace) -> int:
     except TrainingStopped as exc:
         print(f"ganstab train: stopped: {exc}", file=sys.stderr)
         return 3
+    finally:
+        lock = getattr(trainer, "run_lock", None)
+        if lock is not None:  # the run directory is free for the next command (a resume, in this process or not)
+            lock.release()
     if not trainer.world.is_main:
         return 0  # under torchrun rank 0 reports for all
     if args.json:
@@ -249,12 +258,16 @@ def run_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".npy", ".png"):
         raise SpecError(f"--out must end in .npy or .png, got {args.out!r}")
+    if out.is_dir():
+        raise SpecError(f"--out {args.out} is a folder; give a file name ending in .npy or .png")
     from gan_train.sampling import sample_run
+    from stability.util.atomic import check_writable, ensure_directory
 
+    check_writable(out)
     samples, config, iteration = sample_run(args.run_dir, args.n, args.checkpoint, args.seed)
     if out.suffix.lower() == ".png" and config.image_data:
         raise SpecError("--out FILE.png draws 2-D samples over the data; save images as FILE.npy")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    ensure_directory(out.parent)
     if out.suffix.lower() == ".npy":
         import numpy as np
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from stability.spec.errors import SpecError, unknown_name
+from stability.spec.errors import SpecError, checked_float, checked_int, unknown_name
 from stability.spec.links import LINKS
 from stability.spec.measures import MEASURES
 from stability.spec.penalties import FORMS, MAX_FORMS
@@ -349,9 +349,10 @@ def apply_overrides(config: TrainConfig, assignments: list[str], allowed: tuple[
     """Apply ``key=value`` strings (``--set``) to a copy of ``config`` and validate it.
 
     Values are parsed by the field's type: ``true/false`` for booleans,
-    ``2,-1`` or ``[2,-1]`` for lists. Setting the weight that the chosen
-    penalty form does not use (``rho`` with gp/lp, ``gp_lambda`` otherwise) is
-    an error.
+    ``2,-1`` or ``[2,-1]`` for lists; numbers must be finite and sizes within
+    :data:`INT_LIMITS`. Setting the weight that the chosen penalty form does
+    not use (``rho`` with gp/lp, ``gp_lambda`` otherwise), or any key the method
+    does not read (:func:`unused_keys`, e.g. an anchor on μ_GP), is an error.
     """
     values = config.to_dict()
     touched = []
@@ -372,7 +373,67 @@ def apply_overrides(config: TrainConfig, assignments: list[str], allowed: tuple[
             raise SpecError(f"form {result.form!r} is weighted by gp_lambda (λ·E_μ[φ], ρ = 2λ); set gp_lambda, not rho")
         if "gp_lambda" in touched and result.form not in LAMBDA_FORMS:
             raise SpecError(f"form {result.form!r} is weighted by rho ((ρ/2)·E_μ[φ]); set rho, not gp_lambda")
+    unused = unused_keys(result)
+    for key in touched:
+        if key in unused:  # the config's promise: a setting that would silently do nothing is an error
+            raise SpecError(f"--set {key}: this run does not use {key} ({unused[key]})")
     return result
+
+
+_INT64 = 2**63 - 1
+
+#: Upper bounds of integer keys: far above any published setting, below sizes that exhaust memory or time before
+#: the first step (a width or batch of 1e12). Lower bounds are checked by :meth:`TrainConfig.validate`.
+INT_LIMITS = {
+    "width": 16_384,
+    "depth": 64,
+    "latent_dim": 16_384,
+    "batch_size": 2**20,
+    "gen_batch_size": 2**20,
+    "n_critic": 10_000,
+    "critic_warmup_steps": 10_000,
+    "critic_warmup": 10**9,
+    "iterations": 10**9,
+    "checkpoint_every": 10**9,
+    "log_every": 10**9,
+    "w1_every": 10**9,
+    "plot_every": 10**9,
+    "eval_every": 10**9,
+    "keep_checkpoints": 10**6,
+    "w1_samples": 20_000,  # exact assignment is cubic in it
+    "eval_samples": 10**7,
+    "is_splits": 10_000,
+    "threads": 1024,
+    "data_subset": 10**7,
+    "fake_images": 10**7,
+    # metric streams are seeded by seed·(1e9 + 7) + iteration, which torch needs within 64 bits
+    "seed": 2**32 - 1,
+    "anchor_seed": 2**63 - 1,
+}
+
+
+def unused_keys(config: TrainConfig) -> dict[str, str]:
+    """Keys the configured method does not read, with the reason: setting one is a mistake, not a no-op."""
+    unused = {}
+    if not config.penalised:
+        for key in ("rho", "gp_lambda", "anchor", "maxal_lambda0", "anchor_seed"):
+            unused[key] = "measure=none has no penalty"
+    else:
+        if not config.uses_anchor:
+            unused["anchor"] = unused["anchor_seed"] = f"measure {config.measure!r} has no anchor (mu_g_anc has)"
+        elif not config.image_data:
+            unused["anchor_seed"] = "the anchor of 2-D data is the anchor key itself"
+        if config.form != "maxal":
+            unused["maxal_lambda0"] = f"form {config.form!r} has no Lagrange multiplier (maxal has)"
+    if config.optimizer == "rmsprop":
+        unused["beta1"] = unused["beta2"] = "optimizer rmsprop has no betas (adam has)"
+    elif config.optimizer == "sgd":
+        unused["beta1"] = unused["beta2"] = "optimizer sgd has no betas (adam has)"
+    if config.arch != "mlp":
+        unused["depth"] = unused["activation"] = f"arch {config.arch!r} has a fixed layout (depth/activation: mlp)"
+    if not config.critic_warmup:
+        unused["critic_warmup_steps"] = "critic_warmup=0 has no warm-up"
+    return unused
 
 
 def _check(condition: bool, message: str) -> None:
@@ -398,17 +459,22 @@ def _coerce(key: str, raw: Any) -> Any:
             if text in ("0", "false", "no", "off"):
                 return False
             raise ValueError
+        # numbers pass the one check of user numbers: finite, and sizes within INT_LIMITS
         if kind is int:
-            if isinstance(raw, float) and not raw.is_integer():
-                raise ValueError
-            return int(float(raw)) if isinstance(raw, str) and "e" in raw.lower() else int(raw)
+            return checked_int(raw, key, -_INT64, INT_LIMITS.get(key, _INT64))
         if kind is float:
-            return float(raw)
+            return checked_float(raw, key)
         if kind == list[float]:
             if isinstance(raw, str):
                 raw = [p for p in raw.strip().strip("[]()").split(",") if p.strip()]
-            return [float(v) for v in raw]
+            if isinstance(raw, (str, bytes)) or not hasattr(raw, "__iter__"):
+                raise TypeError
+            return [checked_float(v, key) for v in raw]
+        if raw is None or isinstance(raw, (dict, list)):  # a hand-edited config.json: null or a table for a name
+            raise TypeError
         return str(raw)
+    except SpecError:
+        raise
     except (TypeError, ValueError):
         name = getattr(kind, "__name__", str(kind))
         raise SpecError(f"{key} expects a value of type {name}, got {raw!r}") from None

@@ -145,8 +145,12 @@ class Trainer:
         if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
             raise SpecError(f"run directory {run_dir} already exists; pass --resume to continue it or choose a new one")
         trainer = cls(config, run_dir)  # under torchrun: every rank has checked the directory before this rendezvous
+        trainer.run_lock = None
         if trainer.world.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            from stability.util.atomic import ensure_directory  # (imported here: the rest of the module is not mine)
+
+            ensure_directory(run_dir)  # a file in the way is one line, not a traceback
+            trainer.run_lock = ckpt.RunLock.acquire(run_dir)  # a second process starting here at once is refused
             write_run_config(run_dir, config)
             if trainer.penalty is not None and trainer.penalty.anchor is not None:  # recorded beside the config
                 atomic_save(run_dir / "anchor.pt", lambda handle: torch.save(trainer.penalty.anchor.cpu(), handle))
@@ -167,11 +171,32 @@ class Trainer:
         config = apply_overrides(base, list(overrides), allowed=RESUMABLE_KEYS)
         if config.lr_decay and config.iterations != base.iterations:
             raise SpecError("iterations cannot change on resume when lr_decay is on (the schedule depends on it)")
-        trainer = cls(config, run_dir)
         found = ckpt.list_checkpoints(run_dir)
-        if found:
-            trainer.load_state(ckpt.read_checkpoint(found[-1][1]), found[-1][1])
-            trainer.last_checkpoint = found[-1][1]
+        state = ckpt.read_checkpoint(found[-1][1]) if found else None
+        if state is not None:  # everything is checked before anything is written
+            differing = ckpt.config_disagreements(base.to_dict(), state.get("config") or {}, RESUMABLE_KEYS)
+            if differing:
+                raise CheckpointError(
+                    f"{run_dir}/config.json disagrees with checkpoint {found[-1][1].name} on "
+                    f"{'; '.join(differing)}; restore config.json or start a new run"
+                )
+            done = int(state.get("iteration", 0))
+            if config.iterations < done:  # training would not run, and config.json would claim a shorter run
+                raise SpecError(
+                    f"{run_dir} is already at iteration {done}; iterations={config.iterations} would not train "
+                    f"(set iterations >= {done}, or sample from an earlier checkpoint with --checkpoint)"
+                )
+        lock = ckpt.RunLock.acquire(run_dir) if world_from_environment().is_main else None
+        try:
+            trainer = cls(config, run_dir)
+            if state is not None:
+                trainer.load_state(state, found[-1][1])
+                trainer.last_checkpoint = found[-1][1]
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        trainer.run_lock = lock
         if trainer.world.is_main:
             if config != base:
                 write_run_config(run_dir, config)

@@ -101,7 +101,7 @@ def test_overrides_parse_by_type():
         ("loss=softmax", "unknown loss 'softmax'; valid: exp, hinge, identity, logistic, logistic_linear, quadratic"),
         ("form=r3", "unknown penalty form 'r3'; valid: gp, lgan, lp, maxal, maxgp, simple"),
         ("colour=red", "unknown config key 'colour'; valid: activation"),
-        ("width=wide", "width expects a value of type int"),
+        ("width=wide", "width: .wide. is not a number"),
         ("gp_lambda=1", "set rho, not gp_lambda"),
     ],
 )

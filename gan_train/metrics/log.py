@@ -20,7 +20,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
-from stability.util.atomic import atomic_write
+from stability.util.atomic import WriteError, atomic_write
 
 
 def w1_assignment(a: Any, b: Any) -> float:
@@ -40,8 +40,9 @@ class MetricsLog:
     Args:
         run_dir: the run directory.
         start: the iteration training starts from; on resume, records after
-            it (written by the interrupted run after its last checkpoint) are
-            dropped so that the log reads like one uninterrupted run.
+            it (written by the interrupted run after its last checkpoint, or all
+            of them when it had none) are dropped, and so are TensorBoard events,
+            so that the log reads like one uninterrupted run.
         tensorboard: write TensorBoard scalars when ``tensorboard`` is installed.
     """
 
@@ -51,8 +52,13 @@ class MetricsLog:
         self.writer = None
         if not active:
             return
-        if start > 0 and self.path.exists():
+        board = Path(run_dir) / "tensorboard"
+        if self.path.exists():  # a resume, also of a run killed before its first checkpoint (start = 0)
             self._truncate_after(start)
+        if start == 0 and board.is_dir():  # restarting from scratch: the old events would all come twice
+            for old in board.glob("events.out.tfevents.*"):
+                with contextlib.suppress(OSError):
+                    old.unlink()
         self.writer = None
         if tensorboard:
             try:
@@ -60,13 +66,17 @@ class MetricsLog:
             except ImportError:
                 print("ganstab train: note: tensorboard is not installed; TensorBoard scalars are off", file=sys.stderr)
             else:
-                self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=start if start else None)
+                # purge_step: TensorBoard drops the old file's events from `start` on, which this run writes again
+                self.writer = SummaryWriter(str(board), purge_step=start if start else None)
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.active:
             return
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, allow_nan=True) + "\n")
+        try:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record, allow_nan=True) + "\n")
+        except OSError as exc:  # a full disk: one line from the command, not a traceback
+            raise WriteError(self.path, exc) from None
         if self.writer is not None:
             step = int(record["iteration"])
             for key, value in record.items():

@@ -15,6 +15,7 @@ import sympy
 from stability.analysis.equilibria import Equilibrium, find_equilibria
 from stability.analysis.linear import CENTER, NON_HYPERBOLIC, LinearAnalysis, Tolerance, linearise
 from stability.analysis.lyapunov import LyapunovCheck, lyapunov_check
+from stability.spec.errors import TooLarge, within_limit
 from stability.spec.system import GanSystem
 from stability.symbolic.field import SymbolicField
 
@@ -63,7 +64,7 @@ def analyze(
     field_: SymbolicField,
     at: dict[str, float] | None = None,
     box: list[tuple[float, float]] | None = None,
-    tol: Tolerance = Tolerance(),
+    tol: Tolerance | None = None,
     lyapunov_radius: float = 0.5,
 ) -> AnalysisReport:
     """Equilibria (or the point ``at``), Jacobians, eigenvalues, classes, steps.
@@ -72,7 +73,7 @@ def analyze(
     get a Lyapunov check with L = ‖(ψ, θ) − (ψ*, θ*)‖².
     """
     system = field_.system
-    notes = list(field_.notes)
+    notes = list(field_.notes) + degenerate_notes(field_)
     if at is not None:
         candidates = [
             Equilibrium(dict(zip([p.name for p in field_.params], field_.as_vector(at))), "given point", method="given")
@@ -89,11 +90,38 @@ def analyze(
         vector = field_.as_vector(candidate.point)
         linear = linearise(candidate.point, field_.jacobian(vector), len(system.psi), tol)
         linear.notes += nonsmooth_notes(system, candidate.point)
-        report = PointReport(linear, candidate, residual=float(np.linalg.norm(field_.value(vector))))
+        flow = field_.value(vector)
+        report = PointReport(linear, candidate, residual=float(np.linalg.norm(flow)))
+        if candidate.method == "given" and report.residual > 1e-9 * (1 + np.linalg.norm(linear.jacobian)):
+            moving = ", ".join(f"d{p.name}/dt = {v:.3g}" for p, v in zip(field_.params, flow))
+            linear.notes.insert(
+                0,
+                f"not an equilibrium: the flow here is {moving} (‖F‖ = {report.residual:.3g}); the class describes "
+                "the linearisation at this point only",
+            )
         if linear.classification in (CENTER, NON_HYPERBOLIC) and candidate.kind != "continuum":
-            report.lyapunov = lyapunov_check(field_, candidate.point, radius=lyapunov_radius)
+            try:
+                with within_limit("the Lyapunov check", "its verdict is left open"):
+                    report.lyapunov = lyapunov_check(field_, candidate.point, radius=lyapunov_radius)
+            except TooLarge as exc:  # an optional refinement: say so and keep the linear verdict
+                linear.notes.append(f"Lyapunov check skipped: {exc}")
         points.append(report)
     return AnalysisReport(system.describe(), field_.describe(), points, notes)
+
+
+def degenerate_notes(field_: SymbolicField) -> list[str]:
+    """Say when D does not depend on x: the critic cannot tell data from samples, and the flow degenerates."""
+    system = field_.system
+    if set(system.x) & system.discriminator.free_symbols:
+        return []
+    if all(e == 0 for e in field_.exprs):
+        what = "the vector field vanishes identically: every point is an equilibrium and nothing moves"
+    elif all(not e.free_symbols for e in field_.exprs):
+        flow = ", ".join(sympy.sstr(e) for e in field_.exprs)
+        what = f"the vector field is the constant ({flow}): there is no equilibrium anywhere"
+    else:
+        what = "the critic is blind to the data, so only the penalty and the link shape the flow"
+    return [f"degenerate: D = {system.discriminator} does not depend on x; {what}"]
 
 
 def nonsmooth_notes(system: GanSystem, point: dict[str, float], nodes: int = 8) -> list[str]:

@@ -41,6 +41,8 @@ class Equilibrium:
     def describe(self) -> str:
         if self.kind == "continuum":
             fixed = ", ".join(f"{k} = {v}" for k, v in (self.exact or {}).items())
+            if not fixed:
+                return f"every point is an equilibrium ({', '.join(self.free)} free)"
             return f"continuum {fixed} ({', '.join(self.free)} free)"
         return "(" + ", ".join(f"{k}={v:.6g}" for k, v in self.point.items()) + ")"
 
@@ -57,6 +59,11 @@ def solve_symbolic(
     parameters, so that each representative point can be linearised.
     """
     params = field_.params
+    if all(e == 0 for e in field_.exprs):  # sympy.solve([0, 0]) says []: in truth every point is an equilibrium
+        point = {p.name: 0.0 for p in params}
+        return [Equilibrium(point, "continuum", {}, [p.name for p in params], solution={})]
+    if all(not e.free_symbols for e in field_.exprs):
+        return []  # a constant non-zero flow moves everywhere: no equilibrium, and no search can find one
     try:
         with time_limit(timeout):
             solutions = sympy.solve(list(field_.exprs), list(params), dict=True)
@@ -135,7 +142,10 @@ def solve_numeric(
         starts = np.random.default_rng(seed).uniform(lows, highs, size=(starts_per_axis**3, n))
 
     def flow(x: np.ndarray) -> np.ndarray:  # (n, N) -> (n, N)
-        return np.stack([np.broadcast_to(np.asarray(v, dtype=float), x.shape[1:]) for v in F(*x)])
+        try:
+            return np.stack([np.broadcast_to(np.asarray(v, dtype=float), x.shape[1:]) for v in F(*x)])
+        except OverflowError:  # an exact 10^600 in the formula meets a float: no root is representable there
+            return np.full(x.shape, np.nan)
 
     x = starts.T.copy()
     max_step = 0.25 * float(np.max(highs - lows))
@@ -156,7 +166,7 @@ def solve_numeric(
             step *= np.minimum(1.0, max_step / np.maximum(np.linalg.norm(step, axis=0), 1e-300))
             x = x - step
         residual = np.linalg.norm(flow(x), axis=0)
-    value_at = lambda v: np.array([float(c) for c in F(*v)])  # noqa: E731
+    value_at = lambda v: flow(np.asarray(v, dtype=float)[:, None])[:, 0]  # noqa: E731
     roots: list[np.ndarray] = []
     for k in np.argsort(residual):
         if not np.isfinite(residual[k]) or residual[k] > 1e-4:

@@ -50,6 +50,100 @@ def eigenvalues(jacobian: np.ndarray) -> np.ndarray:
     return values[np.lexsort((values.imag, values.real))]
 
 
+#: Relative error assumed in each computed Jacobian entry (a few ulps of float64 arithmetic).
+ENTRY_ROUNDOFF = 16 * np.finfo(float).eps
+#: Up to this size the spectrum is computed in extended precision (mpmath), so that the only error left is the
+#: entries' own; larger Jacobians use LAPACK with :class:`Tolerance`.
+PRECISE_SIZE = 8
+_DIGITS = (30, 120, 700)  # 700 digits resolve eigenvalues 1e-300 beside 1e+300
+
+
+@dataclass
+class Spectrum:
+    """Eigenvalues with a bound on the round-off in each real and imaginary part.
+
+    The bound is relative to the size of the Jacobian and to each eigenvalue's own sensitivity
+    (first-order perturbation theory, ``dλ = y dJ x / (y x)``, for entry errors of ``ENTRY_ROUNDOFF``·|J_kl|,
+    and the Hölder bound ‖J‖(δ)^(1/m) for m eigenvalues that coincide within it). A real part larger than its
+    bound has a sign float64 round-off cannot change; one within it is at the boundary for all we can tell.
+    """
+
+    values: np.ndarray
+    re_error: np.ndarray
+    im_error: np.ndarray
+    precise: bool = True
+
+
+def spectrum(jacobian: np.ndarray, tol: Tolerance | None = None) -> Spectrum:
+    """The eigenvalues of ``jacobian`` and their round-off bounds (see :class:`Spectrum`)."""
+    J = np.asarray(jacobian, dtype=float)
+    n = len(J)
+    if n == 0:
+        return Spectrum(np.zeros(0, complex), np.zeros(0), np.zeros(0))
+    if n > PRECISE_SIZE or tol is not None:
+        values = eigenvalues(J)
+        zero = (tol or Tolerance()).zero(values)
+        return Spectrum(values, np.full(n, zero), np.full(n, zero), precise=False)
+    import mpmath
+
+    norm = frobenius(J)
+    for digits in _DIGITS:
+        with mpmath.workdps(digits):
+            values, re_err, im_err, algorithmic = _precise(J, norm, digits)
+        resolved = (np.abs(values.real) > 2 * re_err) | (algorithmic < 1e-3 * re_err)
+        if np.all(resolved):
+            break
+    order = np.lexsort((values.imag, values.real))
+    return Spectrum(values[order], re_err[order], im_err[order])
+
+
+def frobenius(J: np.ndarray) -> float:
+    """‖J‖_F without overflow (entries of 1e300 square to inf)."""
+    biggest = float(np.max(np.abs(J))) if J.size else 0.0
+    return biggest * float(np.linalg.norm(J / biggest)) if biggest > 0 else 0.0
+
+
+def _precise(J: np.ndarray, norm: float, digits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Eigenvalues at ``digits`` digits, with the entries' and the algorithm's error bounds per eigenvalue."""
+    import mpmath
+
+    n = len(J)
+    A = mpmath.matrix(J.tolist())  # float64 entries are exact binary numbers
+    E, left, right = mpmath.eig(A, left=True, right=True)
+    values = np.array([complex(e) for e in E])
+    algorithmic = np.full(n, 10.0 ** (5 - digits) * max(norm, 1e-300))
+    first = np.empty((n, 2))
+    for i in range(n):
+        y, x = left[i, :], right[:, i]
+        yx = complex(mpmath.fsum(y[k] * x[k] for k in range(n)))
+        sens = np.array([[complex(y[k] * x[m]) for m in range(n)] for k in range(n)])
+        scale = abs(yx)
+        if scale == 0 or not np.all(np.isfinite(sens)):
+            first[i] = np.inf
+            continue
+        S = sens / yx  # dλ/dJ_kl
+        first[i] = [np.sum(np.abs(S.real) * np.abs(J)), np.sum(np.abs(S.imag) * np.abs(J))]
+        algorithmic[i] *= max(1.0, float(np.sum(np.abs(S))))
+    first *= ENTRY_ROUNDOFF
+    # eigenvalues that coincide within their bounds form a cluster of m: there the bound is ‖J‖·δ^(1/m)
+    re_err, im_err = first[:, 0].copy(), first[:, 1].copy()
+    reach = np.maximum(first.max(axis=1), algorithmic)
+    for i in range(n):
+        m = int(np.sum(np.abs(values - values[i]) <= 2 * np.maximum(reach[i], reach)))
+        if m > 1 or not np.isfinite(reach[i]):
+            holder = norm * ENTRY_ROUNDOFF ** (1 / max(m, 2))
+            re_err[i], im_err[i] = min(re_err[i], holder), min(im_err[i], holder)
+    return values, re_err + algorithmic, im_err + algorithmic, algorithmic
+
+
+def classify_spectrum(spec: Spectrum) -> tuple[str, bool]:
+    """The class of an equilibrium from eigenvalues whose parts count as zero within their round-off bounds."""
+    re, im = spec.values.real, spec.values.imag
+    negative, positive = re < -spec.re_error, re > spec.re_error
+    rotating = np.abs(im) > spec.im_error
+    return _class(negative, positive, rotating)
+
+
 def classify(eigs: np.ndarray, tol: Tolerance = Tolerance()) -> tuple[str, bool]:
     """The class of an equilibrium from its eigenvalues, and whether it is hyperbolic.
 
@@ -61,17 +155,21 @@ def classify(eigs: np.ndarray, tol: Tolerance = Tolerance()) -> tuple[str, bool]
     eigs = np.asarray(eigs, dtype=complex)
     zero = tol.zero(eigs)
     re, im = eigs.real, eigs.imag
-    rotating = bool(np.any(np.abs(im) > zero))
-    negative, positive = re < -zero, re > zero
+    return _class(re < -zero, re > zero, np.abs(im) > zero)
+
+
+def _class(negative: np.ndarray, positive: np.ndarray, rotating: np.ndarray) -> tuple[str, bool]:
+    """The class from which real parts are surely negative or positive and which eigenvalues surely rotate."""
+    spinning = bool(np.any(rotating))
     if np.all(negative):
-        return (STABLE_FOCUS if rotating else STABLE_NODE), True
+        return (STABLE_FOCUS if spinning else STABLE_NODE), True
     if np.all(positive):
-        return (UNSTABLE_FOCUS if rotating else UNSTABLE_NODE), True
+        return (UNSTABLE_FOCUS if spinning else UNSTABLE_NODE), True
     if np.all(negative | positive):
         return SADDLE, True
     if np.any(positive) and np.any(negative):
         return SADDLE, False
-    if not np.any(negative | positive) and np.all(np.abs(im) > zero):
+    if not np.any(negative | positive) and np.all(rotating):
         return CENTER, False
     return NON_HYPERBOLIC, False
 
@@ -117,18 +215,32 @@ def step_spectral_radii(jacobian: np.ndarray, n_psi: int, step: float) -> dict[s
     }
 
 
-def max_stable_step_alternating(jacobian: np.ndarray, n_psi: int, tol: Tolerance = Tolerance()) -> float | None:
+def max_stable_step_alternating(
+    jacobian: np.ndarray, n_psi: int, tol: Tolerance = Tolerance(), smallest: float | None = None
+) -> float | None:
     """The largest h such that alternating GD is contracting for every step in (0, h).
 
-    Scans h on a geometric grid up to 20/|λ|max, then bisects the first
-    crossing of spectral radius 1 (to 1e-10 relative).
+    The update is I + h·K(h) with K(h) = [[A, B], [C(I + hA), E + hCB]], and |1 + hμ| < 1 ⟺
+    2 Re μ + h|μ|² < 0 for each eigenvalue μ of K(h): tested in that form, a contraction by 1 − 1e-20 per
+    step is not lost in 1 + hμ's rounding. Scans h on a geometric grid from ``smallest`` (default 1e-6/|λ|max)
+    up to 20/|λ|max, then bisects the first crossing (to 1e-10 relative).
     """
     J = np.asarray(jacobian, dtype=float)
     scale = float(np.max(np.abs(np.linalg.eigvals(J)))) if J.size else 0.0
-    if scale == 0.0:
+    if scale == 0.0 or not np.isfinite(scale):
         return None
-    stable = lambda h: spectral_radius(alternating_update(J, n_psi, h)) < 1 - tol.atol  # noqa: E731
-    grid = np.geomspace(1e-6 / scale, 20 / scale, 600)
+
+    A, B = J[:n_psi, :n_psi], J[:n_psi, n_psi:]
+    C, E = J[n_psi:, :n_psi], J[n_psi:, n_psi:]
+
+    def stable(h: float) -> bool:
+        # K(h) built directly: (update − I)/h would cancel away the small terms it is meant to keep
+        K = np.block([[A, B], [C + h * C @ A, E + h * C @ B]])
+        mu = np.linalg.eigvals(K)
+        return bool(np.max(2 * mu.real + h * np.abs(mu) ** 2) < -64 * np.finfo(float).eps * np.linalg.norm(K))
+
+    low = 1e-6 / scale if smallest is None else min(1e-6 / scale, smallest)
+    grid = np.geomspace(low, 20 / scale, 600)
     if not stable(grid[0]):
         return None
     previous = grid[0]
@@ -170,17 +282,62 @@ class LinearAnalysis:
 
 
 def linearise(
-    point: dict[str, float], jacobian: np.ndarray, n_psi: int, tol: Tolerance = Tolerance()
+    point: dict[str, float], jacobian: np.ndarray, n_psi: int, tol: Tolerance | None = None
 ) -> LinearAnalysis:
-    """Eigenvalues, class and discrete-time steps from a Jacobian."""
-    eigs = eigenvalues(jacobian)
-    cls, hyperbolic = classify(eigs, tol)
+    """Eigenvalues, class and discrete-time steps from a Jacobian.
+
+    Signs are judged against each eigenvalue's own round-off bound relative to the Jacobian
+    (:func:`spectrum`), so that ρ = 1e-300 is a stable focus with a margin of 5e-301, not a center; a
+    :class:`Tolerance` given here replaces those bounds by its fixed threshold.
+    """
+    J = np.asarray(jacobian, dtype=float)
+    if not np.all(np.isfinite(J)):
+        raise ValueError("linearise needs a finite Jacobian")  # the engines refuse overflow before this
+    spec = spectrum(J, tol)
+    cls, hyperbolic = classify_spectrum(spec)
+    step = _max_step(spec)
+    alternating = max_stable_step_alternating(J, n_psi, smallest=1e-3 * step if step else None)
     return LinearAnalysis(
         point=point,
-        jacobian=np.asarray(jacobian, dtype=float),
-        eigenvalues=eigs,
+        jacobian=J,
+        eigenvalues=spec.values,
         classification=cls,
         hyperbolic=hyperbolic,
-        max_stable_step=max_stable_step_simultaneous(eigs, tol),
-        max_stable_step_alternating=max_stable_step_alternating(jacobian, n_psi, tol),
+        max_stable_step=step,
+        max_stable_step_alternating=alternating,
+        notes=_roundoff_notes(spec, J, step, alternating),
     )
+
+
+def _max_step(spec: Spectrum) -> float | None:
+    """min −2 Re λ/|λ|², when every real part is negative beyond its round-off bound."""
+    values = spec.values
+    if values.size == 0 or np.any(values.real >= -spec.re_error):
+        return None
+    return float(np.min(-2 * values.real / np.abs(values) / np.abs(values)))  # |λ|² of 1e300 overflows
+
+
+def _roundoff_notes(spec: Spectrum, J: np.ndarray, step: float | None, alternating: float | None) -> list[str]:
+    """Say when a verdict sits within round-off of the stability boundary, or only just outside it."""
+    notes = []
+    norm = frobenius(J)
+    values, error = spec.values, spec.re_error
+    within = np.abs(values.real) <= error
+    if np.any(within & (error > 0)):  # exact zeros (a zero bound) need no caveat
+        shown = ", ".join(f"{v.real:.3g}" for v in values[within])
+        notes.append(
+            f"Re λ = {shown} {'is' if np.sum(within) == 1 else 'are'} zero within round-off (bound "
+            f"{float(np.max(error[within])):.2g} for ‖J‖ = {norm:.3g}): the verdict is on the stability boundary "
+            "as far as float64 can tell"
+        )
+    if values.size and not np.any(within):
+        closest = int(np.argmin(np.abs(values.real)))
+        margin = abs(float(values[closest].real))
+        if margin < 1e-6 * norm:
+            notes.append(
+                f"the margin to the stability boundary is tiny: min |Re λ| = {margin:.3g} beside ‖J‖ = {norm:.3g} "
+                f"(its round-off bound is {float(error[closest]):.2g}, so the sign is certain)"
+            )
+    if step is not None and alternating is None:
+        notes.append("alternating GD: its contraction per step is below float64 resolution; no step is certain")
+    return notes

@@ -57,6 +57,10 @@ class Spectrum:
         converged: ARPACK converged (always True for dense).
         product_seconds: of ``seconds``, the time spent in Jacobian products (the rest is ARPACK's
             own work, or the dense eigensolve).
+        warm_start: ARPACK started from a given vector (e.g. :func:`warm_start_vector` of an earlier
+            spectrum's Ritz vectors) instead of a seeded random one.
+        vectors: the Ritz vectors ``(n, k)`` of the eigenvalues (eigenvectors of the operator ARPACK ran on: Jᵀ
+            for ``"vjp"``), in the same order, when asked for with ``return_vectors``; not in :meth:`to_dict`.
     """
 
     eigenvalues: np.ndarray
@@ -71,6 +75,8 @@ class Spectrum:
     tol: float
     notes: list[str] = field(default_factory=list)
     product_seconds: float = 0.0
+    warm_start: bool = False
+    vectors: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         return {
@@ -86,12 +92,38 @@ class Spectrum:
             "tol": self.tol,
             "notes": list(self.notes),
             "product_seconds": self.product_seconds,
+            "warm_start": self.warm_start,
         }
 
 
 def _order(values: np.ndarray, which: str) -> np.ndarray:
+    return values[_ranking(values, which)]
+
+
+def _ranking(values: np.ndarray, which: str) -> np.ndarray:
     key = {"LR": values.real, "LM": np.abs(values), "LI": values.imag}[which]
-    return values[np.argsort(-key, kind="stable")]
+    return np.argsort(-key, kind="stable")
+
+
+def warm_start_vector(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A real ARPACK start vector in the span of earlier Ritz vectors: Σᵢ aᵢ Re xᵢ + bᵢ Im xᵢ, normalised.
+
+    ARPACK takes one start vector; its implicit restarts filter the start towards the wanted invariant subspace, so
+    a start that already lies near it (the Ritz vectors of a nearby matrix, e.g. the previous checkpoint's) needs
+    fewer products. The weights aᵢ, bᵢ are seeded standard normals (a fixed sum could cancel a conjugate pair's
+    imaginary parts); real and imaginary parts are taken so that complex pairs contribute their real plane.
+    """
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or vectors.shape[1] == 0:
+        raise SpecError(f"warm start needs Ritz vectors of shape (n, k >= 1), got {vectors.shape}")
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal(vectors.shape[1]), rng.standard_normal(vectors.shape[1])
+    columns = vectors / np.maximum(np.linalg.norm(vectors, axis=0), 1e-300)
+    v0 = columns.real @ a + (columns.imag @ b if np.iscomplexobj(columns) else 0.0)
+    norm = float(np.linalg.norm(v0))
+    if not np.isfinite(norm) or norm == 0.0:
+        raise SpecError("warm start vector is zero or not finite")
+    return v0 / norm
 
 
 def _check(which: str, operator: str) -> None:
@@ -125,11 +157,14 @@ def arpack(
     seed: int = 0,
     progress: bool = False,
     desc: str = "ARPACK",
-) -> tuple[np.ndarray, int, bool, list[str]]:
+    v0: np.ndarray | None = None,
+    return_vectors: bool = False,
+) -> tuple:
     """Top-k eigenvalues of the linear map ``apply`` (tensor → tensor) by ARPACK.
 
-    Returns ``(eigenvalues, products, converged, notes)``; on non-convergence
-    the converged subset is returned with a note.
+    Returns ``(eigenvalues, products, converged, notes)``, and the Ritz vectors ``(n, k)`` in the eigenvalues'
+    order as a fifth item when ``return_vectors``; on non-convergence the converged subset is returned with a
+    note. ``v0``: the start vector (default: seeded standard normal), e.g. :func:`warm_start_vector`.
     """
     count = [0]
     bar = _progress(progress, desc)
@@ -148,25 +183,42 @@ def arpack(
         return out.detach().numpy().astype(np_dtype, copy=False)
 
     operator = LinearOperator((n, n), matvec=matvec, dtype=np_dtype)
-    v0 = np.random.default_rng(seed).standard_normal(n).astype(np_dtype)
+    if v0 is None:
+        v0 = np.random.default_rng(seed).standard_normal(n)
+    elif np.shape(v0) != (n,) or not np.all(np.isfinite(v0)):
+        raise SpecError(f"ARPACK start vector must be {n} finite numbers, got shape {np.shape(v0)}")
+    v0 = np.asarray(v0).astype(np_dtype)
     notes: list[str] = []
     converged = True
+    vectors = None
     try:
         # ARPACK's BLAS (scipy's OpenBLAS) runs single-threaded: its idle worker threads otherwise spin on the cores
         # torch's products need (a 1M-parameter VJP went from 0.15 s to 0.25 s inside ARPACK on 2 cores). MKL or
         # OpenMP pools, which torch uses, are left alone.
         with ThreadpoolController().select(internal_api="openblas").limit(limits=1):
-            values = eigs(
-                operator, k=k, which=which, v0=v0, tol=tol, ncv=ncv, maxiter=maxiter, return_eigenvectors=False
+            found = eigs(
+                operator,
+                k=k,
+                which=which,
+                v0=v0,
+                tol=tol,
+                ncv=ncv,
+                maxiter=maxiter,
+                return_eigenvectors=return_vectors,
             )
+        values, vectors = found if return_vectors else (found, None)
     except ArpackNoConvergence as exc:
-        values = exc.eigenvalues
+        values, vectors = exc.eigenvalues, exc.eigenvectors
         converged = False
         notes.append(f"ARPACK did not converge: {len(values)} of {k} eigenvalues converged after {count[0]} products")
     finally:
         if bar is not None:
             bar.close()
-    return _order(np.asarray(values, dtype=complex), which), count[0], converged, notes
+    values = np.asarray(values, dtype=complex)
+    order = _ranking(values, which)
+    if return_vectors:
+        return values[order], count[0], converged, notes, np.asarray(vectors)[:, order]
+    return values[order], count[0], converged, notes
 
 
 def dense_spectrum(field_: TorchField, point: Point | None = None, chunk_size: int | None = None) -> Spectrum:
@@ -190,6 +242,8 @@ def top_eigenvalues(
     maxiter: int | None = None,
     seed: int = 0,
     progress: bool = False,
+    v0: np.ndarray | None = None,
+    return_vectors: bool = False,
 ) -> Spectrum:
     """Top-k eigenvalues of the Jacobian of the flow, matrix-free.
 
@@ -206,6 +260,9 @@ def top_eigenvalues(
         ncv: Lanczos/Arnoldi basis size (default ARPACK's max(2k+1, 20)).
         seed: seed of the ARPACK start vector (results are reproducible).
         progress: show a product counter on stderr.
+        v0: ARPACK's start vector instead of the seeded one: a warm start, e.g. :func:`warm_start_vector` of the
+            Ritz vectors of a nearby point's spectrum (same ``operator``: the vectors are the operator's).
+        return_vectors: keep the Ritz vectors in ``Spectrum.vectors`` (for the next warm start).
 
     When k ≥ n − 1 ARPACK cannot run; the dense spectrum is used instead and a
     note says so.
@@ -232,11 +289,27 @@ def top_eigenvalues(
         in_products[0] += time.perf_counter() - begin
         return out
 
-    values, products, converged, notes = arpack(
-        apply, n, k, which, field_.dtype, tol, ncv, maxiter, seed, progress, f"top-{k} {which} eigenvalues"
+    found = arpack(
+        apply,
+        n,
+        k,
+        which,
+        field_.dtype,
+        tol,
+        ncv,
+        maxiter,
+        seed,
+        progress,
+        f"top-{k} {which} eigenvalues" + (" (warm start)" if v0 is not None else ""),
+        v0=v0,
+        return_vectors=return_vectors,
     )
+    values, products, converged, notes = found[:4]
     seconds = time.perf_counter() - start
-    return Spectrum(values, which, k, n, "arpack", name, products, seconds, converged, tol, notes, in_products[0])
+    spectrum = Spectrum(values, which, k, n, "arpack", name, products, seconds, converged, tol, notes, in_products[0])
+    spectrum.warm_start = v0 is not None
+    spectrum.vectors = found[4] if return_vectors else None
+    return spectrum
 
 
 # ---- discrete time ----------------------------------------------------------------------

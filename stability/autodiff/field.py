@@ -114,13 +114,32 @@ class TorchField:
         seed: int = 0,
         x_shape: Sequence[int] | None = None,
         dtype: torch.dtype = torch.float64,
+        *,
+        alpha: torch.Tensor | None = None,
+        anchor: torch.Tensor | None = None,
+        multiplier: float = 0.0,
     ) -> TorchField:
-        """The field of a critic/generator pair; see :func:`~stability.autodiff.game.game_from_modules`.
+        """The field of a critic/generator pair; see :func:`~stability.autodiff.from_modules.game_from_modules`.
 
-        ``field.point`` holds the modules' current parameters as the flat vector.
+        ``field.point`` holds the modules' current parameters as the flat vector. ``alpha``, ``anchor`` and
+        ``multiplier`` fix the penalty's α per pair, its anchor and MaxAL's λ (e.g. to a trainer's batch and state).
         """
         game = game_from_modules(
-            critic, generator, data, latent, penalty, link, rule, nodes, samples, seed, x_shape, dtype
+            critic,
+            generator,
+            data,
+            latent,
+            penalty,
+            link,
+            rule,
+            nodes,
+            samples,
+            seed,
+            x_shape,
+            dtype,
+            alpha=alpha,
+            anchor=anchor,
+            multiplier=multiplier,
         )
         return cls(game, None, flatten_modules(critic, generator, dtype))
 
@@ -195,6 +214,25 @@ class TorchField:
             value = penalty.mass(psi, theta) * value
         return value
 
+    def penalty_term(self, psi: torch.Tensor, theta: torch.Tensor, generated: NodeSet | None = None) -> torch.Tensor:
+        """What the penalty takes from the critic's objective: (ρ/2)·P(ψ, θ) (Definition 4).
+
+        For a batch-maximum penalty (MaxGP, MaxAL of ``001_…``) the term is not an expectation but the form's own
+        minibatch definition, −objective(max_i q_i) (Eq. 12, or Eq. 13 with MaxAL's λ held fixed), over the paired
+        penalty points: :meth:`~stability.spec.penalties.MaxPenalty.batch_loss`, the trainer's formula.
+        """
+        penalty = self.placed.penalty
+        if not penalty.batch_maximum:
+            return half_rho(penalty.rho) * self.penalty_value(psi, theta, generated)
+        game = self.placed
+        _, points = penalty.nodes(theta, generated)
+        grad_x = torch.func.grad(lambda x: game.discriminator(x, psi).sum())(points)
+        q = grad_x.reshape(grad_x.shape[0], -1).square().sum(1)
+        value = penalty.form.batch_loss(q, TORCH, penalty.rho, penalty.multiplier)
+        if penalty.mass is not None:
+            value = penalty.mass(psi, theta) * value
+        return value
+
     def field_fn(self, vector: torch.Tensor) -> torch.Tensor:
         """F(w) = (ψ̇, θ̇) on a flat tensor; pure, so torch.func transforms compose with it.
 
@@ -227,7 +265,7 @@ class TorchField:
             if part != "theta":  # the data term has no θ-gradient
                 total = total + (wd * f(game.discriminator(xd, psi), TORCH)).sum()
             if with_penalty:
-                total = total - half_rho(game.penalty.rho) * self.penalty_value(psi, theta, generated)
+                total = total - self.penalty_term(psi, theta, generated)
             return total
 
         if part == "psi":

@@ -14,10 +14,11 @@ from torch import nn
 
 from stability.autodiff.game import GamePenalty, ParamSegment, TorchGame
 from stability.autodiff.nodes import LawNodes, describe_rule
-from stability.autodiff.penalty_nodes import NodeSet, sampled_penalty_nodes
+from stability.autodiff.penalty_nodes import NodeSet, PairedNodes, sampled_penalty_nodes
 from stability.spec.errors import SpecError
 from stability.spec.laws import Law
 from stability.spec.links import LossLink, get_link
+from stability.spec.penalties import MaxPenalty
 from stability.spec.system import Penalty
 
 
@@ -85,6 +86,10 @@ def game_from_modules(
     seed: int = 0,
     x_shape: Sequence[int] | None = None,
     dtype: torch.dtype = torch.float64,
+    *,
+    alpha: torch.Tensor | None = None,
+    anchor: torch.Tensor | None = None,
+    multiplier: float = 0.0,
 ) -> TorchGame:
     """A :class:`TorchGame` from a critic D(x; ψ) and a generator G(z; θ).
 
@@ -100,6 +105,14 @@ def game_from_modules(
         x_shape: the shape of one data point when ``data`` is a Law on R^d
             (e.g. ``(3, 32, 32)``); default ``(d,)``.
         dtype: torch dtype of the flat vector and the nodes.
+        alpha: the interpolation weights α of the penalty pairs, shape ``(N,)`` (e.g. a trainer's batch), instead
+            of seeded draws; needs sample sets (tensors, or ``rule="samples"``) and a measure that draws α.
+        anchor: the anchor A as a tensor broadcastable to one sample, instead of the measure's own (e.g. the
+            fixed anchor image of an image run).
+        multiplier: MaxAL's λ (Eq. 13 of ``001_…``), held fixed, when the form is a batch-maximum penalty.
+
+    The form may be a batch-maximum :class:`~stability.spec.penalties.MaxPenalty` (MaxGP, MaxAL) when the penalty
+    nodes are paired samples: the term is then ``−objective(max_i q_i)`` over those points, not an expectation.
 
     Raises:
         SpecError: BatchNorm in the critic while a gradient penalty is on
@@ -149,18 +162,25 @@ def game_from_modules(
         if float(mass_expr) != 1.0:
             constant = float(mass_expr)
             mass = lambda psi_vec, theta_vec: torch.tensor(constant, dtype=dtype)  # noqa: E731
-        anchor = measure.anchor_tensor(dtype=dtype)
+        anchor = measure.anchor_tensor(dtype=dtype) if anchor is None else anchor.detach().to(dtype)
         sampled = (not isinstance(data, Law) or rule == "samples") and (
             not isinstance(latent, Law) or rule == "samples"
         )
-        alpha = lambda: LawNodes(  # noqa: E731
+        product_alpha = lambda: LawNodes(  # noqa: E731
             measure.alpha, (), rule=rule, nodes=nodes, samples=samples, seed=seed + 2, dtype=dtype
         )()
         penalty_nodes, extra = sampled_penalty_nodes(
-            measure, (wd, xd), generate, z.shape[0], sampled, alpha, anchor, seed, dtype
+            measure, (wd, xd), generate, z.shape[0], sampled, product_alpha, anchor, seed, dtype, alpha=alpha
         )
         note += extra
-        game_penalty = GamePenalty(penalty, penalty.form, float(rho_expr), penalty_nodes, mass)
+        if isinstance(penalty.form, MaxPenalty):
+            if not isinstance(penalty_nodes, PairedNodes):
+                raise SpecError(
+                    f"the {penalty.form.name} penalty takes a maximum over a sample set, not over quadrature nodes: "
+                    'give data and latent samples (tensors, or rule="samples") of equal size'
+                )
+            note += f"; {penalty.form.name}: the maximum of ‖∇ₓD‖² over the penalty points (not an expectation)"
+        game_penalty = GamePenalty(penalty, penalty.form, float(rho_expr), penalty_nodes, mass, float(multiplier))
     if not isinstance(data, Law):
         note += f"; p_d: the {xd.shape[0]} given samples"
     if not isinstance(latent, Law):

@@ -20,7 +20,7 @@ from torch import nn
 
 from stability.autodiff.penalty_nodes import NodeSet, PenaltyNodes
 from stability.spec.links import LossLink
-from stability.spec.penalties import PenaltyForm
+from stability.spec.penalties import MaxPenalty, PenaltyForm
 from stability.spec.system import Penalty
 
 
@@ -47,13 +47,24 @@ class GamePenalty:
         rho: ρ as a float.
         nodes: where x̂ lies (:class:`~stability.autodiff.penalty_nodes.PairedNodes` or ``ProductNodes``).
         mass: ``(psi, theta) -> scalar`` M(ψ, θ), or ``None`` for M = 1.
+        multiplier: MaxAL's Lagrange multiplier λ (Eq. 13 of ``001_…``), held fixed; 0 otherwise.
+
+    ``form`` may be a batch-maximum :class:`~stability.spec.penalties.MaxPenalty` (MaxGP, MaxAL): the term is then
+    not an expectation but ``−objective(max_i q_i)`` over the (paired, sampled) penalty nodes, the trainer's own
+    minibatch definition (:meth:`~stability.autodiff.field.TorchField.penalty_term`).
     """
 
     spec: Penalty
-    form: PenaltyForm
+    form: PenaltyForm | MaxPenalty
     rho: float
     nodes: PenaltyNodes
     mass: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    multiplier: float = 0.0
+
+    @property
+    def batch_maximum(self) -> bool:
+        """Whether the penalty aggregates by a maximum over the nodes (MaxGP, MaxAL) instead of an expectation."""
+        return isinstance(self.form, MaxPenalty)
 
 
 @dataclass(frozen=True)

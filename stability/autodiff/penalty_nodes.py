@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from stability.autodiff.nodes import LawNodes, find_roots, split_legendre
+from stability.spec.errors import SpecError
 from stability.spec.measures import PenaltyMeasure
 
 NodeSet = tuple[torch.Tensor, torch.Tensor]
@@ -164,15 +165,21 @@ def sampled_penalty_nodes(
     anchor: torch.Tensor | None,
     seed: int,
     dtype: torch.dtype,
+    alpha: torch.Tensor | None = None,
 ) -> tuple[PenaltyNodes, str]:
     """Paired nodes (one seeded α per pair) when the sets are i.i.d. samples of matching size, else their product.
 
     Pairs x̂ᵢ = h(x_d,i, x_g,i, αᵢ) estimate the product law only for i.i.d. samples (a trainer's minibatch);
     quadrature nodes, or sets of different sizes, are combined as a tensor product with ``product_alpha()``.
+    ``alpha``: the pairs' α, shape ``(n,)``, instead of seeded draws (e.g. the α of a trainer's batch); only for
+    paired nodes of a measure that draws α.
     Returns the nodes and a note for ``expectation_note``.
     """
     n_data = data[0].shape[0]
     same_size = not (measure.uses_data and measure.uses_generator) or n_data == n_generated
+    if alpha is not None and (measure.alpha is None or not (can_pair and same_size)):
+        reason = "the measure draws no α" if measure.alpha is None else "the nodes are not paired samples"
+        raise SpecError(f"given interpolation weights α cannot be used for {measure.describe()}: {reason}")
     if not (can_pair and same_size):
         block = ProductBlock(
             data if measure.uses_data else None,
@@ -184,7 +191,12 @@ def sampled_penalty_nodes(
             measure, (block,), generator, anchor, dtype
         ), f"; penalty nodes: product coupling ({reason})"
     n = n_data if measure.uses_data else n_generated
-    alpha = None
+    if alpha is not None:
+        if alpha.numel() != n:
+            raise SpecError(f"{alpha.numel()} interpolation weights α given for {n} penalty pairs")
+        alpha = alpha.detach().reshape(n).to(dtype)
+        note = f"; penalty nodes paired x̂ᵢ = h(x_d,i, x_g,i, αᵢ) with the given α, {n} pairs"
+        return PairedNodes(measure, data, generator, alpha, anchor), note
     if measure.alpha is not None:
         alpha = measure.alpha.sample(n, generator=torch.Generator().manual_seed(seed + 2), dtype=dtype).reshape(n)
     note = f"; penalty nodes paired x̂ᵢ = h(x_d,i, x_g,i, αᵢ) with seeded α, {n} pairs"

@@ -6,23 +6,25 @@ import json
 import math
 from typing import Any
 
-from stability.spec.errors import SpecError
+from stability.spec.errors import SpecError, checked_float, int_type, number_type
+
+__all__ = ["dump_json", "finite_float", "int_type", "number_type", "parse_assignments", "parse_box", "positive_float"]
 from stability.spec.serialize import jsonable
 
 
 def parse_assignments(text: str | None, what: str) -> dict[str, float]:
-    """``"psi=0,theta=1"`` → ``{"psi": 0.0, "theta": 1.0}``."""
+    """``"psi=0,theta=1"`` → ``{"psi": 0.0, "theta": 1.0}``; each value finite, each name given once."""
     if not text:
         return {}
     values: dict[str, float] = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
-        if not sep or not name.strip():
+        name = name.strip()
+        if not sep or not name:
             raise SpecError(f"{what}: expected name=value pairs separated by commas, got {text!r}")
-        try:
-            values[name.strip()] = float(value)
-        except ValueError:
-            raise SpecError(f"{what}: {value.strip()!r} is not a number (in {text!r})") from None
+        if name in values:  # a silent last-one-wins would analyse a point the user did not mean
+            raise SpecError(f"{what}: {name} is given twice (in {text!r})")
+        values[name] = checked_float(value, f"{what} {name}")
     return values
 
 
@@ -30,38 +32,22 @@ def parse_box(text: str | None, dims: int) -> list[tuple[float, float]] | None:
     """``"-2,2,-1,1"`` → ``[(-2, 2), (-1, 1)]``, checked for size and order."""
     if text is None:
         return None
-    try:
-        numbers = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise SpecError(f"--box: expected 2x{dims} comma-separated numbers, got {text!r}") from None
-    if len(numbers) != 2 * dims:
-        raise SpecError(f"--box needs {2 * dims} numbers (min,max per parameter), got {len(numbers)}")
+    parts = text.split(",")
+    if len(parts) != 2 * dims:
+        raise SpecError(f"--box needs {2 * dims} numbers (min,max per parameter), got {len(parts)}")
+    numbers = [checked_float(v, "--box") for v in parts]
     box = list(zip(numbers[::2], numbers[1::2]))
     if any(not lo < hi for lo, hi in box):
         raise SpecError(f"--box: each min must be below its max, got {text!r}")
+    if any(not math.isfinite(hi - lo) for lo, hi in box):  # the search steps by a fraction of the width
+        raise SpecError(f"--box: a width max - min overflows float64, got {text!r}")
     return box
 
 
-def _number(text: str, positive: bool) -> float:
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or (positive and value <= 0):
-        raise argparse.ArgumentTypeError(f"must be {'> 0' if positive else 'finite'}, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite float > 0."""
-    return _number(text, positive=True)
-
-
-def finite_float(text: str) -> float:
-    """argparse type: a finite float."""
-    return _number(text, positive=False)
+#: argparse type: a finite float > 0.
+positive_float = number_type(positive=True)
+#: argparse type: a finite float.
+finite_float = number_type()
 
 
 def dump_json(obj: Any) -> str:

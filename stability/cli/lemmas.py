@@ -37,7 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stability.analysis.lemmas import lemma_checks
+    from stability.util.atomic import check_writable
 
+    if not args.no_report:
+        check_writable(args.out or DEFAULT_OUT, folder=True)  # before minutes of work, not after
     report = lemma_checks(rho=args.rho, anchor=args.anchor)
     if args.json:
         print(dump_json(report.to_dict()))
@@ -50,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
         except ModuleNotFoundError as exc:  # the plotting extra is part of the install; be explicit if not
             print(f"ganstab lemmas: report not written ({exc})", file=sys.stderr)
         else:
+            from stability.util.atomic import ensure_directory
+
+            ensure_directory(out)  # a file where the folder should be is one line (exit 4), as every write failure
             paths = write_report(out, report, progress=not args.json)
             if not args.json:
                 print(f"\nreport written to {out}/ ({len(paths)} files): {out / 'report.html'}")
-    return 0 if report.all_agree else 1
+    return 0 if report.all_agree else 1  # 1 means a check disagrees, and nothing else

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stability.cli.common import dump_json, finite_float, parse_box, positive_float
-from stability.spec.errors import SpecError
+from stability.cli.common import dump_json, finite_float, int_type, number_type, parse_box, positive_float
+from stability.spec.errors import SpecError, checked_float
 
 FORMATS = (".png", ".pdf", ".svg")
 
@@ -57,15 +57,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="learning rate h: also draw simultaneous and alternating GD (default: none)",
     )
-    parser.add_argument("--steps", type=int, default=100, help="number of GD steps with --lr (default: 100)")
+    parser.add_argument(
+        "--steps", type=int_type(1, 10**6), default=100, help="number of GD steps with --lr (default: 100)"
+    )
     parser.add_argument(
         "--starts",
         default=None,
         metavar="PSI,THETA;PSI,THETA",
         help="starts of the trajectories, e.g. '1,0.5;-1,1' (default: 4 spread over the box; '' = none)",
     )
-    parser.add_argument("--t-max", type=positive_float, default=20.0, help="flow trajectory horizon (default: 20)")
-    parser.add_argument("--dpi", type=int, default=150, help="resolution of PNG output (default: 150)")
+    parser.add_argument(
+        "--t-max", type=number_type(positive=True, high=1e6), default=20.0, help="flow trajectory horizon (default: 20)"
+    )
+    # a 6-inch figure at 10,000 dpi is a 3.6-gigapixel image: the bound keeps a typo from exhausting memory
+    parser.add_argument("--dpi", type=int_type(10, 2400), default=150, help="resolution of PNG output (default: 150)")
     parser.add_argument("--out", type=Path, required=True, help="output file: .png, .pdf or .svg")
     parser.add_argument("--json", action="store_true", help="print what was drawn (equilibria, classes) as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -123,22 +128,23 @@ def _starts(text: str | None) -> list[tuple[float, float]] | None:
         return None
     starts = []
     for part in filter(None, (p.strip() for p in text.split(";"))):
-        try:
-            values = [float(v) for v in part.split(",")]
-        except ValueError:
-            raise SpecError(f"--starts: {part!r} is not 'psi,theta'") from None
+        values = part.split(",")
         if len(values) != 2:
             raise SpecError(f"--starts: each start needs 2 numbers (psi,theta), got {part!r}")
+        values = [checked_float(v, "--starts") for v in values]
         starts.append((values[0], values[1]))
     return starts
 
 
 def run(args: argparse.Namespace) -> int:
     suffix = args.out.suffix.lower()
+    if args.out.is_dir():
+        raise SpecError(f"--out {args.out} is a folder; give a file name ending in {', '.join(FORMATS)}")
     if suffix not in FORMATS:
         raise SpecError(f"--out: unknown figure format {suffix or '(none)'!r}; use one of {', '.join(FORMATS)}")
-    if args.steps < 1:
-        raise SpecError(f"--steps must be >= 1, got {args.steps}")
+    from stability.util.atomic import check_writable
+
+    check_writable(args.out)
     box_pairs = parse_box(args.box, 2) or [(-3.0, 3.0), (-3.0, 3.0)]
     box = (box_pairs[0][0], box_pairs[0][1], box_pairs[1][0], box_pairs[1][1])
     starts = _starts(args.starts)
@@ -148,27 +154,37 @@ def run(args: argparse.Namespace) -> int:
     from stability.plots import find_marks, phase_portrait, save_figure
     from stability.plots.fields import require_plane
     from stability.symbolic.field import SymbolicField
+    from stability.util.atomic import ensure_directory
 
     system = _system(args)
     bar = tqdm(total=4, desc="portrait", disable=args.no_progress or args.json, leave=False)
-    bar.set_postfix_str("deriving the flow")
-    field_ = SymbolicField(system)
-    require_plane(field_)
-    field_.require_numeric()
-    bar.update()
-    bar.set_postfix_str("equilibria")
-    marks = find_marks(field_, box)
-    bar.update()
-    bar.set_postfix_str("drawing")
-    fig, _ = phase_portrait(
-        field_, box, starts=starts, t_max=args.t_max, lr=args.lr, gd_steps=args.steps, marks=marks, title=_title(system)
-    )
-    bar.update()
-    bar.set_postfix_str("saving")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    path = save_figure(fig, args.out, dpi=args.dpi)
-    bar.update()
-    bar.close()
+    try:  # the bar is cleared on an error too, so the error stays the one line on stderr
+        bar.set_postfix_str("deriving the flow")
+        field_ = SymbolicField(system)
+        require_plane(field_)
+        field_.require_numeric()
+        bar.update()
+        bar.set_postfix_str("equilibria")
+        marks = find_marks(field_, box)
+        bar.update()
+        bar.set_postfix_str("drawing")
+        fig, _ = phase_portrait(
+            field_,
+            box,
+            starts=starts,
+            t_max=args.t_max,
+            lr=args.lr,
+            gd_steps=args.steps,
+            marks=marks,
+            title=_title(system),
+        )
+        bar.update()
+        bar.set_postfix_str("saving")
+        ensure_directory(args.out.parent)
+        path = save_figure(fig, args.out, dpi=args.dpi)
+        bar.update()
+    finally:
+        bar.close()
     if args.json:
         print(
             dump_json(

@@ -10,13 +10,16 @@ functions from a table the caller supplies. Anything else is a
 from __future__ import annotations
 
 import ast
+import contextlib
+import math
 import operator
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import sympy
 
-from stability.spec.errors import SpecError
+from stability.spec.errors import SpecError, checked_float, within_limit
 
 #: Functions allowed inside algebraic expressions.
 MATH_FUNCTIONS: dict[str, Callable[..., sympy.Expr]] = {
@@ -44,6 +47,60 @@ _BINARY = {
     ast.Pow: operator.pow,
 }
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+#: Exact numbers (numerator or denominator) beyond this many bits are refused: no float64 holds them (its range
+#: is 2^±1074), computing 9**9**9 hangs, and Python will not even print integers of more than 4,300 digits.
+MAX_NUMBER_BITS = 4000
+#: Integer exponents of symbols beyond this make moments of astronomic size (E[z^k] = (k−1)!! for a normal law).
+MAX_EXPONENT = 1000
+
+
+#: Operators in one expression: a sum of 20,000 terms is fine; far more would overflow the parser's C stack.
+MAX_OPERATORS = 50_000
+
+
+@contextlib.contextmanager
+def _recursion_limit(depth: int) -> Iterator[None]:
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, depth))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
+
+
+def _summable(value: Any) -> bool:
+    return isinstance(value, sympy.Expr)
+
+
+def _number_like(value: Any) -> bool:
+    return isinstance(value, sympy.Expr) and value.is_number
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:8]}…({len(text)} digits)"
+
+
+def _quote(text: str) -> str:
+    """The user's expression in a message, cut short if it is long."""
+    return repr(text) if len(text) <= 80 else repr(text[:60] + "…") + f" ({len(text):,} characters)"
+
+
+def exact_number(value: Any, name: str = "number") -> sympy.Rational:
+    """A finite float (or int) as an exact rational that converts back to the same float64.
+
+    ``nsimplify`` finds the simple rational behind a decimal (0.375 → 3/8, 1/3 → 1/3), but it also rounds
+    1e-300 to 0; when its answer is not the same double, the value's own decimal is used (1e-300 → 1/10³⁰⁰).
+    Non-finite values are refused by :func:`~stability.spec.errors.checked_float`.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return sympy.Integer(value)
+    number = checked_float(value, name)
+    simple = sympy.nsimplify(number)
+    if simple.is_Rational and float(simple) == number:
+        return simple
+    return sympy.Rational(repr(number))
 
 
 def make_symbols(names: list[str] | tuple[str, ...], role: str) -> tuple[sympy.Symbol, ...]:
@@ -77,39 +134,62 @@ def parse(
     """
     if isinstance(text, bool):
         raise SpecError(f"{what}: expected an expression, got {text!r}")
-    if isinstance(text, (int, float)):
-        return sympy.nsimplify(text) if isinstance(text, float) else sympy.Integer(text)
+    if isinstance(text, (int, float)):  # a TOML number: nan, inf and 1e400 (already inf) are refused here
+        return exact_number(text, what)
     if not isinstance(text, str):
         raise SpecError(f"{what}: expected an expression string, got {type(text).__name__}")
     functions = MATH_FUNCTIONS if functions is None else functions
+    # x^2 means a power here; replacing the token (not mapping the XOR node)
+    # keeps Python's precedence right: psi*x^2 is psi*(x**2).
+    source = text.strip().replace("^", "**")
+    flat = source.replace("**", "^")  # the depth of the tree is the longest chain of one kind of operator
+    operators = max(flat.count("+") + flat.count("-"), flat.count("*") + flat.count("/"))
+    if operators > MAX_OPERATORS:  # the parser's C stack would overflow (a crash, not an error) far beyond
+        raise SpecError(
+            f"{what} {_quote(text)} chains {operators:,} operators; at most {MAX_OPERATORS:,} (use a smaller spec)"
+        )
     try:
-        # x^2 means a power here; replacing the token (not mapping the XOR node)
-        # keeps Python's precedence right: psi*x^2 is psi*(x**2).
-        tree = ast.parse(text.strip().replace("^", "**"), mode="eval")
+        with _recursion_limit(2 * operators + 1000):  # Python's parser recurses once per term of a sum
+            tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
-        raise SpecError(f"{what} {text!r} does not parse: {exc.msg}") from None
+        raise SpecError(f"{what} {_quote(text)} does not parse: {exc.msg}") from None
+    except ValueError as exc:  # e.g. a NUL character
+        raise SpecError(f"{what} {_quote(text)} does not parse: {exc}") from None
+    except (RecursionError, MemoryError):
+        raise SpecError(f"{what} {_quote(text)} is nested too deeply to parse") from None
     undeclared: set[str] = set()
-    value = _Evaluator(names, functions, what, text, undeclared).visit(tree.body)
+    try:
+        with within_limit(f"parsing the {what} {_quote(text)}", "write it with fewer terms (use a smaller spec)"):
+            value = _Evaluator(names, functions, what, text, undeclared, source).visit(tree.body)
+    except RecursionError:  # long sums are flattened below; this is deep nesting, e.g. 5,000 parentheses
+        raise SpecError(f"{what} {_quote(text)} is nested too deeply (simplify it)") from None
     if undeclared:
-        raise SpecError(f"{what} {text!r} uses undeclared name(s): {', '.join(sorted(undeclared))}")
+        raise SpecError(f"{what} {_quote(text)} uses undeclared name(s): {', '.join(sorted(undeclared))}")
     return value
 
 
 class _Evaluator:
-    def __init__(self, names, functions, what, text, undeclared):
+    def __init__(self, names, functions, what, text, undeclared, source):
         self.names = names
+        self.source = source  # the text as parsed, for quoting a literal
         self.functions = functions
         self.what = what
         self.text = text
         self.undeclared = undeclared
 
     def fail(self, message: str) -> SpecError:
-        return SpecError(f"{self.what} {self.text!r}: {message}")
+        return SpecError(f"{self.what} {_quote(self.text)}: {message}")
 
     def visit(self, node: ast.AST) -> Any:
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
                 raise self.fail(f"only numbers are allowed as constants, not {node.value!r}")
+            if isinstance(node.value, float) and (node.value == 0 or not math.isfinite(node.value)):
+                literal = ast.get_source_segment(self.source, node) or str(node.value)  # (linear in the text)
+                if not math.isfinite(node.value):  # 1e400 parses as inf
+                    raise self.fail(f"the number {literal} does not fit in a float64")
+                if any(c in "123456789" for c in literal.lower().split("e")[0]):  # 1e-400 parses as 0.0
+                    raise self.fail(f"the number {literal} rounds to 0 in float64")
             # Exact rationals keep symbolic results exact (0.5 -> 1/2).
             return sympy.Rational(str(node.value)) if isinstance(node.value, float) else sympy.Integer(node.value)
         if isinstance(node, ast.Name):
@@ -120,7 +200,7 @@ class _Evaluator:
             self.undeclared.add(node.id)
             return sympy.Symbol(node.id, real=True)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            return _BINARY[type(node.op)](self.visit(node.left), self.visit(node.right))
+            return self.chain(node)
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
             return _UNARY[type(node.op)](self.visit(node.operand))
         if isinstance(node, (ast.List, ast.Tuple)):
@@ -140,3 +220,48 @@ class _Evaluator:
             except (TypeError, ValueError) as exc:
                 raise self.fail(f"bad arguments to {name}(): {exc}") from None
         raise self.fail(f"{type(node).__name__} is not allowed in an expression")
+
+    def chain(self, node: ast.BinOp) -> Any:
+        """A left-nested chain ``a + b - c * d ...`` without recursing along it.
+
+        A 20,000-term sum is a 20,000-deep tree: walking it recursively overflows the stack, and adding term by
+        term re-flattens sympy's sum each time (quadratic). Runs of + and − become one ``sympy.Add``.
+        """
+        spine: list[tuple[type, ast.AST]] = []
+        while isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            spine.append((type(node.op), node.right))
+            node = node.left
+        value = self.visit(node)
+        terms: list[Any] = []
+        for op, right in reversed(spine):
+            operand = self.visit(right)
+            if op in (ast.Add, ast.Sub) and _summable(value) and _summable(operand):
+                terms.append(operand if op is ast.Add else -operand)
+                continue
+            if terms:
+                value, terms = sympy.Add(value, *terms), []
+            value = self.power(value, operand) if op is ast.Pow else _BINARY[op](value, operand)
+            self.check_size(value)
+        return sympy.Add(value, *terms) if terms else value
+
+    def check_size(self, value: Any) -> None:
+        """Refuse exact numbers beyond any float64 (1e-300**2 has 600 digits; 20 such factors break printing)."""
+        if isinstance(value, sympy.Rational) and max(value.p.bit_length(), value.q.bit_length()) > MAX_NUMBER_BITS:
+            digits = max(value.p.bit_length(), value.q.bit_length()) * math.log10(2)
+            raise self.fail(f"a number in it has about {digits:,.0f} digits (a float64 holds about 308); simplify it")
+
+    def power(self, base: Any, exponent: Any) -> Any:
+        """``base ** exponent``, refusing exact integers with more digits than any float64 (9**9**9 would hang)."""
+        if isinstance(base, sympy.Rational) and isinstance(exponent, sympy.Integer) and base not in (0, 1, -1):
+            bits = float(abs(exponent)) * max(base.p.bit_length(), base.q.bit_length())
+            if bits > MAX_NUMBER_BITS:
+                raise self.fail(
+                    f"the power {_short(base)}**{_short(exponent)} has about {bits * math.log10(2):.3g} digits "
+                    "(a float64 holds about 308); write a smaller number"
+                )
+        if isinstance(exponent, sympy.Integer) and abs(exponent) > MAX_EXPONENT and not _number_like(base):
+            raise self.fail(
+                f"the exponent {_short(exponent)} is too large to differentiate or integrate "
+                f"(at most {MAX_EXPONENT:,}); write exp({_short(exponent)}*log(...)) if that is meant"
+            )
+        return base**exponent

@@ -12,15 +12,75 @@ from typing import Any
 import numpy as np
 import sympy
 
+from stability.spec.errors import SpecError
+
+
+class KinkSqrt(sympy.Function):
+    """√q of a penalty's q = ‖∇ₓD‖², with the subgradient 0 at q = 0 (torch's ``safe_sqrt`` in ``spec.ops``).
+
+    d√q/dψ = q'/(2√q) is 0/0 where ∇ₓD = 0 (the WGAN-GP kink); with this convention the flow and Jacobian
+    there are the limits along the kink's symmetric directions, as sign(0) = 0 gives in one dimension, and the
+    symbolic and autodiff engines agree. Square roots that sympy simplifies (√(ψ²x²) = |ψx|) stay plain.
+    """
+
+    is_real = True
+
+    @classmethod
+    def eval(cls, q):
+        root = sympy.sqrt(q)
+        if q.is_number or not any(p.exp == sympy.S.Half for p in root.atoms(sympy.Pow)):
+            return root  # a number, or simplified away (|ψx|): nothing singular is left to guard
+        return None
+
+    def fdiff(self, argindex: int = 1):
+        return KinkRsqrt(self.args[0]) / 2
+
+    def _numpycode(self, printer) -> str:  # any numpy lambdify prints it, not only this module's
+        return f"numpy.sqrt(numpy.maximum({printer._print(self.args[0])}, 0.0))"
+
+
+class KinkRsqrt(sympy.Function):
+    """1/√q for q > 0 and 0 at q = 0: the derivative factor of :class:`KinkSqrt` (its singular part dropped)."""
+
+    is_real = True
+
+    @classmethod
+    def eval(cls, q):
+        if q.is_number:
+            return sympy.Integer(0) if q == 0 else 1 / sympy.sqrt(q)
+        return None
+
+    def fdiff(self, argindex: int = 1):
+        return -(KinkRsqrt(self.args[0]) ** 3) / 2
+
+    def _numpycode(self, printer) -> str:
+        q = printer._print(self.args[0])
+        return f"numpy.where(({q}) > 0, 1/numpy.sqrt(numpy.where(({q}) > 0, {q}, 1.0)), 0.0)"
+
+
 #: numpy namespace: Heaviside(0) = ½ (sympy's printer leaves its argument convention to us).
-NUMPY_MODULES = [{"Heaviside": lambda t, at_zero=0.5: np.heaviside(t, at_zero)}, "numpy"]
+NUMPY_MODULES = [
+    {"Heaviside": lambda t, at_zero=0.5: np.heaviside(t, at_zero)},
+    "numpy",
+]
 
 #: Below this many characters common-subexpression elimination pays; above it (the thousands of terms of a
 #: quadrature-based expectation) it costs seconds without speeding the function up.
 CSE_LIMIT = 5000
 
 
+def _refuse_dirac(exprs: Any) -> None:
+    """A Dirac delta has no numeric value at its point: refuse it in one line rather than raise a NameError."""
+    items = exprs if isinstance(exprs, (list, tuple)) else [exprs]
+    if any(isinstance(e, sympy.Basic) and e.has(sympy.DiracDelta) for e in items):
+        raise SpecError(
+            "the field contains a Dirac delta (the derivative of a kink or step, e.g. d/dx of abs or Heaviside "
+            "inside ∇ₓD); write D without the kink, or use the torch backend, whose autodiff takes one-sided values"
+        )
+
+
 def lambdify_numpy(args: Sequence[sympy.Symbol], exprs: Any):
+    _refuse_dirac(exprs)
     """numpy code for ``exprs`` in ``args``, with the kink conventions above."""
     return sympy.lambdify(args, exprs, modules=NUMPY_MODULES, cse=len(str(exprs)) < CSE_LIMIT)
 
@@ -62,10 +122,34 @@ def _heaviside(t, at_zero=0.5):
     return torch.where(t > 0, torch.ones_like(t), torch.where(t < 0, torch.zeros_like(t), torch.full_like(t, at_zero)))
 
 
+def _kink_rsqrt(q):
+    import torch
+
+    positive = q > 0
+    return torch.where(positive, torch.rsqrt(torch.where(positive, q, torch.ones_like(q))), torch.zeros_like(q))
+
+
+def _kink_sqrt(q):
+    import torch
+
+    return torch.sqrt(torch.clamp(q, min=0))
+
+
 #: torch namespace: sympy's torch printer, with the few functions it maps to non-broadcasting calls replaced.
-TORCH_MODULES = [{"max": _maximum, "min": _minimum, "heaviside": _heaviside, "Heaviside": _heaviside}, "torch"]
+TORCH_MODULES = [
+    {
+        "max": _maximum,
+        "min": _minimum,
+        "heaviside": _heaviside,
+        "Heaviside": _heaviside,
+        "KinkSqrt": _kink_sqrt,
+        "KinkRsqrt": _kink_rsqrt,
+    },
+    "torch",
+]
 
 
 def lambdify_torch(args: Sequence[sympy.Symbol], exprs: Sequence[sympy.Expr]):
     """torch code for ``exprs``; the result returns a list (numbers may stay Python floats)."""
+    _refuse_dirac(list(exprs))
     return sympy.lambdify(list(args), list(exprs), modules=TORCH_MODULES, cse=True)

@@ -29,7 +29,7 @@ from typing import Any
 
 import sympy
 
-from stability.spec.errors import SpecError
+from stability.spec.errors import SpecError, checked_float, within_limit
 from stability.spec.expressions import make_symbols, parse
 from stability.spec.laws import LAWS, Law, pushforward
 from stability.spec.links import LINKS, LossLink
@@ -47,15 +47,22 @@ GENERATOR_KEYS = {"latent", "map", "z"}
 def load_spec(path: str | Path) -> GanSystem:
     """Read and validate a spec file; every problem is one :class:`SpecError`."""
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{str(path)!r} is a folder; give the spec file in it (a .toml file, e.g. examples/specs/)")
     if not path.is_file():
         raise SpecError(f"spec file {str(path)!r} does not exist")
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: an editor's byte-order mark is not the user's mistake (TOML itself forbids it)
+        with within_limit(f"reading the spec file {path.name}", "use a smaller spec"):
+            document = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"spec file {str(path)!r} is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise SpecError(f"spec file {str(path)!r} is not UTF-8 text") from None
-    return system_from_dict(document, source=path.name)
+    except OSError as exc:  # unreadable: permissions, a FIFO, a vanished file
+        raise SpecError(f"cannot read spec file {str(path)!r}: {exc.strerror or exc}") from None
+    with within_limit(f"parsing the expressions of {path.name}", "use a smaller spec"):
+        return system_from_dict(document, source=path.name)
 
 
 def system_from_dict(document: dict[str, Any], source: str = "spec") -> GanSystem:
@@ -162,8 +169,9 @@ def _rho(value: Any) -> sympy.Expr:
     if isinstance(value, str) and value.strip().isidentifier():
         return sympy.Symbol(value.strip(), positive=True)
     rho = parse(value, {}, what="rho")
-    if not rho.is_number or not rho > 0:
-        raise SpecError(f"rho must be > 0, got {value!r}")
+    if not isinstance(rho, sympy.Expr) or not rho.is_number or rho.is_real is False:
+        raise SpecError(f"rho must be a positive number or a symbol name, got {value!r}")
+    checked_float(rho, "rho", positive=True)  # exact, but also a float64 the numeric engines can use
     return rho
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import sympy
 
-from stability.spec.errors import SpecError
+from stability.spec.errors import SpecError, checked_float
+from stability.spec.expressions import exact_number
 from stability.spec.laws import Law
 from stability.spec.links import LINKS, LossLink
 from stability.spec.measures import PenaltyMeasure
@@ -85,7 +86,8 @@ class GanSystem:
 
         Args:
             constants: values of the free constants by name (e.g. ``{"rho": 0.375}`` for a
-                symbolic ρ); numbers are rationalised (``nsimplify``) so exact results stay exact.
+                symbolic ρ); numbers are made exact (:func:`~stability.spec.expressions.exact_number`) so exact
+                results stay exact, and are refused when not finite.
             rho: a new penalty weight, replacing the spec's (numeric or symbolic) ρ.
 
         Raises:
@@ -143,13 +145,12 @@ class GanSystem:
 
 def _number(value: Any, name: str) -> sympy.Expr:
     """A finite real number as an exact sympy number, or a one-line error naming ``name``."""
-    try:
-        number = sympy.nsimplify(sympy.sympify(value, strict=True))
-    except (sympy.SympifyError, TypeError, ValueError):
-        raise SpecError(f"{name} must be a number, got {value!r}") from None
-    if not number.is_number or not number.is_real or not number.is_finite:
-        raise SpecError(f"{name} must be a finite real number, got {value!r}")
-    return number
+    if isinstance(value, sympy.Basic):
+        if not value.is_number or value.is_real is not True:
+            raise SpecError(f"{name} must be a finite real number, got {value}")
+        checked_float(value, name)  # representable in float64, as the spec's own numbers are
+        return value
+    return exact_number(value, name)  # the one rule of spec numbers: finite, exact, no rounding to 0
 
 
 def _only(found: set[Any], allowed: set[Any], what: str) -> None:

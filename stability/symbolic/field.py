@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cached_property
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import sympy
 
-from stability.spec.errors import SpecError
-from stability.spec.lambdify import lambdify_numpy, lambdify_torch
+from stability.spec.errors import SpecError, within_limit
+from stability.spec.expressions import exact_number
+from stability.spec.lambdify import KinkSqrt, lambdify_numpy, lambdify_torch
 from stability.spec.ops import SYMPY
 from stability.spec.penalties import half_rho
 from stability.spec.serialize import values_by_name
@@ -52,8 +54,12 @@ class SymbolicField:
         x = system.x
         on = lambda point: dict(zip(x, point))  # noqa: E731
 
-        data_term = expectation(system.data, lambda p: f(D.xreplace(on(p)), ops), "E_pd[f(D)]")
-        gen_term = expectation(system.generator, lambda p: f(-D.xreplace(on(p)), ops), "E_ptheta[f(-D)]")
+        with _step("the data term E_pd[f(D)]"):
+            data_term = expectation(system.data, lambda p: f(D.xreplace(on(p)), ops), "E_pd[f(D)]")
+        _defined(data_term.value, "the data term E_pd[f(D)]")
+        with _step("the generator term E_ptheta[f(-D)]"):
+            gen_term = expectation(system.generator, lambda p: f(-D.xreplace(on(p)), ops), "E_ptheta[f(-D)]")
+        _defined(gen_term.value, "the generator term E_ptheta[f(-D)]")
         parts = [data_term, gen_term]
         objective = data_term.value + gen_term.value
         penalty_value = sympy.Integer(0)
@@ -62,27 +68,36 @@ class SymbolicField:
             pen = system.penalty
             grad_sq = sum(sympy.diff(D, xi) ** 2 for xi in x)
             law = pen.measure.law(system.data, system.generator)
-            integrand = lambda p: pen.form(grad_sq.xreplace(on(p)), ops)  # noqa: E731
-            term = expectation(law, integrand, "E_mu[phi(|grad_x D|^2)]")
+            kinked = SimpleNamespace(**{**vars(ops), "sqrt": KinkSqrt})  # √q with subgradient 0 at ∇ₓD = 0
+            integrand = lambda p: pen.form(grad_sq.xreplace(on(p)), kinked)  # noqa: E731
+            with _step("the penalty term E_mu[phi(|grad_x D|^2)]"):
+                term = expectation(law, integrand, "E_mu[phi(|grad_x D|^2)]")
+            _defined(term.value, "the penalty term E_mu[phi(|grad_x D|^2)]")
             parts.append(term)
             mass = sympy.sympify(pen.measure.mass)
             penalty_value = mass * term.value
-            if term.exact:
-                penalty_gradient = [sympy.diff(penalty_value, p) for p in system.psi]
-            else:
-                # x̂ does not depend on ψ, so ∇ψ E[φ] = E[∇ψ φ]: differentiating the small integrand before
-                # quadrature is much cheaper than differentiating the quadrature sum.
-                penalty_gradient = [
-                    sympy.diff(mass, p) * term.value
-                    + mass * expectation(law, lambda q, p=p: sympy.diff(integrand(q), p), integrate=False).value
-                    for p in system.psi
-                ]
+            with _step("the gradient of the penalty term"):
+                if term.exact:
+                    penalty_gradient = [sympy.diff(penalty_value, p) for p in system.psi]
+                else:
+                    # x̂ does not depend on ψ, so ∇ψ E[φ] = E[∇ψ φ]: differentiating the small integrand before
+                    # quadrature is much cheaper than differentiating the quadrature sum.
+                    penalty_gradient = [
+                        sympy.diff(mass, p) * term.value
+                        + mass * expectation(law, lambda q, p=p: sympy.diff(integrand(q), p), integrate=False).value
+                        for p in system.psi
+                    ]
         self.objective = objective
         self.penalty_value = penalty_value
         rho = system.penalty.rho if system.penalty is not None else 0
-        psi_dot = [sympy.diff(objective, p) - half_rho(rho) * g for p, g in zip(system.psi, penalty_gradient)]
-        theta_dot = [-sympy.diff(gen_term.value, t) for t in system.theta]
-        self.exprs = tuple(_tidy(e) for e in psi_dot + theta_dot)
+        with _step("the flow (the gradients of the objective)"):
+            psi_dot = [sympy.diff(objective, p) - half_rho(rho) * g for p, g in zip(system.psi, penalty_gradient)]
+            theta_dot = [-sympy.diff(gen_term.value, t) for t in system.theta]
+            # d sign(u)/du = DiracDelta(u) (from |ψx| in ∇ₓD) is 0 off the kink; at it the convention is sign(0) = 0,
+            # as for the Jacobian below, and numpy has no DiracDelta to evaluate
+            self.exprs = tuple(_tidy(e.replace(sympy.DiracDelta, lambda *a: 0)) for e in psi_dot + theta_dot)
+        for p, e in zip(self.params, self.exprs):
+            _defined(e, f"the flow d{p}/dt")
         self.exact = all(part.exact for part in parts)
         self.notes = [note for part in parts for note in part.notes]
 
@@ -91,12 +106,13 @@ class SymbolicField:
     @cached_property
     def jacobian_expr(self) -> sympy.Matrix:
         """∂(ψ̇, θ̇)/∂(ψ, θ) as a sympy matrix (DiracDelta terms of kinks dropped)."""
-        J = sympy.Matrix(self.exprs).jacobian(self.params)
-        return J.applyfunc(lambda e: _tidy(e.replace(sympy.DiracDelta, lambda *a: 0)))
+        with _step("the Jacobian of the flow"):
+            J = sympy.Matrix(self.exprs).jacobian(self.params)
+            return J.applyfunc(lambda e: _tidy(e.replace(sympy.DiracDelta, lambda *a: 0)))
 
     def jacobian_exact(self, point: Mapping[str, Any]) -> sympy.Matrix:
         """The Jacobian at a point given exactly (numbers are rationalised)."""
-        vector = {p: sympy.nsimplify(point[p.name]) for p in self.params}
+        vector = {p: _exact(point[p.name], p.name) for p in self.params}
         return self.jacobian_expr.xreplace(vector)
 
     def eigenvalues_exact(self, point: Mapping[str, Any]) -> list[sympy.Expr]:
@@ -107,7 +123,7 @@ class SymbolicField:
         """A copy with named constants (e.g. ``rho``) replaced by numbers."""
         bound = self.system.bind(values)  # validates names and values exactly as for the spec
         by_name = {s.name: s for s in self.system.constants}
-        mapping = {by_name[k]: sympy.nsimplify(v) for k, v in values.items()}
+        mapping = {by_name[k]: _exact(v, k) for k, v in values.items()}
         clone = object.__new__(SymbolicField)
         cached = ("jacobian_expr", "_value_function", "_jacobian_function")
         clone.__dict__.update({k: v for k, v in self.__dict__.items() if k not in cached})
@@ -132,13 +148,16 @@ class SymbolicField:
     @cached_property
     def _value_function(self):
         self.require_numeric()
-        return lambdify_numpy(self.params, list(self.exprs))
+        with _step("compiling the flow to numpy"):
+            return lambdify_numpy(self.params, list(self.exprs))
 
     @cached_property
     def _jacobian_function(self):
         self.require_numeric()
         if len(str(self.exprs)) <= SYMBOLIC_JACOBIAN_LIMIT:
-            return lambdify_numpy(self.params, self.jacobian_expr.tolist())
+            jacobian = self.jacobian_expr.tolist()
+            with _step("compiling the Jacobian to numpy"):
+                return lambdify_numpy(self.params, jacobian)
         return _autodiff_jacobian(self.params, self.exprs)
 
     def numpy_function(self):
@@ -152,13 +171,13 @@ class SymbolicField:
 
     def value(self, point: Point) -> np.ndarray:
         """The flow (ψ̇, θ̇) at a point."""
-        values = self._value_function(*self.as_vector(point))
-        return np.array([float(v) for v in values])
+        vector = self.as_vector(point)
+        return _finite(lambda: self._value_function(*vector), "flow", self.params, vector)
 
     def jacobian(self, point: Point) -> np.ndarray:
         """The Jacobian of the flow at a point, float64."""
-        rows = self._jacobian_function(*self.as_vector(point))
-        return np.array([[float(v) for v in row] for row in rows])
+        vector = self.as_vector(point)
+        return _finite(lambda: self._jacobian_function(*vector), "Jacobian", self.params, vector)
 
     def jvp(self, point: Point, tangent: Sequence[float]) -> np.ndarray:
         """J(point) @ tangent."""
@@ -198,6 +217,37 @@ def _autodiff_jacobian(params: Sequence[sympy.Symbol], exprs: Sequence[sympy.Exp
 
     jacobian = torch.func.jacfwd(stacked)
     return lambda *point: jacobian(torch.tensor([float(p) for p in point], dtype=torch.float64)).tolist()
+
+
+def _step(what: str):
+    """One symbolic step under the command's time limit, named for the message if it runs out."""
+    return within_limit(f"deriving {what}", "simplify the spec (fewer terms, a polynomial D, atomic laws)")
+
+
+def _defined(expr: sympy.Expr, what: str) -> None:
+    """Refuse a term that sympy has found infinite or undefined (D = psi/x on a Dirac at 0 divides by zero)."""
+    if sympy.sympify(expr).has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+        raise SpecError(
+            f"{what} is infinite or undefined (D or its gradient divides by zero, or explodes, on the laws' points)"
+        )
+
+
+def _exact(value: Any, name: str) -> sympy.Expr:
+    return value if isinstance(value, sympy.Basic) else exact_number(value, name)
+
+
+def _finite(evaluate: Any, what: str, params: Sequence[sympy.Symbol], point: np.ndarray) -> np.ndarray:
+    """``evaluate()`` of a compiled flow as float64, or one line saying where it overflows (a 1e308 in the spec)."""
+    where = ", ".join(f"{p.name}={v:.6g}" for p, v in zip(params, point))
+    with np.errstate(all="ignore"):
+        try:
+            array = np.array(evaluate(), dtype=float)
+        except OverflowError:  # an exact 10^600 in the formula meets a float
+            array = np.array([[np.inf]])
+    if not np.all(np.isfinite(array)):
+        bad = "overflows float64" if not np.any(np.isnan(array)) else "is not a number (NaN)"
+        raise SpecError(f"the {what} at ({where}) {bad}: the spec's numbers are too large (or a division by zero)")
+    return array
 
 
 def _tidy(expr: sympy.Expr) -> sympy.Expr:

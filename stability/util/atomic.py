@@ -4,12 +4,13 @@ Everything is written to a temporary file in the target's directory, flushed
 and fsynced, then moved over the target with ``os.replace``. A process killed
 at any moment leaves either the old file or the new one, never a truncated one.
 Checkpoints, metrics logs, cached statistics, figures, samples and reports all
-go through :func:`atomic_write`.
+go through :func:`atomic_write`; any failure is one :class:`WriteError` and leaves no temporary file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,62 @@ from typing import IO, Any
 
 #: Temporary names look like ``.NAME.PID.tmp``, so stale ones can be found and removed.
 TEMPORARY_GLOB = ".*.tmp"
+
+
+class WriteError(OSError):
+    """An output file or folder that cannot be written (read-only, full disk, a file where a folder should be).
+
+    The one type every write failure becomes, so the command line can give one line and its own exit status
+    (:data:`stability.cli.EXIT_WRITE`) instead of a traceback; it stays an :class:`OSError` for callers that
+    already catch those (the trainer's checkpoint writes).
+    """
+
+    def __init__(self, path: str | os.PathLike, cause: OSError, what: str = "write"):
+        super().__init__(cause.errno, cause.strerror or str(cause), str(path))
+        self.what = what
+
+    def __str__(self) -> str:
+        return f"cannot {self.what} {self.filename}: {self.strerror}"
+
+
+def _reason(path: Path, exc: OSError) -> OSError:
+    """Name the usual culprit of a failed write in the user's terms."""
+    for parent in [path.parent, *path.parent.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                return OSError(exc.errno, f"{parent} is a file, not a folder")
+            break
+    if path.is_dir():
+        return OSError(exc.errno, "it is a folder")
+    return exc
+
+
+def check_writable(path: str | os.PathLike, folder: bool = False) -> Path:
+    """Fail early, before any work, when ``path`` (a file, or a folder with ``folder=True``) cannot be written.
+
+    Catches what can be seen without writing (a file where a folder is expected or the reverse, a folder
+    without write permission, a read-only file system); the write itself still reports anything else.
+    """
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        what = "is a file, not a folder" if folder else "is a folder, not a file"
+        raise WriteError(path, OSError(errno.EEXIST if folder else errno.EISDIR, f"{path} {what}"))
+    existing = next((p for p in [path, *path.parents] if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise WriteError(path, OSError(errno.ENOTDIR, f"{existing} is a file, not a folder"))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise WriteError(path, OSError(errno.EACCES, f"{existing} is not writable"))
+    return path
+
+
+def ensure_directory(folder: str | os.PathLike) -> Path:
+    """``mkdir -p folder``, with any failure as one :class:`WriteError` (e.g. a file where a folder is expected)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(folder, _reason(folder / "-", exc), "create folder") from None
+    return folder
 
 
 def temporary_path(path: Path) -> Path:
@@ -45,9 +102,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", fsync: bool = True) -
             if fsync:
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and not isinstance(exc, (WriteError, BrokenPipeError)):
+            raise WriteError(path, _reason(path, exc)) from None
         raise
     if fsync:
         fsync_directory(path.parent)

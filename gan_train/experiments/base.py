@@ -1,0 +1,466 @@
+"""What every experiment shares: options, training that resumes, finished seeds kept, figures and the report.
+
+An experiment module (one per experiment, registered in :data:`gan_train.experiments.EXPERIMENTS`) defines three
+functions and has a docstring whose section "Deviations from the paper" lists, one bullet each, what differs from
+the seed text (that list is copied into ``results.md`` and ``results.json``):
+
+* ``tasks(options) -> list[Task]``: the training runs, each a *cell* (a method in a setting) and a seed with its
+  :class:`~gan_train.config.TrainConfig`, and the iterations at which it is measured;
+* ``measure(trainer, task, iteration) -> dict``: the numbers of one run at one of those iterations, read from the
+  live :class:`~gan_train.loop.Trainer` (critic and generator in eval mode, so measuring changes nothing);
+* ``report(workspace, outcomes) -> Report``: tables, figures and their numbers, from every task's
+  :class:`Outcome`.
+
+Training is always the trainer's own loop. A task trains in ``OUT/runs/CELL/seed_K/`` (a normal run directory, so
+``ganstab sample`` works on it) up to each measured iteration in turn (:meth:`Trainer.run` with ``stop_at``); the
+measurements so far go to ``OUT/seeds/CELL/seed_K.partial.json`` and, when the run is done, the whole outcome to
+``OUT/seeds/CELL/seed_K.json``, both written atomically. A rerun of the same command skips every seed that has its
+file, resumes an interrupted run from its newest checkpoint (every checkpoint lies at or before the next
+measurement still missing, so none is skipped), and only then writes the report again. A seed file made with a
+different configuration (another ``--iters``, or ``--quick``) is refused: a results folder holds one experiment.
+A run that diverges is recorded as such (the trainer's message), not retried: on the CPU it would diverge again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from gan_train.config import RESUMABLE_KEYS, TrainConfig
+from stability.spec.errors import SpecError
+from stability.util.atomic import atomic_save, atomic_write, check_writable, ensure_directory
+
+#: Keys that do not change what a run computes (or only its speed), so a seed file made with other values of them
+#: is still this experiment's: where the data lives, the device, threads and the progress bar.
+INCIDENTAL_KEYS = ("progress", "threads", "device", "data_dir", "tensorboard")
+
+
+@dataclass(frozen=True)
+class Options:
+    """The command line of ``ganstab experiment NAME``.
+
+    Attributes:
+        out: the results folder.
+        seeds: seeds per cell (``None``: the experiment's default, at most two with ``quick``).
+        iters: iterations per run, overriding the paper's (``None``: the paper's, or the quick count).
+        quick: the short version run by the tests (tiny networks, tens of iterations).
+        data_dir: where image data sets live (``zhou-images``).
+        device: the torch device of every run.
+        progress: tqdm progress bars.
+    """
+
+    out: Path
+    seeds: int | None = None
+    iters: int | None = None
+    quick: bool = False
+    data_dir: str = "data"
+    device: str = "cpu"
+    progress: bool = True
+
+    def seed_list(self, default: int) -> list[int]:
+        return list(range(self.seeds if self.seeds is not None else (min(2, default) if self.quick else default)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "seeds": self.seeds,
+            "iters": self.iters,
+            "quick": self.quick,
+            "data_dir": self.data_dir,
+            "device": self.device,
+        }
+
+
+@dataclass(frozen=True)
+class Task:
+    """One training run: ``cell`` (a file-safe name of a method in a setting), a seed and its config.
+
+    ``stops`` are iterations (besides the last) at which the run is measured; the last is ``config.iterations``.
+    ``quick`` tells ``measure`` to take the small sample sizes of ``--quick``.
+    """
+
+    cell: str
+    seed: int
+    config: TrainConfig
+    stops: tuple[int, ...] = ()
+    quick: bool = False
+
+    @property
+    def measured_at(self) -> list[int]:
+        last = self.config.iterations
+        return sorted({s for s in self.stops if 0 < s < last} | {last})
+
+
+@dataclass
+class Outcome:
+    """What one task produced: its measurements by iteration, or where it diverged."""
+
+    task: Task
+    at: dict[int, dict[str, Any]]
+    diverged: str | None = None
+    seconds: float = 0.0
+    skipped: bool = False
+
+    @property
+    def final(self) -> dict[str, Any] | None:
+        """The measurement at the last iteration, ``None`` when the run diverged before it."""
+        return self.at.get(self.task.config.iterations)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cell": self.task.cell,
+            "seed": self.task.seed,
+            "config": self.task.config.to_dict(),
+            "at": {str(k): v for k, v in sorted(self.at.items())},
+            "diverged": self.diverged,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class Table:
+    """A results table: its caption, column names and rows (numbers or text)."""
+
+    caption: str
+    header: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+
+    def markdown(self) -> str:
+        lines = [f"**{self.caption}**", "", "| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
+        lines += ["| " + " | ".join(_cell_text(v) for v in row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"caption": self.caption, "header": list(self.header), "rows": [list(r) for r in self.rows]}
+
+
+@dataclass
+class Report:
+    """What :func:`run_experiment` writes after the runs: tables, figures (saved through the workspace), numbers."""
+
+    tables: list[Table] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)  # the numbers behind the tables
+    figure_data: dict[str, Any] = field(default_factory=dict)  # the numbers behind the figures
+    notes: list[str] = field(default_factory=list)  # sentences for results.md (what a reader must know)
+
+
+class Workspace:
+    """The results folder of one experiment: seed files, run directories, figures and the report."""
+
+    def __init__(self, entry: Any, module: ModuleType, options: Options):
+        self.entry, self.module, self.options = entry, module, options
+        self.out = check_writable(options.out, folder=True)
+        ensure_directory(self.out)
+        self.figures: list[tuple[str, str]] = []  # (name, caption)
+
+    # ---- paths -------------------------------------------------------------------------------
+
+    def run_dir(self, task: Task) -> Path:
+        return self.out / "runs" / task.cell / f"seed_{task.seed}"
+
+    def seed_file(self, task: Task) -> Path:
+        return self.out / "seeds" / task.cell / f"seed_{task.seed}.json"
+
+    def partial_file(self, task: Task) -> Path:
+        return self.out / "seeds" / task.cell / f"seed_{task.seed}.partial.json"
+
+    # ---- one task ------------------------------------------------------------------------------
+
+    def outcome(self, task: Task, measure: Callable[[Any, Task, int], dict[str, Any]]) -> Outcome:
+        """The finished seed's stored outcome, or train (resuming where a run was left) and measure it."""
+        path = self.seed_file(task)
+        if path.is_file():
+            stored = _read_json(path)
+            _check_same_config(stored.get("config", {}), task.config, path)
+            at = {int(k): v for k, v in stored.get("at", {}).items()}
+            return Outcome(task, at, stored.get("diverged"), float(stored.get("seconds", 0.0)), skipped=True)
+        from gan_train.errors import DivergenceError
+
+        started = time.perf_counter()
+        partial_path = self.partial_file(task)
+        at = {int(k): v for k, v in _read_json(partial_path).items()} if partial_path.is_file() else {}
+        diverged = None
+        trainer = self._open(task)
+        try:
+            for stop in task.measured_at:
+                if stop in at:
+                    continue
+                if trainer.iteration > stop:
+                    raise SpecError(
+                        f"{self.run_dir(task)} is at iteration {trainer.iteration}, past the measurement at {stop} "
+                        f"that {partial_path.name} lacks; delete that run directory to run this seed again"
+                    )
+                trainer.run(stop_at=stop)
+                with _evaluating(trainer):
+                    at[stop] = _finite_json(measure(trainer, task, stop))
+                ensure_directory(partial_path.parent)
+                atomic_write(partial_path, json.dumps({str(k): v for k, v in at.items()}) + "\n")
+        except DivergenceError as exc:
+            diverged = str(exc)
+        finally:
+            lock = getattr(trainer, "run_lock", None)
+            if lock is not None:
+                lock.release()
+        outcome = Outcome(task, at, diverged, time.perf_counter() - started)
+        ensure_directory(path.parent)
+        atomic_write(path, json.dumps(outcome.to_dict()) + "\n")
+        if partial_path.is_file():
+            partial_path.unlink()
+        return outcome
+
+    def _open(self, task: Task) -> Any:
+        """A new run, or the interrupted one resumed from its newest checkpoint."""
+        from gan_train.config import read_run_config
+        from gan_train.loop import Trainer
+
+        run_dir = self.run_dir(task)
+        if not (run_dir / "config.json").is_file():
+            if run_dir.is_dir() and any(run_dir.iterdir()):
+                raise SpecError(f"{run_dir} holds files but no config.json; delete it to run this seed again")
+            return Trainer.create(task.config, run_dir)
+        saved = read_run_config(run_dir, "resume").to_dict()
+        wanted = task.config.to_dict()
+        _check_same_config(saved, task.config, run_dir / "config.json")
+        overrides = [f"{k}={_as_text(wanted[k])}" for k in RESUMABLE_KEYS if saved[k] != wanted[k]]
+        if saved["device"] != wanted["device"]:
+            print(f"ganstab experiment: note: {run_dir} continues on {saved['device']}, where it began",
+                  file=sys.stderr)  # fmt: skip
+        return Trainer.resume(run_dir, overrides)
+
+    # ---- outputs -----------------------------------------------------------------------------------
+
+    def figure(self, fig: Any, name: str, caption: str) -> None:
+        """Save a matplotlib ``Figure`` as ``OUT/name.png`` and ``OUT/name.pdf`` (atomically)."""
+        for suffix in ("png", "pdf"):
+            atomic_save(self.out / f"{name}.{suffix}", lambda h, s=suffix: fig.savefig(h, format=s, dpi=110))
+        self.figures.append((name, caption))
+
+    def write_report(self, report: Report, outcomes: list[Outcome]) -> dict[str, Any]:
+        """``results.md`` and ``results.json``; returns the JSON object (without the per-run measurements)."""
+        deviations = deviations_of(self.module)
+        diverged = [o for o in outcomes if o.diverged]
+        head = {
+            "experiment": self.entry.name,
+            "source": self.entry.source,
+            "summary_line": self.entry.summary,
+            "options": self.options.to_dict(),
+            "command": command_line(self.entry.name, self.options),
+            "seeds": sorted({o.task.seed for o in outcomes}),
+            "runs": len(outcomes),
+            "skipped": sum(o.skipped for o in outcomes),
+            "diverged": [f"{o.task.cell}/seed_{o.task.seed}" for o in diverged],
+            "deviations": deviations,
+            "notes": report.notes,
+            "tables": _finite_json([t.to_dict() for t in report.tables]),
+            "summary": _finite_json(report.summary),
+            "figures": [{"name": n, "caption": c, "files": [f"{n}.png", f"{n}.pdf"]} for n, c in self.figures],
+        }
+        full = {
+            **head,
+            "figure_data": _finite_json(report.figure_data),
+            "per_run": [_finite_json(o.to_dict()) for o in outcomes],
+        }
+        atomic_write(self.out / "results.json", json.dumps(full, allow_nan=False) + "\n")
+        atomic_write(self.out / "results.md", self._markdown(report, outcomes, deviations))
+        return head
+
+    def _markdown(self, report: Report, outcomes: list[Outcome], deviations: list[str]) -> str:
+        entry = self.entry
+        lines = [f"# {entry.name} — {entry.source}", "", entry.summary + ".", ""]
+        lines += [f"Command: `{command_line(entry.name, self.options)}`", ""]
+        seeds = sorted({o.task.seed for o in outcomes})
+        lines += [
+            f"{len(outcomes)} runs over seeds {seeds}; {sum(o.skipped for o in outcomes)} taken from earlier "
+            f"invocations (finished seeds are skipped). Every number here is in `results.json`; `null` there "
+            "stands for a value that is not finite.",
+            "",
+        ]
+        lines += [*report.notes, ""] if report.notes else []
+        lines += ["## Results", ""]
+        for table in report.tables:
+            lines += [table.markdown(), ""]
+        if self.figures:
+            lines += ["## Figures", ""]
+            for name, caption in self.figures:
+                lines += [f"![{name}]({name}.png)", "", f"*{caption}* ([PDF]({name}.pdf))", ""]
+        lines += ["## Deviations from the paper", ""]
+        lines += [f"- {d}" for d in deviations] or ["- none"]
+        lines += ["", "## Runs", "", "| cell | seed | iterations | seconds | status |", "|---|---|---|---|---|"]
+        for o in outcomes:
+            status = "diverged: " + o.diverged if o.diverged else ("skipped (finished earlier)" if o.skipped else "ran")
+            lines.append(f"| {o.task.cell} | {o.task.seed} | {o.task.config.iterations} | {o.seconds:.1f} | {status} |")
+        return "\n".join(lines) + "\n"
+
+
+def run_experiment(name: str, options: Options) -> dict[str, Any]:
+    """Run (or complete) experiment ``name`` into ``options.out`` and write its report; returns the report's head."""
+    from tqdm.auto import tqdm
+
+    from gan_train.experiments import get_experiment
+
+    entry = get_experiment(name)
+    module = entry.load()
+    tasks = module.tasks(options)
+    workspace = Workspace(entry, module, options)
+    outcomes = []
+    with tqdm(tasks, desc=name, unit="run", disable=not options.progress, dynamic_ncols=True) as bar:
+        for task in bar:
+            bar.set_postfix_str(f"{task.cell} seed {task.seed}")
+            outcomes.append(workspace.outcome(task, module.measure))
+    report = module.report(workspace, outcomes)
+    head = workspace.write_report(report, outcomes)
+    head["out"] = str(workspace.out)
+    return head
+
+
+# ---- helpers for the experiment modules ---------------------------------------------------------------------
+
+
+def seeded(seed: int, offset: int) -> Any:
+    """A fresh ``torch.Generator`` for measurements, apart from every stream the trainer uses."""
+    import torch
+
+    return torch.Generator().manual_seed(seed * 1_000_003 + offset)
+
+
+def by_cell(outcomes: list[Outcome]) -> dict[str, list[Outcome]]:
+    """Outcomes grouped by cell, in the order the tasks came."""
+    groups: dict[str, list[Outcome]] = {}
+    for o in outcomes:
+        groups.setdefault(o.task.cell, []).append(o)
+    return groups
+
+
+def finals(outcomes: list[Outcome], key: str) -> list[float]:
+    """``final[key]`` of each outcome that finished (diverged runs give NaN, so a median says so)."""
+    return [float(o.final[key]) if o.final is not None and o.final.get(key) is not None else math.nan for o in outcomes]
+
+
+def med_iqr(values: Sequence[float], digits: int = 3) -> str:
+    """``median [q25, q75]`` of the finite values, ``–`` when there is none; the count of non-finite ones if any."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = v[np.isfinite(v)]
+    if not len(ok):
+        return "–"
+    q25, q50, q75 = np.percentile(ok, [25, 50, 75])
+    text = f"{q50:.{digits}g} [{q25:.{digits}g}, {q75:.{digits}g}]" if len(ok) > 1 else f"{q50:.{digits}g}"
+    return text + (f" ({len(v) - len(ok)} not finite)" if len(ok) < len(v) else "")
+
+
+def command_line(name: str, options: Options) -> str:
+    words = ["ganstab", "experiment", name]
+    if options.seeds is not None:
+        words += ["--seeds", str(options.seeds)]
+    if options.iters is not None:
+        words += ["--iters", str(options.iters)]
+    if options.quick:
+        words.append("--quick")
+    if name == "zhou-images":
+        words += ["--data-dir", options.data_dir]
+    if options.device != "cpu":
+        words += ["--device", options.device]
+    return " ".join([*words, "--out", str(options.out)])
+
+
+def deviations_of(module: ModuleType) -> list[str]:
+    """The bullets of the section "Deviations from the paper" of a module's docstring, one string each."""
+    lines = (module.__doc__ or "").splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip().rstrip(":") == "Deviations from the paper")
+    except StopIteration:
+        raise ValueError(f"{module.__name__} has no 'Deviations from the paper' section in its docstring") from None
+    bullets: list[str] = []
+    for line in lines[start + 1 :]:
+        if line.startswith("* "):
+            bullets.append(line[2:].strip())
+        elif line.startswith("  ") and bullets and line.strip():
+            bullets[-1] += " " + line.strip()
+        elif bullets or line.strip():
+            break
+    return [" ".join(b.replace("``", "`").split()) for b in bullets]
+
+
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib ``Figure`` (no pyplot state, so nothing leaks between experiments)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def to_list(array: Any, digits: int = 6) -> Any:
+    """An array as nested lists of floats rounded to ``digits`` significant digits (keeps results.json small)."""
+    a = np.asarray(array, dtype=np.float64)
+    return np.vectorize(lambda v: float(f"{v:.{digits}g}") if math.isfinite(v) else v, otypes=[float])(a).tolist()
+
+
+@dataclass
+class _evaluating:
+    """Critic and generator in eval mode while a run is measured (no spectral-norm power iteration, no BatchNorm
+    update): a measurement never changes the state training continues from."""
+
+    trainer: Any
+
+    def __enter__(self) -> None:
+        self.trainer.critic.eval()
+        self.trainer.generator.eval()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.trainer.critic.train()
+        self.trainer.generator.train()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"{path} is unreadable ({exc}); delete it to run that seed again") from None
+    if not isinstance(value, dict):
+        raise SpecError(f"{path} does not hold a JSON object; delete it to run that seed again")
+    return value
+
+
+def _check_same_config(stored: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    wanted = config.to_dict()
+    differing = [k for k in wanted if k not in INCIDENTAL_KEYS and stored.get(k) != wanted[k]]
+    if differing:
+        key = differing[0]
+        raise SpecError(
+            f"{path} was made with {key}={stored.get(key)!r}, this invocation wants {wanted[key]!r} "
+            f"({len(differing)} key(s) differ): use another --out for other settings"
+        )
+
+
+def _as_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _finite_json(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays as plain JSON, and every non-finite float as ``None``."""
+    if isinstance(value, dict):
+        return {str(k): _finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _finite_json(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _cell_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else "–"
+    return str(value)

@@ -1,0 +1,157 @@
+"""``ganstab spectrum RUN_DIR [RUN_DIR ...]``: spectra of the real game at a run's checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from stability.cli.common import dump_json
+
+EXAMPLES = """\
+examples:
+  ganstab spectrum runs/8g-mid
+  ganstab spectrum runs/8g-p_g runs/8g-mid runs/8g-gp --checkpoints all --k 20 --which LR,LI --out spectra/
+  ganstab spectrum runs/r-mid --checkpoints last --k 6 --samples 64 --dtype float32 --no-gd --json
+
+writes DIR/spectrum.json (every number, per run and checkpoint), spectrum_vs_iteration.png,
+eigenvalues_complex_plane.png and field_norm.png. Exit status 2 for bad input (nothing written).
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "spectrum",
+        help="spectra of the real game at a training run's checkpoints (top-k eigenvalues, ‖v‖, GD radii)",
+        description="For each checkpoint of each run, rebuild the critic and the generator, build the flow of "
+        "Definition 4 of 003 from the run's own measure, form, ρ, link and data law over a fixed seeded sample set, "
+        "and compute the top-k eigenvalues of its Jacobian (matrix-free, ARPACK warm-started from the previous "
+        "checkpoint's Ritz vectors), ‖v(ψ, θ)‖, the spectral radii of simultaneous and alternating GD at the run's "
+        "learning rates and, near stationarity, the Theorem 1 check.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run directories of `ganstab train`")
+    parser.add_argument(
+        "--checkpoints", default="all", metavar="all|last|ITER,...", help="which checkpoints (default: all)"
+    )
+    parser.add_argument("--k", type=int, default=20, help="eigenvalues per selection rule (default: 20)")
+    parser.add_argument(
+        "--which",
+        default="LR",
+        metavar="LR,LM,LI",
+        help="largest real part, magnitude, |imaginary part| (in conjugate pairs) (default: LR)",
+    )
+    parser.add_argument(
+        "--samples", type=int, default=None, metavar="N", help="size of the fixed sample set (default: batch_size)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample set and of ARPACK (default: 0)")
+    parser.add_argument(
+        "--dtype", choices=("float64", "float32"), default="float64", help="precision of the field (default: float64)"
+    )
+    parser.add_argument("--cold", action="store_true", help="start ARPACK from a random vector at every checkpoint")
+    parser.add_argument(
+        "--ncv", type=int, default=None, help="ARPACK basis size (default: max(2k+1, 20); 4k needs fewer products)"
+    )
+    parser.add_argument("--no-gd", action="store_true", help="skip the spectral radii of discrete GD")
+    parser.add_argument(
+        "--stationary-tol",
+        type=float,
+        default=1e-3,
+        metavar="TOL",
+        help="run the Theorem 1 check where ‖v‖ <= TOL (default: 1e-3)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("ganstab-spectrum"),
+        metavar="DIR",
+        help="output folder (default: ./ganstab-spectrum)",
+    )
+    parser.add_argument("--json", action="store_true", help="print spectrum.json to stdout as well")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm.auto import tqdm
+
+    from stability.runs.checkpoints import run_checkpoints, select_checkpoints
+    from stability.runs.figures import spectrum_figures
+    from stability.runs.spectra import check_which, spectra_along_training
+    from stability.spec.errors import SpecError
+    from stability.spec.serialize import jsonable
+    from stability.util.atomic import atomic_write
+
+    rules = check_which(args.which)
+    if args.k < 1:
+        raise SpecError(f"--k must be >= 1, got {args.k}")
+    if args.samples is not None and args.samples < 1:
+        raise SpecError(f"--samples must be >= 1, got {args.samples}")
+    if args.ncv is not None and args.ncv <= args.k + 1:
+        raise SpecError(f"--ncv must exceed k + 1 = {args.k + 1}, got {args.ncv}")
+    total = 0
+    for run_dir in args.run_dirs:  # every run is checked before any work
+        _, found = run_checkpoints(run_dir)
+        total += len(select_checkpoints(found, args.checkpoints, run_dir))
+    progress = not args.no_progress
+    runs = []
+    with tqdm(total=total, desc="checkpoints", unit=" ckpt", disable=not progress, dynamic_ncols=True) as bar:
+        for run_dir in args.run_dirs:
+            result = spectra_along_training(
+                run_dir,
+                args.checkpoints,
+                args.k,
+                rules,
+                args.samples,
+                args.seed,
+                getattr(torch, args.dtype),
+                warm_start=not args.cold,
+                gd=not args.no_gd,
+                stationary_tol=args.stationary_tol,
+                ncv=args.ncv,
+                progress=progress,
+                bar=bar,
+            )
+            runs.append(result.to_dict())
+    args.out.mkdir(parents=True, exist_ok=True)
+    figures = spectrum_figures(runs, args.out)
+    report = {"runs": runs, "figures": [str(p) for p in figures]}
+    text = dump_json(jsonable(report))
+    atomic_write(args.out / "spectrum.json", text + "\n")
+    if args.json:
+        print(text)
+    else:
+        print(_format(runs, args.out))
+    return 0
+
+
+def _format(runs: list[dict], out: Path) -> str:
+    lines = []
+    for run in runs:
+        lines.append(f"{run['label']}: n = {run['n']} ({run['n_psi']} ψ + {run['n_theta']} θ), {run['dtype']}")
+        lines.append(f"  samples: {run['samples']['size']} points, seed {run['samples']['seed']}")
+        lines.append("  iteration  ‖v‖         max Re λ     max |Im λ|   products  GD radius sim / alt")
+        for c in run["checkpoints"]:
+            gd = c["gd"]
+            radii = (
+                f"{gd['simultaneous']['spectral_radius']:.8f} / {gd['alternating']['spectral_radius']:.8f}"
+                if gd
+                else "-"
+            )
+            lines.append(
+                f"  {c['iteration']:>9}  {c['field_norm']:<10.4e}  {_num(c['max_real_part'])}  "
+                f"{_num(c['max_abs_imag_part'])}  {c['products']:>8}  {radii}"
+            )
+            if c["theorem1"]:
+                lines += [f"    Theorem 1: {line}" for line in c["theorem1"]["summary"]]
+            lines += [f"    note: {n}" for n in c["notes"]]
+            for which, spectrum in c["spectra"].items():
+                lines += [f"    note ({which}): {n}" for n in spectrum["notes"]]
+        lines += [f"  note: {n}" for n in run["notes"]]
+    lines.append(f"wrote {out / 'spectrum.json'} and figures in {out}")
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return f"{value:<+11.4e}" if value is not None else f"{'-':<11}"
