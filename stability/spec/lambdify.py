@@ -80,8 +80,8 @@ def _refuse_dirac(exprs: Any) -> None:
 
 
 def lambdify_numpy(args: Sequence[sympy.Symbol], exprs: Any):
-    _refuse_dirac(exprs)
     """numpy code for ``exprs`` in ``args``, with the kink conventions above."""
+    _refuse_dirac(exprs)
     return sympy.lambdify(args, exprs, modules=NUMPY_MODULES, cse=len(str(exprs)) < CSE_LIMIT)
 
 
