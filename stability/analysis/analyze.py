@@ -105,6 +105,8 @@ def analyze(
                     report.lyapunov = lyapunov_check(field_, candidate.point, radius=lyapunov_radius)
             except TooLarge as exc:  # an optional refinement: say so and keep the linear verdict
                 linear.notes.append(f"Lyapunov check skipped: {exc}")
+            except OverflowError:  # exact numbers beyond float64 in L̇ (a 10^600 from the spec's 1e300s)
+                linear.notes.append("Lyapunov check skipped: dL/dt has numbers beyond float64's range")
         points.append(report)
     return AnalysisReport(system.describe(), field_.describe(), points, notes)
 

@@ -13,6 +13,7 @@ h < min_λ −2 Re λ / |λ|² (Mescheder et al. 2017, Lemma 4). Alternating ste
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -223,12 +224,21 @@ def max_stable_step_alternating(
     The update is I + h·K(h) with K(h) = [[A, B], [C(I + hA), E + hCB]], and |1 + hμ| < 1 ⟺
     2 Re μ + h|μ|² < 0 for each eigenvalue μ of K(h): tested in that form, a contraction by 1 − 1e-20 per
     step is not lost in 1 + hμ's rounding. Scans h on a geometric grid from ``smallest`` (default 1e-6/|λ|max)
-    up to 20/|λ|max, then bisects the first crossing (to 1e-10 relative).
+    up to 20/|λ|max, then bisects the first crossing (to 1e-10 relative). The search runs on J/s with s a
+    power of two near max|J_kl| (steps of sJ are those of J divided by s), so entries of 1e-311 or 1e300 neither
+    overflow the grid nor underflow the products.
     """
     J = np.asarray(jacobian, dtype=float)
-    scale = float(np.max(np.abs(np.linalg.eigvals(J)))) if J.size else 0.0
+    biggest = float(np.max(np.abs(J))) if J.size else 0.0
+    if biggest == 0.0 or not np.isfinite(biggest):
+        return None
+    unit = 2.0 ** round(math.log2(biggest))  # exact scaling
+    J = J / unit
+    scale = float(np.max(np.abs(np.linalg.eigvals(J))))
     if scale == 0.0 or not np.isfinite(scale):
         return None
+    if smallest is not None:
+        smallest = smallest * unit
 
     A, B = J[:n_psi, :n_psi], J[:n_psi, n_psi:]
     C, E = J[n_psi:, :n_psi], J[n_psi:, n_psi:]
@@ -240,9 +250,10 @@ def max_stable_step_alternating(
         return bool(np.max(2 * mu.real + h * np.abs(mu) ** 2) < -64 * np.finfo(float).eps * np.linalg.norm(K))
 
     low = 1e-6 / scale if smallest is None else min(1e-6 / scale, smallest)
-    grid = np.geomspace(low, 20 / scale, 600)
+    grid = np.geomspace(max(low, 1e-300), 20 / scale, 600)
     if not stable(grid[0]):
         return None
+    found = float(grid[-1])
     previous = grid[0]
     for h in grid[1:]:
         if not stable(h):
@@ -250,9 +261,11 @@ def max_stable_step_alternating(
             while high - low > 1e-10 * high:
                 middle = (low + high) / 2
                 low, high = (middle, high) if stable(middle) else (low, middle)
-            return float(low)
+            found = float(low)
+            break
         previous = h
-    return float(grid[-1])
+    step = found / unit
+    return step if math.isfinite(step) and step > 0 else None  # beyond float64's range: no number to give
 
 
 @dataclass
@@ -314,7 +327,8 @@ def _max_step(spec: Spectrum) -> float | None:
     values = spec.values
     if values.size == 0 or np.any(values.real >= -spec.re_error):
         return None
-    return float(np.min(-2 * values.real / np.abs(values) / np.abs(values)))  # |λ|² of 1e300 overflows
+    step = float(np.min(-2 * values.real / np.abs(values) / np.abs(values)))  # |λ|² of 1e300 overflows
+    return step if math.isfinite(step) else None  # |λ| ~ 1e-311: a step beyond float64's range
 
 
 def _roundoff_notes(spec: Spectrum, J: np.ndarray, step: float | None, alternating: float | None) -> list[str]:
@@ -322,6 +336,12 @@ def _roundoff_notes(spec: Spectrum, J: np.ndarray, step: float | None, alternati
     notes = []
     norm = frobenius(J)
     values, error = spec.values, spec.re_error
+    tiny = np.abs(J[(J != 0)]) if J.size else np.zeros(0)
+    if tiny.size and float(np.min(tiny)) < 1e-290:  # near float64's subnormals: products of entries vanish
+        notes.append(
+            f"the Jacobian has entries as small as {float(np.min(tiny)):.3g}, at the edge of float64's range: "
+            "terms below about 1e-308 lost digits or vanished, so the class may be wrong; rescale the spec"
+        )
     within = np.abs(values.real) <= error
     if np.any(within & (error > 0)):  # exact zeros (a zero bound) need no caveat
         shown = ", ".join(f"{v.real:.3g}" for v in values[within])

@@ -81,7 +81,7 @@ def _refuse_dirac(exprs: Any) -> None:
 
 def lambdify_numpy(args: Sequence[sympy.Symbol], exprs: Any):
     """numpy code for ``exprs`` in ``args``, with the kink conventions above."""
-    _refuse_dirac(exprs)
+    _refuse_dirac(exprs)  # (the symbolic field drops its deltas by the sign(0) = 0 convention before this)
     return sympy.lambdify(args, exprs, modules=NUMPY_MODULES, cse=len(str(exprs)) < CSE_LIMIT)
 
 

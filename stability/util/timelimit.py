@@ -44,6 +44,9 @@ def time_limit(seconds: float) -> Iterator[None]:
         return
 
     def handler(signum, frame):
+        # re-arm first: an exception raised inside a callback (a gc hook, a __del__) is swallowed by Python, and
+        # the block would then run unlimited; leaving the block clears the timer
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
         raise TimeLimitExceeded
 
     now = time.monotonic()
