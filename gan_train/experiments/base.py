@@ -23,12 +23,13 @@ A run that diverges is recorded as such (the trainer's message), not retried: on
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -56,6 +57,10 @@ class Options:
         data_dir: where image data sets live (``zhou-images``).
         device: the torch device of every run.
         progress: tqdm progress bars.
+        cells: shell patterns (``8gaussians-*``); when given, only the cells matching one of them are trained and the
+            others are reported as not run (a results folder can be filled a part at a time).
+        threads: torch CPU threads of every run (0: torch's default); two one-thread experiments side by side use two
+            cores better than one two-thread run of these small networks.
     """
 
     out: Path
@@ -65,6 +70,12 @@ class Options:
     data_dir: str = "data"
     device: str = "cpu"
     progress: bool = True
+    cells: tuple[str, ...] = ()
+    threads: int = 0
+
+    def selects(self, cell: str) -> bool:
+        """Whether ``--cells`` lets ``cell`` run (every cell without ``--cells``)."""
+        return not self.cells or any(fnmatch.fnmatchcase(cell, pattern) for pattern in self.cells)
 
     def seed_list(self, default: int) -> list[int]:
         return list(range(self.seeds if self.seeds is not None else (min(2, default) if self.quick else default)))
@@ -77,6 +88,7 @@ class Options:
             "quick": self.quick,
             "data_dir": self.data_dir,
             "device": self.device,
+            "cells": list(self.cells),
         }
 
 
@@ -109,6 +121,7 @@ class Outcome:
     diverged: str | None = None
     seconds: float = 0.0
     skipped: bool = False
+    excluded: bool = False  # outside ``--cells``: not run, no measurements
 
     @property
     def final(self) -> dict[str, Any] | None:
@@ -255,7 +268,8 @@ class Workspace:
             "options": self.options.to_dict(),
             "command": command_line(self.entry.name, self.options),
             "seeds": sorted({o.task.seed for o in outcomes}),
-            "runs": len(outcomes),
+            "runs": sum(not o.excluded for o in outcomes),
+            "not_run": [f"{o.task.cell}/seed_{o.task.seed}" for o in outcomes if o.excluded],
             "skipped": sum(o.skipped for o in outcomes),
             "diverged": [f"{o.task.cell}/seed_{o.task.seed}" for o in diverged],
             "deviations": deviations,
@@ -277,13 +291,22 @@ class Workspace:
         entry = self.entry
         lines = [f"# {entry.name} — {entry.source}", "", entry.summary + ".", ""]
         lines += [f"Command: `{command_line(entry.name, self.options)}`", ""]
-        seeds = sorted({o.task.seed for o in outcomes})
+        ran = [o for o in outcomes if not o.excluded]
+        seeds = sorted({o.task.seed for o in ran})
         lines += [
-            f"{len(outcomes)} runs over seeds {seeds}; {sum(o.skipped for o in outcomes)} taken from earlier "
+            f"{len(ran)} runs over seeds {seeds}; {sum(o.skipped for o in ran)} taken from earlier "
             f"invocations (finished seeds are skipped). Every number here is in `results.json`; `null` there "
             "stands for a value that is not finite.",
             "",
         ]
+        if len(ran) < len(outcomes):
+            cells = sorted({o.task.cell for o in outcomes if o.excluded})
+            lines += [
+                f"Only the cells matching `--cells {' '.join(self.options.cells)}` were run; "
+                f"{len(outcomes) - len(ran)} runs of {len(cells)} other cells ({', '.join(cells)}) were not, and "
+                "their table rows and panels are empty.",
+                "",
+            ]
         lines += [*report.notes, ""] if report.notes else []
         lines += ["## Results", ""]
         for table in report.tables:
@@ -296,6 +319,8 @@ class Workspace:
         lines += [f"- {d}" for d in deviations] or ["- none"]
         lines += ["", "## Runs", "", "| cell | seed | iterations | seconds | status |", "|---|---|---|---|---|"]
         for o in outcomes:
+            if o.excluded:
+                continue
             status = "diverged: " + o.diverged if o.diverged else ("skipped (finished earlier)" if o.skipped else "ran")
             lines.append(f"| {o.task.cell} | {o.task.seed} | {o.task.config.iterations} | {o.seconds:.1f} | {status} |")
         return "\n".join(lines) + "\n"
@@ -310,12 +335,22 @@ def run_experiment(name: str, options: Options) -> dict[str, Any]:
     entry = get_experiment(name)
     module = entry.load()
     tasks = module.tasks(options)
+    if options.threads:
+        from gan_train.config import apply_overrides
+
+        tasks = [replace(t, config=apply_overrides(t.config, [f"threads={options.threads}"])) for t in tasks]
+    chosen = [t for t in tasks if options.selects(t.cell)]
+    if not chosen:
+        names = list(dict.fromkeys(t.cell for t in tasks))
+        raise SpecError(f"--cells {' '.join(options.cells)} matches no cell of {name}; its cells: {', '.join(names)}")
     workspace = Workspace(entry, module, options)
     outcomes = []
-    with tqdm(tasks, desc=name, unit="run", disable=not options.progress, dynamic_ncols=True) as bar:
+    with tqdm(chosen, desc=name, unit="run", disable=not options.progress, dynamic_ncols=True) as bar:
         for task in bar:
             bar.set_postfix_str(f"{task.cell} seed {task.seed}")
             outcomes.append(workspace.outcome(task, module.measure))
+    done = iter(outcomes)  # back in the tasks' order, the cells outside --cells as empty outcomes
+    outcomes = [next(done) if options.selects(t.cell) else Outcome(t, {}, excluded=True) for t in tasks]
     report = module.report(workspace, outcomes)
     head = workspace.write_report(report, outcomes)
     head["out"] = str(workspace.out)
@@ -338,6 +373,11 @@ def by_cell(outcomes: list[Outcome]) -> dict[str, list[Outcome]]:
     for o in outcomes:
         groups.setdefault(o.task.cell, []).append(o)
     return groups
+
+
+def not_run(outcomes: list[Outcome]) -> bool:
+    """Whether every run of a cell lies outside ``--cells`` (its table row is left out rather than shown empty)."""
+    return all(o.excluded for o in outcomes)
 
 
 def finals(outcomes: list[Outcome], key: str) -> list[float]:
@@ -368,6 +408,10 @@ def command_line(name: str, options: Options) -> str:
         words += ["--data-dir", options.data_dir]
     if options.device != "cpu":
         words += ["--device", options.device]
+    if options.cells:
+        words += ["--cells", *(f"'{c}'" for c in options.cells)]
+    if options.threads:
+        words += ["--threads", str(options.threads)]
     return " ".join([*words, "--out", str(options.out)])
 
 

@@ -1,4 +1,5 @@
-"""``ganstab experiment list`` and ``ganstab experiment NAME [--seeds N] [--iters N] [--quick] --out DIR [--json]``.
+"""``ganstab experiment list`` and ``ganstab experiment NAME [--seeds N] [--iters N] [--quick]
+[--cells PATTERN ...] [--threads N] --out DIR [--json]``.
 
 Importing this module is cheap (the registry only); the experiment is imported when it runs.
 """
@@ -18,6 +19,7 @@ examples:
   ganstab experiment zhou-two-points --quick --out results/two-points-quick
   ganstab experiment kim-2d --out results/kim-2d                   # the papers' 30k/200k/100k iterations, 5 seeds
   ganstab experiment petzka-toys --seeds 10 --out results/petzka
+  ganstab experiment kim-2d --cells '8gaussians-*' --seeds 1 --threads 1 --out results/kim-8g   # one data set
   ganstab experiment zhou-images --data-dir data --device cuda --out results/images
 
 A rerun of the same command skips finished seeds and resumes interrupted runs.
@@ -45,6 +47,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="DIR", help="results folder (required to run)")
     parser.add_argument("--data-dir", default="data", metavar="DIR", help="folder with CIFAR-10 (default: data)")
     parser.add_argument("--device", default="cpu", help="torch device of every run (default: cpu)")
+    parser.add_argument(
+        "--cells",
+        nargs="+",
+        metavar="PATTERN",
+        help="run only the cells matching these shell patterns, e.g. '8gaussians-*' (the rest are reported as not run)",
+    )
+    parser.add_argument(
+        "--threads", type=int_type(1, 1024), metavar="N", help="torch CPU threads of every run (default: torch's)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--json", action="store_true", help="print the outcome (or the list) as JSON")
     parser.set_defaults(func=run_command)
@@ -79,6 +90,8 @@ def run_command(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         device=args.device,
         progress=not args.no_progress,
+        cells=tuple(args.cells or ()),
+        threads=args.threads or 0,
     )
     try:
         head = run_experiment(args.name, options)

@@ -130,6 +130,8 @@ def report(workspace: Workspace, outcomes: list[Outcome]) -> Report:
     for dataset in DATASETS:
         for method in METHODS:
             group = cells[f"{dataset}-{method}"]
+            if all(o.excluded for o in group):  # outside --cells
+                continue
             w1 = finals(group, "w1")
             covered = [_coverage(o, "covered") for o in group]
             quality = [_coverage(o, "high_quality") for o in group]
@@ -183,7 +185,13 @@ def _figure(workspace: Workspace, cells: dict[str, list[Outcome]], summary: dict
             if j == 0:
                 ax.set_ylabel(dataset, fontsize=10)
             if shown is None:
-                ax.text(0.5, 0.5, "diverged" if first.diverged else "no data", ha="center", transform=ax.transAxes)
+                ax.text(
+                    0.5,
+                    0.5,
+                    "diverged" if first.diverged else ("not run" if first.excluded else "no data"),
+                    ha="center",
+                    transform=ax.transAxes,
+                )
                 continue
             extent = shown["extent"]
             xs = np.linspace(-extent, extent, GRID)

@@ -55,6 +55,7 @@ from gan_train.experiments.base import (
     by_cell,
     med_iqr,
     new_figure,
+    not_run,
     seeded,
     to_list,
 )
@@ -154,8 +155,9 @@ def report(workspace: Workspace, outcomes: list[Outcome]) -> Report:
             "fluctuation_negative_critic_loss": fluctuation.tolist(),
             "diverged": sum(o.diverged is not None for o in cells[cell]),
         }
-        rows.append([label, med_iqr(final_w1), med_iqr(late_w1), med_iqr(final_loss), med_iqr(fluctuation),
-                     summary[cell]["diverged"]])  # fmt: skip
+        if not not_run(cells[cell]):
+            rows.append([label, med_iqr(final_w1), med_iqr(late_w1), med_iqr(final_loss), med_iqr(fluctuation),
+                         summary[cell]["diverged"]])  # fmt: skip
     table = Table(
         "End of the curve runs: W1 (exact assignment) over the first 10 seeds and the negative critic loss "
         "(without the penalty) over all seeds, median [25%, 75%]",

@@ -63,6 +63,7 @@ from gan_train.experiments.base import (
     finals,
     med_iqr,
     new_figure,
+    not_run,
     seeded,
     to_list,
 )
@@ -174,6 +175,8 @@ def report(workspace: Workspace, outcomes: list[Outcome]) -> Report:
     labels.update({f"lsgan-{name}": f"LSGAN, no constraint, {text}" for name, (_, text) in SETTINGS.items()})
     for cell, label in labels.items():
         group = cells[cell]
+        if not_run(group):
+            continue
         values = {key: finals(group, key) for key in ("angle_ot_median", "towards_real", "towards_far",
                                                        "grad_norm_median", "ot_to_far")}  # fmt: skip
         summary[cell] = {"label": label, **values, "diverged": sum(o.diverged is not None for o in group)}

@@ -62,6 +62,7 @@ from gan_train.experiments.base import (
     by_cell,
     med_iqr,
     new_figure,
+    not_run,
 )
 
 METHODS: dict[str, tuple[dict[str, Any], str]] = {
@@ -152,6 +153,8 @@ def report(workspace: Workspace, outcomes: list[Outcome]) -> Report:
     cells = by_cell(outcomes)
     rows, summary = [], {}
     for method, (_, label) in METHODS.items():
+        if not_run(cells[method]):
+            continue
         done = [o.final for o in cells[method] if o.final is not None]
         cos = np.array([v if v is not None else np.nan for d in done for v in d["cosine"]])
         hit = np.array([bool(v) for d in done for v in d["path_nearest_is_target"]])

@@ -34,7 +34,18 @@ from typing import Any
 import numpy as np
 
 from gan_train.config import TrainConfig
-from gan_train.experiments.base import Options, Outcome, Report, Table, Task, Workspace, by_cell, med_iqr, new_figure
+from gan_train.experiments.base import (
+    Options,
+    Outcome,
+    Report,
+    Table,
+    Task,
+    Workspace,
+    by_cell,
+    med_iqr,
+    new_figure,
+    not_run,
+)
 from gan_train.experiments.geometry import quartiles
 
 #: Loss name of the trainer → label.
@@ -82,6 +93,8 @@ def report(workspace: Workspace, outcomes: list[Outcome]) -> Report:
     rows, summary, curves = [], {}, {}
     for loss, label in LOSSES.items():
         group = cells[loss]
+        if not_run(group):
+            continue
         done = [o.final for o in group if o.final is not None]
         steps = done[0]["iterations"] if done else []
         series = np.array([_aligned(f["d_mean"], len(steps)) for f in done]) if done else np.zeros((0, 0))
@@ -126,7 +139,10 @@ def _figure(workspace: Workspace, curves: dict[str, dict[str, Any]]) -> None:
     fig = new_figure(3.6 * len(LOSSES), 3.4)
     axes = fig.subplots(1, len(LOSSES), sharey=True, squeeze=False)[0]
     for ax, (loss, label) in zip(axes, LOSSES.items()):
-        c = curves[loss]
+        c = curves.get(loss)
+        if c is None:  # outside --cells
+            ax.set_title(f"{label} (not run)", fontsize=9)
+            continue
         for row in c["seeds"]:
             ax.plot(c["iterations"], row, lw=0.6, alpha=0.5)
         if c["iterations"]:

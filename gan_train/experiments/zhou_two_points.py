@@ -58,6 +58,7 @@ from gan_train.experiments.base import (
     by_cell,
     med_iqr,
     new_figure,
+    not_run,
     to_list,
 )
 from gan_train.experiments.geometry import angles_deg, quartiles, two_point_targets
@@ -153,6 +154,8 @@ def report(workspace: Workspace, outcomes: list[Outcome]) -> Report:
     rows, summary, curves = [], {}, {}
     for method, (_, label) in METHODS.items():
         group = cells[method]
+        if not_run(group):
+            continue
         final = np.array([_pair(o, o.task.config.iterations, "angle_ot") for o in group]).ravel()
         weak = np.array([_pair(o, o.task.config.iterations, "angle_any") for o in group]).ravel()
         stops = group[0].task.measured_at
@@ -258,7 +261,9 @@ def _angles(workspace: Workspace, curves: dict[str, dict[str, Any]]) -> None:
     fig = new_figure(6.5, 4.0)
     ax = fig.subplots()
     for method, (_, label) in METHODS.items():
-        c = curves[method]
+        c = curves.get(method)
+        if c is None:  # outside --cells
+            continue
         line = ax.plot(c["iterations"], c["median"], marker="o", ms=3, label=label)[0]
         ax.fill_between(c["iterations"], c["q25"], c["q75"], color=line.get_color(), alpha=0.15)
     ax.set_xlabel("critic step")
