@@ -217,6 +217,32 @@ def test_other_settings_in_the_same_folder_are_refused(quick_runs, capsys):
     assert "iterations=20" in err and "another --out" in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_cells_outside_the_filter_are_left_out_not_shown_as_numbers(quick_runs, name, capsys):
+    # the quick folder's seeds are all finished, so this rerun trains nothing: it only reports one cell
+    status, out = quick_runs[name]
+    assert status == 0
+    full = json.loads((out / "results.json").read_text())
+    cells = list(dict.fromkeys(r["cell"] for r in full["per_run"]))
+    chosen = cells[-1]
+    assert main(["experiment", name, "--quick", "--no-progress", "--threads", "1", "--cells", chosen, "--data-dir",
+                 str(out.parent / "cifar"), "--out", str(out)]) == 0  # fmt: skip
+    part = json.loads((out / "results.json").read_text())
+    ran = {r["cell"] for r in part["per_run"] if r["at"]}
+    assert ran == {chosen} and part["runs"] == sum(r["cell"] == chosen for r in full["per_run"])
+    assert {n.split("/")[0] for n in part["not_run"]} == set(cells) - {chosen}
+    # the cells not run have no table rows (before, they showed a share of 0.00 for runs that never happened)
+    assert len(part["tables"][0]["rows"]) < len(full["tables"][0]["rows"])
+    assert all(len(t["rows"]) <= len(f["rows"]) for t, f in zip(part["tables"], full["tables"]))
+    assert "were not" in (out / "results.md").read_text()
+    assert main(["experiment", name, "--quick", "--no-progress", "--cells", "no-such-*", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "matches no cell" in err and chosen in err and err.count("\n") == 1
+    # put the folder back as the other tests expect it
+    assert main(["experiment", name, "--quick", "--no-progress", "--data-dir", str(out.parent / "cifar"),
+                 "--out", str(out)]) == 0  # fmt: skip
+
+
 class _Interrupt(Exception):
     pass
 

@@ -323,6 +323,59 @@ def test_lemmas_exit_one_is_only_for_a_disagreement(tmp_path, capsys):
     assert main(["lemmas", "--out", str(blocker)]) == 4  # not 1: the checks were never the problem
 
 
+@pytest.mark.parametrize("rho", ["1e-10", "1e-300", "1e300"])
+def test_lemmas_hold_across_the_float64_range_of_rho(rho):
+    # 1e-10: sympy's sqrt of the Lemma-2 discriminant fails in its own factorisation; 1e-300: nsimplify made ρ 0;
+    # 1e300: sympy.N's 100 digits gave the small root of λ² + ρλ + 1 as 3e175. Every check must agree, silently.
+    done = subprocess.run(
+        [sys.executable, "-m", "stability.cli", "lemmas", "--rho", rho, "--json", "--no-report"],
+        capture_output=True, text=True, env=ENV, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
+    rows = json.loads(done.stdout)["rows"]
+    assert rows and all(r["agree"] for r in rows)
+    value = float(rho)
+    dirac = next(r for r in rows if r["lemma"] == "Lemma 1" and r["measure"] == "p_d")
+    # Lemma 1 at (0, 0): λ² + ρλ + 1 = 0; the roots' product is 1, so the small one is 1/(the large one).
+    small, large = sorted((complex(*e) for e in dirac["eigenvalues"]), key=abs)
+    if value > 2:
+        assert large.real == pytest.approx(-value, rel=1e-12) and small.real == pytest.approx(-1 / value, rel=1e-12)
+    else:
+        assert small.real == pytest.approx(-value / 2, rel=1e-12) and abs(small) == pytest.approx(1, rel=1e-12)
+
+
+def test_exact_values_are_evaluated_to_float64_precision():
+    from stability.spec.expressions import exact_to_complex
+
+    rho = sympy.Integer(10) ** 300
+    small_root = -rho / 2 + sympy.sqrt(rho**2 / 4 - 1)  # = -1/ρ to 600 digits of cancellation
+    assert sympy.N(small_root) != 0 and abs(float(sympy.re(sympy.N(small_root)))) > 1  # what sympy.N alone gives
+    assert exact_to_complex(small_root) == pytest.approx(-1e-300, rel=1e-14)
+
+
+def test_a_stiff_flow_ends_its_path_without_warnings():
+    import warnings
+
+    from stability.analysis.trajectories import flow_trajectory
+
+    field_ = SymbolicField(system_from_dict(dirac_spec("1e300")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = flow_trajectory(field_, {"psi": 0.5, "theta": 0.5}, t_max=5.0)
+    assert path.states.shape[1] == 2 and np.isfinite(path.states[0]).all()
+
+
+def test_progress_bars_draw_nothing_into_a_log_file(tmp_path):
+    # stderr is a pipe here, as in `2> log`: no carriage-return frames of a bar in it
+    done = subprocess.run(
+        [sys.executable, "-m", "stability.cli", "portrait", "--toy", "dirac", "--measure", "p_d", "--rho", "1",
+         "--out", str(tmp_path / "p.png")],
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "\r" not in done.stderr and "it/s" not in done.stderr
+
+
 # ---- training runs -----------------------------------------------------------------------------------------------
 
 TINY = ["--set", "width=8", "--set", "depth=1", "--set", "batch_size=16", "--set", "n_critic=1", "--set", "threads=1"]

@@ -235,8 +235,9 @@ def _mosaic(rows: list[list[np.ndarray]], pad: int = 2) -> tuple[np.ndarray, int
 def _cosines(workspace: Workspace, summary: dict[str, Any]) -> None:
     fig = new_figure(6.5, 3.6)
     ax = fig.subplots()
-    labels = [summary[m]["label"] for m in METHODS]
-    values = [[v for v in summary[m]["cosines"] if v is not None and np.isfinite(v)] or [np.nan] for m in METHODS]
+    shown = [m for m in METHODS if m in summary]  # the methods run (all, unless --cells chose some)
+    labels = [summary[m]["label"] for m in shown]
+    values = [[v for v in summary[m]["cosines"] if v is not None and np.isfinite(v)] or [np.nan] for m in shown]
     for k, row in enumerate(values):
         ax.scatter(np.full(len(row), k) + np.linspace(-0.15, 0.15, len(row)), row, s=12)
     ax.boxplot(values, positions=range(len(values)), widths=0.5, showfliers=False)

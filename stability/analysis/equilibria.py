@@ -15,6 +15,7 @@ import numpy as np
 import sympy
 from scipy import optimize
 
+from stability.spec.expressions import exact_to_complex
 from stability.symbolic.field import SymbolicField
 from stability.util.timelimit import TimeLimitExceeded, time_limit
 
@@ -106,7 +107,7 @@ def _evaluate(values: dict, params) -> dict[str, float] | None:
         expr = sympy.sympify(values[p]).xreplace(
             {q: values[q] for q in params if q in values and q is not p and not values[q].free_symbols}
         )
-        number = complex(sympy.N(expr))
+        number = exact_to_complex(expr)
         if abs(number.imag) > 1e-12:
             return None  # complex solution: not an equilibrium of the real flow
         point[p.name] = number.real

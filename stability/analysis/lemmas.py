@@ -26,6 +26,7 @@ import sympy
 from stability.analysis.equilibria import find_equilibria
 from stability.analysis.linear import classify
 from stability.analysis.lyapunov import lemma1_basin_radius, lyapunov_check
+from stability.spec.expressions import exact_to_complex, exact_value
 from stability.spec.measures import MEASURES as REGISTRY
 from stability.spec.toys import PSI, THETA, dirac_gan, lemma3_system, psi_x2_toy
 from stability.symbolic.field import SymbolicField
@@ -140,10 +141,20 @@ def lemma3_second_moment(measure: str, anchor: sympy.Expr, theta: sympy.Expr) ->
     }[measure]
 
 
+def _sqrt(value: sympy.Expr) -> sympy.Expr:
+    """``sqrt`` of a closed form; a rational whose factorisation sympy gets wrong (ρ = 1e-10 gives one: "29999999987
+    is not a prime factor of 899999999999999999831", sympy 1.14) is taken in 60-digit floating point instead, far
+    below the checks' tolerance."""
+    try:
+        return sympy.sqrt(value)
+    except ValueError:
+        return sympy.sqrt(sympy.Float(value, 60))
+
+
 def _eigs_2x2(J: sympy.Matrix) -> list[complex]:
     trace, det = J.trace(), J.det()
-    root = sympy.sqrt(trace**2 / 4 - det)
-    return [complex(sympy.N(trace / 2 - root)), complex(sympy.N(trace / 2 + root))]
+    root = _sqrt(trace**2 / 4 - det)
+    return [exact_to_complex(trace / 2 - root), exact_to_complex(trace / 2 + root)]
 
 
 # ---- the checks ----------------------------------------------------------------
@@ -151,8 +162,8 @@ def _eigs_2x2(J: sympy.Matrix) -> list[complex]:
 
 def lemma_checks(rho: float = 1.0, anchor: float = 2.0, tol: float = 1e-9) -> LemmaReport:
     """Run every lemma check for one ρ and anchor A (numbers, rationalised for exactness)."""
-    r = sympy.nsimplify(rho)
-    A = sympy.nsimplify(anchor)
+    r = exact_value(rho, "rho")
+    A = exact_value(anchor, "anchor")
     report = LemmaReport(float(rho), float(anchor))
     rows = report.rows
 
@@ -184,7 +195,7 @@ def _engine_at(system, point: dict[str, float], tol: float):
 
 def _exact_eigs(field_: SymbolicField, point: dict[str, float]) -> np.ndarray:
     """Eigenvalues of the engine's exact Jacobian (no √ε error at double eigenvalues)."""
-    return np.array([complex(sympy.N(v)) for v in field_.eigenvalues_exact(point)])
+    return np.array([exact_to_complex(v) for v in field_.eigenvalues_exact(point)])
 
 
 def _agree(eigs, closed, J=None, closed_J=None, tol=1e-9) -> bool:
@@ -279,8 +290,8 @@ def _lemma2_row(measure, rho, A, theta_star, tol):
     _, match, J, eigs = _engine_at(system, {"psi": 0.0, "theta": float(theta_star)}, tol)
     m2 = lemma2_second_moment(measure, A)
     closed_J = [[-4 * rho * m2, -sympy.Rational(2, 3) * theta_star], [sympy.Rational(2, 3) * theta_star, 0]]
-    root = sympy.sqrt(4 * rho**2 * m2**2 - sympy.Rational(4, 9))
-    closed = [complex(sympy.N(-2 * rho * m2 - root)), complex(sympy.N(-2 * rho * m2 + root))]
+    root = _sqrt(4 * rho**2 * m2**2 - sympy.Rational(4, 9))
+    closed = [exact_to_complex(-2 * rho * m2 - root), exact_to_complex(-2 * rho * m2 + root)]
     agree = match is not None and _agree(eigs, closed, J, closed_J, tol)
     return _row(
         "Lemma 2",
@@ -318,7 +329,9 @@ def _lemma3_row(measure, rho, A, tol):
         if measure == "mu_gp":
             nullclines = sorted(sympy.solve(sympy.cancel(field_.exprs[0] / THETA**2), PSI))
             closed_null = [-3 / (4 * rho)]
-            null_ok = [sympy.nsimplify(v) for v in nullclines] == closed_null
+            null_ok = len(nullclines) == len(closed_null) and all(
+                sympy.simplify(v - w) == 0 for v, w in zip(nullclines, closed_null)
+            )  # exact: nsimplify would round a nullcline at -3/(4·10³⁰⁰) to 0
             agree = agree and null_ok
             note += f"; psi-nullcline psi = {nullclines} (closed form -3/(4 rho) = {closed_null})"
         equilibrium = "theta = 0 (psi free)"
@@ -332,7 +345,7 @@ def _lemma3_row(measure, rho, A, tol):
         J = field_.jacobian(point)
         eigs = _exact_eigs(field_, point)
         closed_J = closed_J_expr.subs({PSI: 0, THETA: 0})
-        closed = [complex(sympy.N(v)) for v in (closed_J[0, 0], 0)]
+        closed = [exact_to_complex(v) for v in (closed_J[0, 0], 0)]
         agree = match is not None and len(found) == 1 and _agree(eigs, closed, J, closed_J.tolist(), tol)
         equilibrium = "(0, 0)"
         note = "isolated: E_mu[x^2] > 0 at theta = 0 pins psi = 0; J has a zero eigenvalue (non-hyperbolic)"

@@ -14,6 +14,7 @@ import numpy as np
 import sympy
 
 from stability.spec.errors import SpecError
+from stability.spec.expressions import exact_value
 from stability.symbolic.field import SymbolicField
 
 
@@ -61,7 +62,7 @@ def lyapunov_check(
     every sampled point at distance > radius/100 from the centre.
     """
     params = field_.params
-    c = [sympy.nsimplify(center[p.name]) for p in params]
+    c = [exact_value(center[p.name], p.name) for p in params]
     if function is None:
         function = sum((p - ci) ** 2 for p, ci in zip(params, c))
     unknown = sympy.sympify(function).free_symbols - set(params)

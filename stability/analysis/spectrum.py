@@ -142,7 +142,8 @@ def _progress(enabled: bool, desc: str):
         return None
     from tqdm import tqdm
 
-    return tqdm(desc=desc, unit=" products", leave=False, mininterval=1.0)
+    # disable=None: tqdm draws no bar when stderr is not a terminal (no carriage returns in a log file)
+    return tqdm(desc=desc, unit=" products", leave=False, mininterval=1.0, disable=None)
 
 
 def arpack(

@@ -122,18 +122,20 @@ def flow_trajectory(
         return escape - float(np.linalg.norm(x))
 
     blow_up.terminal = True
-    solution = solve_ivp(
-        lambda t, x: F(x),
-        (0.0, float(t_max)),
-        x0,
-        method=method,
-        t_eval=np.linspace(0.0, float(t_max), int(n_points)),
-        rtol=rtol,
-        atol=atol,
-        events=blow_up,
-    )
+    with np.errstate(all="ignore"):  # a stiff flow (ρ = 1e300) overflows inside the solver: the path just ends
+        solution = solve_ivp(
+            lambda t, x: F(x),
+            (0.0, float(t_max)),
+            x0,
+            method=method,
+            t_eval=np.linspace(0.0, float(t_max), int(n_points)),
+            rtol=rtol,
+            atol=atol,
+            events=blow_up,
+        )
     diverged = bool(solution.status == 1)
-    times, states = solution.t, solution.y.T
+    # a failed solve (status -1: a stiff flow whose step falls below float spacing) keeps the path up to there
+    times, states = np.asarray(solution.t), np.asarray(solution.y, dtype=float).reshape(len(x0), -1).T
     if len(times) == 0:
         times, states = np.array([0.0]), x0[None, :]
     return Trajectory("flow", times, states, None, diverged, [p.name for p in field_.params])
@@ -320,7 +322,7 @@ def basin_of_attraction(
     from tqdm.auto import tqdm
 
     with np.errstate(over="ignore", invalid="ignore"):
-        for _ in tqdm(range(steps), desc="basin (RK4)", disable=not progress, leave=False):
+        for _ in tqdm(range(steps), desc="basin (RK4)", disable=None if progress else True, leave=False):
             y = x[:, active]
             if y.shape[1] == 0:
                 break

@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     from stability.util.atomic import ensure_directory
 
     system = _system(args)
-    bar = tqdm(total=4, desc="portrait", disable=args.no_progress or args.json, leave=False)
+    bar = tqdm(total=4, desc="portrait", disable=True if args.no_progress or args.json else None, leave=False)
     try:  # the bar is cleared on an error too, so the error stays the one line on stderr
         bar.set_postfix_str("deriving the flow")
         field_ = SymbolicField(system)

@@ -96,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
         total += len(select_checkpoints(found, args.checkpoints, run_dir))
     progress = not args.no_progress
     runs = []
-    with tqdm(total=total, desc="checkpoints", unit=" ckpt", disable=not progress, dynamic_ncols=True) as bar:
+    with tqdm(
+        total=total, desc="checkpoints", unit=" ckpt", disable=None if progress else True, dynamic_ncols=True
+    ) as bar:
         for run_dir in args.run_dirs:
             result = spectra_along_training(
                 run_dir,

@@ -13,6 +13,7 @@ from typing import Any
 import sympy
 
 from stability.spec.errors import SpecError
+from stability.spec.expressions import exact_value
 from stability.spec.measures import MEASURES
 from stability.spec.system import GanSystem
 from stability.spec.toys import get_toy
@@ -26,7 +27,7 @@ MEASURE_TITLES = {None: "no penalty (WGAN)", **{name: f"${kind.tex}$" for name, 
 
 
 def _key(value: Any) -> str | None:
-    return None if value is None else str(sympy.nsimplify(value) if isinstance(value, (int, float)) else value)
+    return None if value is None else str(exact_value(value) if isinstance(value, (int, float)) else value)
 
 
 @lru_cache(maxsize=128)

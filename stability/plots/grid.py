@@ -95,7 +95,7 @@ def measures_grid(
     same_box = len({row.box for row in rows}) == 1
     axes = np.atleast_2d(fig.subplots(n_rows, n_cols, squeeze=False, sharex="col", sharey=True if same_box else "row"))
     panels = [(i, j) for i in range(n_rows) for j in range(n_cols)]
-    bar = tqdm(panels, desc="measures grid", disable=not progress, leave=False)
+    bar = tqdm(panels, desc="measures grid", disable=None if progress else True, leave=False)
     for i, j in bar:
         row, column = rows[i], columns[j]
         bar.set_postfix_str(f"{row.toy}/{column.key}")

@@ -22,6 +22,7 @@ from stability.plots.fields import toy_field
 from stability.plots.marks import find_marks
 from stability.plots.portrait import nullclines, phase_portrait
 from stability.plots.style import figure_legend, legend_unique
+from stability.spec.expressions import exact_value
 
 #: ρ of Figure 3.
 FIGURE3_RHO = sympy.Rational(3, 8)
@@ -77,7 +78,7 @@ def figure3(
         marks=find_marks(field_, box),
         legend=False,
         title=rf"Figure 3 of Kim et al.: Lemma 3, $(D_2 = \psi x^2, \delta_0, \delta_\theta, \mu_{{GP}})$, "
-        rf"$\rho = {sympy.latex(sympy.nsimplify(rho))}$",
+        rf"$\rho = {sympy.latex(exact_value(rho, 'rho'))}$",
     )
     ax.title.set_fontsize(10)
     ax.axvspan(box[0], wall, color="#e5f5e0", alpha=0.5, zorder=0)

@@ -235,13 +235,15 @@ def write_report(
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
             futures = {pool.submit(_render_by_name, s.name, out_dir, params): s.name for s in specs}
-            bar = tqdm(total=len(specs), desc="report figures", unit="fig", disable=not progress)  # after the forks
+            bar = tqdm(
+                total=len(specs), desc="report figures", unit="fig", disable=None if progress else True
+            )  # after the forks
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
                 bar.set_postfix_str(futures[future])
                 bar.update()
     else:
-        bar = tqdm(total=len(specs), desc="report figures", unit="fig", disable=not progress)
+        bar = tqdm(total=len(specs), desc="report figures", unit="fig", disable=None if progress else True)
         for spec in specs:
             bar.set_postfix_str(spec.name)
             results[spec.name] = _render(spec, out_dir, params, progress)

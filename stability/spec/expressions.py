@@ -103,6 +103,36 @@ def exact_number(value: Any, name: str = "number") -> sympy.Rational:
     return sympy.Rational(repr(number))
 
 
+def exact_value(value: Any, name: str = "number") -> Any:
+    """Any number a caller gives (int, float, sympy number, numeric text such as ``"1/3"``) made exact.
+
+    Floats go through :func:`exact_number` (``nsimplify`` alone rounds 1e-300 to 0 and, for 1e-10, can fail inside
+    sympy's factorisation); an exact sympy value is kept as it is; anything else is sympified strictly.
+    """
+    if isinstance(value, sympy.Basic):
+        if isinstance(value, sympy.Float):
+            return exact_number(float(value), name)
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return exact_number(value, name)
+    parsed = sympy.sympify(value, strict=True)
+    return exact_number(float(parsed), name) if isinstance(parsed, sympy.Float) else parsed
+
+
+def exact_to_complex(expr: Any) -> complex:
+    """An exact sympy number evaluated to a Python complex, correct to float64 precision.
+
+    ``sympy.N`` stops at 100 working digits and then returns a number with no correct digit (−ρ/2 + √(ρ²/4 − 1) at
+    ρ = 10³⁰⁰ comes back as ``0.e+175``, i.e. 3e175, where the value is −1e-300); 2,000 digits cover every
+    cancellation between numbers of the float64 range. A result that still has no precision is refused.
+    """
+    value = sympy.N(expr, 17, maxn=2000)
+    parts = [part for part in value.as_real_imag() if isinstance(part, sympy.Float)]
+    if any(part._prec < 10 and part != 0 for part in parts):
+        raise SpecError(f"cannot evaluate {_quote(str(expr))} to float64 precision")
+    return complex(value)
+
+
 def make_symbols(names: list[str] | tuple[str, ...], role: str) -> tuple[sympy.Symbol, ...]:
     """Real sympy symbols for declared variable names, checked to be identifiers."""
     symbols = []

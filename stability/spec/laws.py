@@ -27,6 +27,7 @@ import numpy as np
 import sympy
 
 from stability.spec.errors import SpecError
+from stability.spec.expressions import exact_value
 from stability.spec.quadrature import base_nodes
 
 BASE_KINDS = ("uniform01", "normal01")
@@ -296,7 +297,7 @@ def _check_weights(weights: Sequence[Any] | None, n: int, what: str) -> list[sym
     if not isinstance(weights, (list, tuple)) or len(weights) != n:
         raise SpecError(f"{what}: expected {n} weights")
     try:
-        ws = [sympy.nsimplify(sympy.sympify(w, strict=True)) for w in weights]
+        ws = [exact_value(w, f"{what}: weight") for w in weights]
     except (sympy.SympifyError, TypeError):
         raise SpecError(f"{what}: weights must be numbers, got {weights!r}") from None
     if any(w.is_number and w < 0 for w in ws):

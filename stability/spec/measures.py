@@ -232,11 +232,12 @@ def mu_anchor(anchor: Any, alpha: Any = None) -> PenaltyMeasure:
     """μ_g,anc: x̂ = α A + (1 − α) x_g with a fixed anchor A, α ~ U(0, 1)."""
     import sympy
 
+    from stability.spec.expressions import exact_value
     from stability.spec.laws import uniform
 
     values = anchor if isinstance(anchor, (list, tuple)) else [anchor]
     try:
-        vector = tuple(sympy.nsimplify(sympy.sympify(v, strict=True)) for v in values)
+        vector = tuple(exact_value(v, "mu_anchor: the anchor") for v in values)
     except (sympy.SympifyError, TypeError):
         raise SpecError(f"mu_anchor: the anchor must be a number or a list of numbers, got {anchor!r}") from None
     return PenaltyMeasure("mu_anchor", _anchor_rule, alpha=alpha or uniform(0, 1), anchor=vector)

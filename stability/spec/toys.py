@@ -17,7 +17,7 @@ from typing import Any
 import sympy
 
 from stability.spec.errors import SpecError, unknown_name
-from stability.spec.expressions import parse
+from stability.spec.expressions import exact_value, parse
 from stability.spec.laws import dirac, pushforward, uniform
 from stability.spec.links import LossLink, get_link
 from stability.spec.measures import PenaltyMeasure, measure_from, weighted
@@ -50,7 +50,7 @@ def make_penalty(
             mass = parse(mass, {"psi": PSI, "theta": THETA}, what="penalty mass")
         measure = weighted(measure, mass)
     form = get_form(form) if isinstance(form, str) else form
-    rho = sympy.nsimplify(rho) if not isinstance(rho, sympy.Basic) else rho
+    rho = exact_value(rho, "rho")
     return Penalty(measure, form, rho)
 
 

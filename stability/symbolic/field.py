@@ -116,8 +116,21 @@ class SymbolicField:
         return self.jacobian_expr.xreplace(vector)
 
     def eigenvalues_exact(self, point: Mapping[str, Any]) -> list[sympy.Expr]:
-        """Closed-form eigenvalues at a point, with multiplicity (small systems)."""
-        return [v for v, k in self.jacobian_exact(point).eigenvals().items() for _ in range(k)]
+        """Closed-form eigenvalues at a point, with multiplicity (small systems).
+
+        sympy's radical root formulas can fail inside its integer factorisation on huge numerators (ρ = 1e-10 gives
+        a discriminant of 21 digits, and even ``sqrt`` of it raises "... is not a prime factor"); the eigenvalues
+        are then the characteristic polynomial's roots as ``CRootOf`` without radicals (isolated exactly, evaluated
+        to any precision), which needs rational coefficients; otherwise the error stands.
+        """
+        J = self.jacobian_exact(point)
+        try:
+            return [v for v, k in J.eigenvals().items() for _ in range(k)]
+        except (ValueError, ArithmeticError):
+            poly = J.charpoly()
+            if not (poly.domain.is_ZZ or poly.domain.is_QQ):
+                raise
+            return [sympy.CRootOf(poly, i, radicals=False) for i in range(poly.degree())]
 
     def substitute(self, values: Mapping[str, float]) -> SymbolicField:
         """A copy with named constants (e.g. ``rho``) replaced by numbers."""
