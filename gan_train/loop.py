@@ -38,7 +38,7 @@ from gan_train.errors import CheckpointError, CheckpointWriteError, DivergenceEr
 from gan_train.losses import critic_loss, generator_loss
 from gan_train.metrics.log import MetricsLog, w1_assignment
 from gan_train.nets import architecture, build_critic, build_generator, clip_weights_
-from gan_train.penalty import CriticPenalty
+from gan_train.penalty import CriticPenalty, widened
 from stability.spec.errors import SpecError
 from stability.spec.links import get_link
 from stability.util.atomic import atomic_save
@@ -263,7 +263,7 @@ class Trainer:
         """
         n = batch.x_data.shape[0]
         with torch.no_grad(), self.autocast:
-            x_gen = self.generator(batch.z).float()  # like x_data, no graph to G
+            x_gen = widened(self.generator(batch.z))  # like x_data, no graph to G
         x_in = torch.cat([batch.x_data, x_gen])
         # Under autocast the penalty gets its own float32 forward: bf16's 8-bit mantissa loses 5–9% of
         # ‖∇ₓD‖² at initialisation (tests/test_train_step.py), which the penalty cannot afford.
@@ -271,7 +271,7 @@ class Trainer:
         if reused is not None:
             x_in.requires_grad_(True)
         with self.autocast:
-            d = self._critic_fwd(x_in).float()  # (2B,)
+            d = widened(self._critic_fwd(x_in))  # (2B,)
         d_real, d_fake = d[:n], d[n:]
         loss_adv = critic_loss(self.link, d_real, d_fake)
         loss, penalty = loss_adv, None
@@ -303,7 +303,7 @@ class Trainer:
         self.critic.requires_grad_(False)  # no parameter gradients for D in the G step
         try:
             with self.autocast:
-                d_fake = self.critic(self._generator_fwd(z)).float()  # (B,)
+                d_fake = widened(self.critic(self._generator_fwd(z)))  # (B,)
         finally:
             self.critic.requires_grad_(True)
         return generator_loss(self.config.gen_loss, self.link, d_fake)

@@ -44,6 +44,15 @@ def gradient_sq_norms(critic: nn.Module, x_hat: torch.Tensor, grad_scale: float 
     return input_sq_norms(critic(x_hat), x_hat, grad_scale)
 
 
+def widened(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in at least float32: an autocast output (bf16/fp16) is cast up, float32 and float64 are kept.
+
+    Losses and statistics are taken in this precision; a float64 model (the one-definition tests of
+    ``ganstab spectrum``, 1e-10) keeps float64 end to end.
+    """
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def input_sq_norms(out: torch.Tensor, x: torch.Tensor, grad_scale: float | None = None) -> torch.Tensor:
     """q_i = ‖∂out_i/∂x_i‖² for a critic output ``out`` (B,) of inputs ``x`` (B, ...) that require grad.
 
@@ -51,12 +60,11 @@ def input_sq_norms(out: torch.Tensor, x: torch.Tensor, grad_scale: float | None 
     float32, so bf16 keeps the gradient's magnitude (bf16 has float32's range)
     and only its low bits are rounded.
     """
-    seed = out.float().sum()
+    seed = widened(out).sum()
     if grad_scale is not None:
         seed = seed * grad_scale
     (grad,) = torch.autograd.grad(seed, x, create_graph=True)  # (B, ...)
-    if grad.dtype in (torch.float16, torch.bfloat16):
-        grad = grad.float()  # norms in float32
+    grad = widened(grad)  # norms in float32
     if grad_scale is not None:
         grad = grad / grad_scale
     return grad.flatten(1).square().sum(1)

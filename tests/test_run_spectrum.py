@@ -231,20 +231,6 @@ MEASURE_KINDS = list(dict.fromkeys(MEASURES[m].name for m in MEASURE_NAMES if m 
 PENALTIES = [("none", "simple")] + [(m, f) for m in MEASURE_KINDS for f in FORM_NAMES]
 
 
-def _float64_trainer(monkeypatch):
-    """Let the trainer's float32 casts (``.float()`` on critic and generator outputs) keep float64.
-
-    The trainer evaluates its losses in float32 whatever its modules' dtype; a 1e-10 comparison of definitions
-    needs float64 on both sides, so ``.float()`` is made the identity on float64 tensors for this test only.
-    """
-    original = torch.Tensor.float
-
-    def keep_float64(self, *args, **kwargs):
-        return self if self.dtype == torch.float64 else original(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.Tensor, "float", keep_float64)
-
-
 def _gradients(module: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.grad.reshape(-1) for p in module.parameters()])
 
@@ -295,8 +281,7 @@ def _assert_one_definition(trainer: Trainer, config, run_dir, compare_generator:
 
 
 @pytest.mark.parametrize("measure, form", PENALTIES, ids=[f"{m}-{f}" for m, f in PENALTIES])
-def test_trainer_gradients_are_minus_the_field(measure, form, tmp_path, monkeypatch):
-    _float64_trainer(monkeypatch)
+def test_trainer_gradients_are_minus_the_field(measure, form, tmp_path):
     weight = [] if measure == "none" else ["gp_lambda=3" if form in LAMBDA_FORMS else "rho=6"]
     extra = [f"measure={measure}", f"form={form}", *weight, "width=8", "depth=2", "batch_size=16", "n_critic=2"]
     extra += ["iterations=2", "checkpoint_every=1", *QUIET]
@@ -307,8 +292,7 @@ def test_trainer_gradients_are_minus_the_field(measure, form, tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("link, gen_loss", [("logistic", "minimax"), ("logistic", "linear"), ("hinge", "minimax")])
-def test_trainer_gradients_with_other_links(link, gen_loss, tmp_path, monkeypatch):
-    _float64_trainer(monkeypatch)
+def test_trainer_gradients_with_other_links(link, gen_loss, tmp_path):
     extra = ["measure=mu_mid", f"loss={link}", f"gen_loss={gen_loss}", "width=8", "depth=2", "batch_size=16"]
     extra += ["n_critic=2", "iterations=2", "checkpoint_every=1", *QUIET]
     trainer, config = _trained(tmp_path, "toy-8gaussians-mu_gp", extra)
@@ -317,8 +301,7 @@ def test_trainer_gradients_with_other_links(link, gen_loss, tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("method", ["mu_gp", "mu_g_anc"])  # μ_g,anc: the run's seeded anchor image
-def test_trainer_gradients_on_images_with_generator_batchnorm(method, tmp_path, monkeypatch):
-    _float64_trainer(monkeypatch)
+def test_trainer_gradients_on_images_with_generator_batchnorm(method, tmp_path):
     data = tmp_path / "cifar"
     data.mkdir()
     _write_cifar_folder(data)
