@@ -72,6 +72,14 @@ class World:
         torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
         return bool(value.item())
 
+    def all_gather_objects(self, obj: object) -> list:
+        """Every rank's ``obj``, in rank order, on every rank (picklable CPU objects; ``[obj]`` on one process)."""
+        if not self.distributed:
+            return [obj]
+        out: list = [None] * self.world_size
+        torch.distributed.all_gather_object(out, obj)
+        return out
+
     def barrier(self) -> None:
         if self.distributed:
             torch.distributed.barrier()

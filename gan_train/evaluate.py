@@ -33,16 +33,26 @@ class ImageEvaluator:
         metrics: any of ``"is"``, ``"fid"``.
         device: where Inception runs.
         progress: tqdm bars.
+        world: under torchrun, the processes an evaluation is sharded over (every rank must call it); rank 0
+            computes missing reference statistics first and the others then read them from the cache.
     """
 
-    def __init__(self, config: Any, weights: str, metrics=("is", "fid"), device: Any = "cpu", progress: bool = True):
+    def __init__(
+        self,
+        config: Any,
+        weights: str,
+        metrics=("is", "fid"),
+        device: Any = "cpu",
+        progress: bool = True,
+        world: Any = None,
+    ):
         if config.dataset != "cifar10":
             raise SpecError(
                 f"IS and FID use an ImageNet Inception network on RGB images: cifar10 only, not {config.dataset}"
             )
         from gan_train.metrics.inception import load_inception
 
-        self.config, self.metrics, self.progress = config, tuple(metrics), progress
+        self.config, self.metrics, self.progress, self.world = config, tuple(metrics), progress, world
         self.extractor = load_inception(weights, device)
         self.reference = None
         if "fid" in self.metrics:
@@ -50,9 +60,15 @@ class ImageEvaluator:
             from gan_train.metrics.reference import array_sha256, file_sha256, reference_statistics
 
             images, _ = load_images(config.dataset, config.data_dir, "train")
-            self.reference = reference_statistics(
-                images, self.extractor, cache_dir(), array_sha256(images), file_sha256(weights), progress=progress
-            )
+            keys = (array_sha256(images), file_sha256(weights))
+            main = world is None or world.is_main
+            for turn in (True, False):  # rank 0 computes (or reads) the statistics, then the others read the cache
+                if turn == main:
+                    self.reference = reference_statistics(
+                        images, self.extractor, cache_dir(), *keys, progress=progress and main
+                    )
+                if world is not None:
+                    world.barrier()
 
     @torch.no_grad()
     def __call__(self, generator: torch.nn.Module, n_samples: int, seed: int = 0, batch_size: int = 100) -> dict:
@@ -60,12 +76,20 @@ class ImageEvaluator:
         from gan_train.metrics.inception import evaluate_generator
 
         device = next(generator.parameters()).device
-        draw = torch.Generator().manual_seed(seed)
+        # every latent code at once: image i has code i whatever the batches or the number of processes
+        codes = torch.randn(n_samples, self.config.latent_dim, generator=torch.Generator().manual_seed(seed))
+        offset = 0
         was_training = generator.training
         generator.eval()
 
         def sample(b: int) -> torch.Tensor:
-            return generator(torch.randn(b, self.config.latent_dim, generator=draw).to(device)).float()
+            nonlocal offset
+            z, offset = codes[offset : offset + b], offset + b
+            return generator(z.to(device)).float()
+
+        def skip(k: int) -> None:
+            nonlocal offset
+            offset += k
 
         try:
             return evaluate_generator(
@@ -77,6 +101,8 @@ class ImageEvaluator:
                 metrics=self.metrics,
                 splits=self.config.is_splits,
                 progress=self.progress,
+                world=self.world,
+                skip_fn=skip,
             )
         finally:
             generator.train(was_training)

@@ -447,7 +447,7 @@ class Trainer:
                     )
                 if plotted and main:
                     self.plot(Path(self.run_dir) / "plots" / f"iter_{it:08d}.png")
-                if evaluated and main:
+                if evaluated:  # every rank: the evaluation is sharded over them (rank 0 logs it)
                     self._evaluate(it)
                 if checkpointed:
                     self.save_checkpoint()
@@ -505,7 +505,11 @@ class Trainer:
 
         if self._evaluator is None:
             self._evaluator = ImageEvaluator(
-                self.config, self.config.inception_weights, device=self.device, progress=self.config.progress
+                self.config,
+                self.config.inception_weights,
+                device=self.device,
+                progress=self.config.progress,
+                world=self.world,
             )
         scores = self._evaluator(self.generator, self.config.eval_samples, seed=self.config.seed + 4_000_037)
         record = {"iteration": iteration, "event": "eval", **scores}

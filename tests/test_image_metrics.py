@@ -287,9 +287,9 @@ def test_evaluate_generator_with_a_stand_in_network():
     extractor = FakeExtractor()
     sample = tanh_sampler(0)
     same = tanh_sampler(0)
-    ref = inception_features(extractor, (to_uint8(same(b)) for b in (10, 10, 5)), progress=False).statistics()
+    ref = inception_features(extractor, (to_uint8(same(b)) for b in (9, 8, 8)), progress=False).statistics()
     out = evaluate_generator(sample, 25, 10, extractor, ref, splits=5, progress=False)
-    assert sample.calls == [10, 10, 5]
+    assert sample.calls == [9, 8, 8]  # ⌈25/10⌉ = 3 batches of nearly equal size, not 10 + 10 + 5
     assert set(out) == {"n_samples", "is_mean", "is_std", "fid"} and out["n_samples"] == 25
     assert abs(out["fid"]) < 1e-9  # the same samples as the reference
     assert out["is_mean"] >= 1.0 and out["is_std"] >= 0.0
@@ -488,7 +488,8 @@ def test_inception_end_to_end_offline(weights_file, tmp_path, offline, capsys):
     other = random_images(6, seed=4, size=32)
     second = reference_statistics(other, extractor, tmp_path, array_sha256(other), weights_key, progress=False)
     values = [frechet_distance(ref["mu"], ref["sigma"], second["mu"], second["sigma"], method=m) for m in ROUTES]
-    assert values[0] > 0 and values == pytest.approx([values[0]] * 3, rel=1e-6)
+    # (√ of a rank-5 2048×2048 product is ill-conditioned: the routes differ by ~1e-6 relative, varying with BLAS)
+    assert values[0] > 0 and values == pytest.approx([values[0]] * 3, rel=1e-5)
     capsys.readouterr()
 
 

@@ -257,6 +257,31 @@ class InceptionFeatures:
         return {"mu": self.mu, "sigma": self.sigma, "n": self.n}
 
 
+def merge_features(parts: Sequence[InceptionFeatures]) -> InceptionFeatures:
+    """The features of the images of all ``parts`` together, in order (the shards of a sharded evaluation).
+
+    Means and covariances combine exactly (Chan, Golub and LeVeque's pairwise update): with n = Σ nᵢ and
+    μ = Σ nᵢμᵢ / n, the scatter is Σ (nᵢ − 1)Σᵢ + Σ nᵢ(μᵢ − μ)(μᵢ − μ)ᵀ and Σ = scatter / (n − 1); logits are
+    concatenated, so the Inception Score's shuffle and splits see the images in the 1-process order.
+    """
+    parts = [p for p in parts if p is not None and p.n > 0]
+    if not parts:
+        raise SpecError("no images were given to the Inception network")
+    n = sum(p.n for p in parts)
+    merged = InceptionFeatures(n=n)
+    if all(p.mu is not None for p in parts):
+        mu = sum(p.n * np.asarray(p.mu, dtype=np.float64) for p in parts) / n
+        scatter = sum((p.n - 1) * np.asarray(p.sigma, dtype=np.float64) for p in parts)
+        for p in parts:
+            d = np.asarray(p.mu, dtype=np.float64) - mu
+            scatter = scatter + p.n * np.outer(d, d)
+        sigma = scatter / (n - 1)
+        merged.mu, merged.sigma = mu, (sigma + sigma.T) * 0.5
+    if all(p.logits is not None for p in parts):
+        merged.logits = torch.cat([p.logits for p in parts])
+    return merged
+
+
 def _extractor_device(extractor: torch.nn.Module) -> torch.device:
     for tensor in extractor.parameters():
         return tensor.device
@@ -428,6 +453,15 @@ def _reference(reference_stats: Any) -> tuple[np.ndarray, np.ndarray]:
     raise SpecError("FID needs reference statistics with 'mu' and 'sigma' (see reference_statistics)")
 
 
+def even_batches(n: int, batch_size: int) -> list[int]:
+    """``n`` images in ⌈n / batch_size⌉ batches whose sizes differ by at most one (101 by 100: 51 + 50, not 100 + 1).
+
+    A last batch of one image would fail in a generator with batch-statistics BatchNorm.
+    """
+    k = -(-n // batch_size)
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
 def evaluate_generator(
     sample_fn: Callable[[int], Any],
     n_samples: int = 50_000,
@@ -440,8 +474,16 @@ def evaluate_generator(
     scale: str = "tanh",
     fid_method: str | None = None,
     progress: bool = True,
+    world: Any = None,
+    skip_fn: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
     """IS and/or FID of a generator, from ``n_samples`` images drawn in batches.
+
+    The images come in :func:`even_batches` (a generator whose BatchNorm uses batch statistics, as Gulrajani's
+    does, makes each image a function of its batch, so the batches are the same on every world size). Under
+    torchrun (``world`` a :class:`~gan_train.distributed.World` of several processes) rank r makes batches
+    [k·r/W, k·(r+1)/W) of the k — ``skip_fn(m)`` first moves its sampler past the m images before them — and the
+    shards' features are gathered and merged (:func:`merge_features`); every rank returns the same numbers.
 
     Args:
         sample_fn: ``sample_fn(b)`` returns ``b`` images (N, 3, H, W): uint8, or floats in the
@@ -454,6 +496,8 @@ def evaluate_generator(
         metrics: any of ``"is"``, ``"fid"``.
         splits: IS splits.
         fid_method: route of :func:`gan_train.metrics.frechet.frechet_distance` (default: its default).
+        world: the processes to shard over (``None`` or one process: no sharding).
+        skip_fn: ``skip_fn(k)`` advances ``sample_fn``'s stream by k images (needed to shard).
 
     Returns:
         ``{"n_samples", "is_mean", "is_std", "fid"}``, the last three as requested.
@@ -484,21 +528,40 @@ def evaluate_generator(
             raise SpecError(f"the Inception Score needs 1 <= splits <= n_samples ({n_samples}), got {splits}")
         check_is_memory(int(n_samples))
     ref = _reference(reference_stats) if want_fid else None
+    sizes = even_batches(int(n_samples), int(batch_size))
+    sharded = world is not None and world.distributed
+    mine = sizes
+    if sharded:
+        if skip_fn is None:
+            raise SpecError("a sharded evaluation needs skip_fn to move each rank's sampler to its first image")
+        k, w = len(sizes), world.world_size
+        if k < w or min(sizes) < 2:
+            raise SpecError(
+                f"{n_samples} samples in batches of {batch_size} make {k} batch(es) for {w} processes: each process "
+                "needs a batch of at least 2 images (more samples, or a smaller batch)"
+            )
+        lo, hi = k * world.rank // w, k * (world.rank + 1) // w
+        skip_fn(sum(sizes[:lo]))
+        mine = sizes[lo:hi]
 
     def batches() -> Iterator[torch.Tensor]:
-        done = 0
-        while done < n_samples:
-            b = int(min(batch_size, n_samples - done))
+        for b in mine:
             x = to_uint8(sample_fn(b), scale)
             if x.dim() < 1 or len(x) != b:
                 raise SpecError(f"sample_fn({b}) returned {len(x) if x.dim() else 'no'} images, not {b}")
-            done += b
             yield x
 
     with torch.no_grad():
         feats = inception_features(
-            extractor, batches(), total=int(n_samples), statistics=want_fid, logits=want_is, progress=progress
+            extractor,
+            batches(),
+            total=sum(mine),
+            statistics=want_fid,
+            logits=want_is,
+            progress=progress and (not sharded or world.is_main),
         )
+    if sharded:
+        feats = merge_features(world.all_gather_objects(feats))  # in rank order: the 1-process order of images
     result: dict[str, float] = {"n_samples": feats.n}
     if want_is:
         result["is_mean"], result["is_std"] = inception_score(feats.logits, splits=splits)
