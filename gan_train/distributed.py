@@ -118,6 +118,17 @@ def check_config(world: World, config) -> None:
             raise SpecError(
                 f"{key}={value} does not split evenly over {world.world_size} processes (the batch is global)"
             )
+    if getattr(config, "eval_every", 0):
+        from gan_train.evaluate import EVAL_BATCH
+        from gan_train.metrics.inception import even_batches
+
+        sizes = even_batches(config.eval_samples, EVAL_BATCH)
+        if len(sizes) < world.world_size or min(sizes) < 2:
+            raise SpecError(
+                f"eval_samples={config.eval_samples} makes {len(sizes)} evaluation batch(es) of up to {EVAL_BATCH} "
+                f"images, fewer than the {world.world_size} processes that share them: raise eval_samples to at "
+                f"least {EVAL_BATCH * (world.world_size - 1) + 1}"
+            )
     if config.form in MAX_FORMS:
         raise SpecError(
             f"form={config.form} penalises the maximum over the whole batch, which one process's shard does not "

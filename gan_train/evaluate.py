@@ -16,6 +16,9 @@ import torch
 
 from stability.spec.errors import SpecError
 
+#: Images per generator call in an evaluation (Gulrajani's ``get_inception_score`` draws 100 at a time).
+EVAL_BATCH = 100
+
 #: Where reference statistics are cached unless ``$GANSTAB_CACHE`` says otherwise.
 DEFAULT_CACHE = Path.home() / ".cache" / "ganstab"
 
@@ -71,7 +74,7 @@ class ImageEvaluator:
                     world.barrier()
 
     @torch.no_grad()
-    def __call__(self, generator: torch.nn.Module, n_samples: int, seed: int = 0, batch_size: int = 100) -> dict:
+    def __call__(self, generator: torch.nn.Module, n_samples: int, seed: int = 0, batch_size: int = EVAL_BATCH) -> dict:
         """``{"n_samples", "is_mean", "is_std", "fid"}`` of ``n_samples`` images of ``generator``."""
         from gan_train.metrics.inception import evaluate_generator
 

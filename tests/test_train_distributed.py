@@ -98,6 +98,10 @@ def test_sharding_refuses_what_it_cannot_do():
     with pytest.raises(SpecError, match="maximum over the whole batch"):
         check_config(World(0, 2, 0), TrainConfig(**{**TINY, "form": "maxgp", "measure": "mu_gp"}))
     check_config(World(0, 2, 0), TrainConfig(**TINY))  # 32 samples over 2 processes: fine
+    # IS/FID batches of up to 100 images are shared out whole: 100 images are one batch, 101 two (51 + 50)
+    with pytest.raises(SpecError, match="eval_samples=100 makes 1 evaluation batch.*at least 101"):
+        check_config(World(0, 2, 0), TrainConfig(**{**TINY, "eval_every": 5, "eval_samples": 100}))
+    check_config(World(0, 2, 0), TrainConfig(**{**TINY, "eval_every": 5, "eval_samples": 101}))
     assert torch.equal(World(1, 2, 1).shard(torch.arange(6)), torch.tensor([3, 4, 5]))
 
 
