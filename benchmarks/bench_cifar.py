@@ -13,7 +13,7 @@ Part ``frechet``: FID from 2048-d statistics, the chosen route against ``scipy.l
 (``benchmarks/bench_frechet.py`` does the measuring; its figures are repeated here).
 
 Usage: ``python benchmarks/bench_cifar.py [--json] [--parts train,frechet] [--width 32] [--iters 5]
-[--device cuda] [--amp bf16]``
+[--device cuda] [--amp bf16] [--channels-last]``
 """
 
 from __future__ import annotations
@@ -65,13 +65,20 @@ def _peak_memory_mib(device: str) -> float | None:
 
 
 def trainer_rate(
-    preset: str, data_dir: Path, width: int, iters: int, run_dir: Path, device: str = "cpu", amp: str = "off"
+    preset: str,
+    data_dir: Path,
+    width: int,
+    iters: int,
+    run_dir: Path,
+    device: str = "cpu",
+    amp: str = "off",
+    channels_last: bool = False,
 ) -> tuple[float, float | None]:
     config = apply_overrides(
         get_preset(preset).config(),
         [f"data_dir={data_dir}", f"width={width}", f"iterations={iters + 1}", f"checkpoint_every={iters + 1}",
          "log_every=1000000", "tensorboard=false", "progress=false", "keep_checkpoints=1", f"device={device}",
-         f"amp={amp}"],
+         f"amp={amp}", f"channels_last={str(channels_last).lower()}"],
     )  # fmt: skip
     trainer = Trainer.create(config, run_dir)
     trainer.run(stop_at=1)  # warm-up: allocator, first-call overheads
@@ -130,15 +137,17 @@ def reference_rate(
     return iters / (time.perf_counter() - start), _peak_memory_mib(device)
 
 
-def part_train(width: int, iters: int, device: str = "cpu", amp: str = "off") -> dict:
+def part_train(width: int, iters: int, device: str = "cpu", amp: str = "off", channels_last: bool = False) -> dict:
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = fake_cifar(Path(tmp) / "data", per_file=1000)
         for arch in ("resnet", "dcgan"):
             preset = f"cifar10-{arch}-wgan-gp"
-            ours, ours_mib = trainer_rate(preset, data, width, iters, Path(tmp) / f"run-{arch}", device, amp)
+            run = Path(tmp) / f"run-{arch}"
+            ours, ours_mib = trainer_rate(preset, data, width, iters, run, device, amp, channels_last)
             ref, ref_mib = reference_rate(preset, width, iters, device, amp)
-            out[arch] = {"width": width, "device": device, "amp": amp, "trainer_it_per_s": ours,
+            out[arch] = {"width": width, "device": device, "amp": amp, "channels_last": channels_last,
+                         "trainer_it_per_s": ours,
                          "reference_it_per_s": ref, "ratio": ours / ref, "trainer_peak_mib": ours_mib,
                          "reference_peak_mib": ref_mib}  # fmt: skip
             memory = f", peak {ours_mib:.0f} / {ref_mib:.0f} MiB" if ours_mib is not None else ""
@@ -166,12 +175,13 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=5, help="timed generator iterations per loop")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both loops run there)")
     parser.add_argument("--amp", default="off", choices=("off", "bf16"), help="autocast for both loops")
+    parser.add_argument("--channels-last", action="store_true", help="the trainer's NHWC layout (the reference: NCHW)")
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     results = {}
     parts = args.parts.split(",")
     if "train" in parts:
-        results["train"] = part_train(args.width, args.iters, args.device, args.amp)
+        results["train"] = part_train(args.width, args.iters, args.device, args.amp, args.channels_last)
     if "frechet" in parts:
         results["frechet"] = part_frechet()
     if args.json:

@@ -62,6 +62,7 @@ RESUMABLE_KEYS = (
     "tensorboard",
     "progress",
     "threads",
+    "channels_last",
     "data_dir",
     "eval_every",
     "eval_samples",
@@ -126,6 +127,7 @@ class TrainConfig:
     device: str = "cpu"  # torch device
     threads: int = 0  # torch intra-op CPU threads (torch.set_num_threads); 0 keeps torch's default
     amp: str = "off"  # autocast: off | bf16 | fp16 (fp16 uses a GradScaler, CUDA only)
+    channels_last: bool = False  # image nets and batches in NHWC memory (cuDNN's tensor-core layout); same numbers
     # --- bookkeeping --------------------------------------------------------------
     checkpoint_every: int = 1000  # generator iterations between checkpoints (and one at the end)
     keep_checkpoints: int = 5  # newest checkpoints kept; 0 keeps all
@@ -431,6 +433,8 @@ def unused_keys(config: TrainConfig) -> dict[str, str]:
         unused["beta1"] = unused["beta2"] = "optimizer sgd has no betas (adam has)"
     if config.arch != "mlp":
         unused["depth"] = unused["activation"] = f"arch {config.arch!r} has a fixed layout (depth/activation: mlp)"
+    else:
+        unused["channels_last"] = "arch 'mlp' has no convolutions (channels_last is for image architectures)"
     if not config.critic_warmup:
         unused["critic_warmup_steps"] = "critic_warmup=0 has no warm-up"
     return unused

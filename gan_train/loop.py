@@ -104,6 +104,9 @@ class Trainer:
             torch.manual_seed(config.seed)
             self.generator = build_generator(config).to(self.device)
             self.critic = build_critic(config).to(self.device)
+        if config.channels_last:  # NHWC weights; conv outputs follow their layout, so the whole step stays NHWC
+            self.generator.to(memory_format=torch.channels_last)
+            self.critic.to(memory_format=torch.channels_last)
         # Under torchrun the training forwards go through DDP (gradients averaged in the one backward); the
         # forwards that need no parameter gradient (G in the critic step, D in the generator step) do not.
         self._critic_fwd = dist.wrap(self.critic, self.world)
@@ -244,6 +247,8 @@ class Trainer:
         """One critic step's randomness, in a fixed order: the data batch, then z, then α (from the noise RNG)."""
         batch = self.config.batch_size
         x_data = self.data.next()  # (B, 2) or (B, C, H, W), on the device
+        if self.config.channels_last:
+            x_data = x_data.contiguous(memory_format=torch.channels_last)
         z = self._latent(batch)
         alpha = None
         if self.penalty is not None and self.penalty.measure.alpha is not None:

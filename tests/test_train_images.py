@@ -145,3 +145,31 @@ def test_dataset_names_match_the_registries():
     from gan_train.data.toy import DATASETS as toys
 
     assert tuple(images) == IMAGE_DATASETS and tuple(toys) == TOY_DATASETS
+
+
+@pytest.mark.parametrize("arch, method", [("dcgan", "mu_gp"), ("resnet", "p_g")])  # own x̂ forward; reused forward
+def test_channels_last_trains_to_the_same_parameters(arch, method, cifar, tmp_path):
+    # SGD: Adam turns the round-off gradient of a bias that BatchNorm cancels (exactly 0 in exact arithmetic) into a
+    # full ±lr step of random sign, which would compare round-off, not the layouts
+    sgd = ("optimizer=sgd", "lr_d=0.05", "lr_g=0.05")
+    plain = Trainer.create(_config(f"cifar10-{arch}-{method}", cifar, *sgd), tmp_path / "plain")
+    nhwc = Trainer.create(_config(f"cifar10-{arch}-{method}", cifar, *sgd, "channels_last=true"), tmp_path / "nhwc")
+    convs = [m.weight for m in nhwc.critic.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert any(not w.is_contiguous() for w in convs)  # (a 1×1 kernel is both layouts at once)
+    start = {name: _flat(getattr(plain, name)) for name in ("critic", "generator")}
+    plain.run()
+    nhwc.run()
+    for name, before in start.items():
+        # the same numbers in another memory layout: only the order of float32 sums differs
+        moved = (_flat(getattr(plain, name)) - before).norm()
+        apart = (_flat(getattr(nhwc, name)) - _flat(getattr(plain, name))).norm()
+        assert apart < 1e-4 * moved, (name, float(apart / moved))  # measured: 2e-7 to 5e-6
+
+
+def test_channels_last_is_for_image_architectures(capsys):
+    from gan_train.config import TrainConfig
+    from stability.spec.errors import SpecError
+
+    with pytest.raises(SpecError, match="no convolutions"):
+        apply_overrides(TrainConfig(), ["channels_last=true"])
