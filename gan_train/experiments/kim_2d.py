@@ -51,6 +51,7 @@ from gan_train.experiments.base import (
     finals,
     med_iqr,
     new_figure,
+    not_run,
     seeded,
     to_list,
 )
@@ -170,10 +171,12 @@ def report(workspace: Workspace, outcomes: list[Outcome]) -> Report:
 
 
 def _figure(workspace: Workspace, cells: dict[str, list[Outcome]], summary: dict[str, Any]) -> dict[str, Any]:
-    fig = new_figure(2.1 * len(METHODS), 2.2 * len(DATASETS))
-    axes = fig.subplots(len(DATASETS), len(METHODS), squeeze=False)
+    # rows of the data sets that ran (all, unless --cells left a whole data set out)
+    datasets = [d for d in DATASETS if not all(not_run(cells[f"{d}-{m}"]) for m in METHODS)]
+    fig = new_figure(2.1 * len(METHODS), 2.2 * len(datasets) + 0.4)
+    axes = fig.subplots(len(datasets), len(METHODS), squeeze=False)
     data = {}
-    for i, dataset in enumerate(DATASETS):
+    for i, dataset in enumerate(datasets):
         for j, method in enumerate(METHODS):
             ax = axes[i][j]
             first = cells[f"{dataset}-{method}"][0]
