@@ -6,14 +6,15 @@ the same networks, optimiser and penalty: plain tensors, ``autograd.grad`` for t
 checkpoints, no divergence checks. The data is a fake CIFAR-10 folder in the real format (random pixels), so the
 trainer reads it through its own loader. On CPU the widths are reduced (``--width``); ratio ≥ 1.0 is the goal.
 On a GPU (``--device cuda --width 128``, optionally ``--amp bf16``) both loops run there, the timing is fenced by
-``torch.cuda.synchronize`` and the peak memory of each is reported (``torch.cuda.max_memory_allocated``). The issue's
-CUDA-graph column is absent: the trainer has no CUDA-graph capture yet.
+``torch.cuda.synchronize`` and the peak memory of each is reported (``torch.cuda.max_memory_allocated``).
+``--cuda-graph`` runs the trainer with ``cuda_graph=true`` (gan_train/graphed.py): the warm-up then covers the eager
+iterations and the capture, so the timed iterations are replays (on a CPU the trainer says so and runs eagerly).
 
 Part ``frechet``: FID from 2048-d statistics, the chosen route against ``scipy.linalg.sqrtm``
 (``benchmarks/bench_frechet.py`` does the measuring; its figures are repeated here).
 
 Usage: ``python benchmarks/bench_cifar.py [--json] [--parts train,frechet] [--width 32] [--iters 5]
-[--device cuda] [--amp bf16] [--channels-last]``
+[--device cuda] [--amp bf16] [--channels-last] [--cuda-graph]``
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gan_train.config import apply_overrides  # noqa: E402
+from gan_train.graphed import WARMUP_ITERATIONS  # noqa: E402
 from gan_train.loop import Trainer  # noqa: E402
 from gan_train.nets import build_critic, build_generator  # noqa: E402
 from gan_train.presets import get_preset  # noqa: E402
@@ -73,19 +75,21 @@ def trainer_rate(
     device: str = "cpu",
     amp: str = "off",
     channels_last: bool = False,
+    cuda_graph: bool = False,
 ) -> tuple[float, float | None]:
+    warm = 1 + (WARMUP_ITERATIONS + 1 if cuda_graph else 0)  # with a graph: its eager iterations and the capture
     config = apply_overrides(
         get_preset(preset).config(),
-        [f"data_dir={data_dir}", f"width={width}", f"iterations={iters + 1}", f"checkpoint_every={iters + 1}",
+        [f"data_dir={data_dir}", f"width={width}", f"iterations={iters + warm}", f"checkpoint_every={iters + warm}",
          "log_every=1000000", "tensorboard=false", "progress=false", "keep_checkpoints=1", f"device={device}",
-         f"amp={amp}", f"channels_last={str(channels_last).lower()}"],
+         f"amp={amp}", f"channels_last={str(channels_last).lower()}", f"cuda_graph={str(cuda_graph).lower()}"],
     )  # fmt: skip
     trainer = Trainer.create(config, run_dir)
-    trainer.run(stop_at=1)  # warm-up: allocator, first-call overheads
+    trainer.run(stop_at=warm)  # warm-up: allocator, first-call overheads (and the capture)
     _sync(device)
     _peak_memory_reset(device)
     start = time.perf_counter()
-    trainer.run()  # to iters + 1; the end includes one checkpoint write, as a real run has
+    trainer.run()  # to iters + warm; the end includes one checkpoint write, as a real run has
     _sync(device)
     return iters / (time.perf_counter() - start), _peak_memory_mib(device)
 
@@ -137,22 +141,26 @@ def reference_rate(
     return iters / (time.perf_counter() - start), _peak_memory_mib(device)
 
 
-def part_train(width: int, iters: int, device: str = "cpu", amp: str = "off", channels_last: bool = False) -> dict:
+def part_train(
+    width: int, iters: int, device: str = "cpu", amp: str = "off", channels_last: bool = False, cuda_graph: bool = False
+) -> dict:
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = fake_cifar(Path(tmp) / "data", per_file=1000)
         for arch in ("resnet", "dcgan"):
             preset = f"cifar10-{arch}-wgan-gp"
             run = Path(tmp) / f"run-{arch}"
-            ours, ours_mib = trainer_rate(preset, data, width, iters, run, device, amp, channels_last)
+            ours, ours_mib = trainer_rate(preset, data, width, iters, run, device, amp, channels_last, cuda_graph)
             ref, ref_mib = reference_rate(preset, width, iters, device, amp)
             out[arch] = {"width": width, "device": device, "amp": amp, "channels_last": channels_last,
+                         "cuda_graph": cuda_graph,
                          "trainer_it_per_s": ours,
                          "reference_it_per_s": ref, "ratio": ours / ref, "trainer_peak_mib": ours_mib,
                          "reference_peak_mib": ref_mib}  # fmt: skip
             memory = f", peak {ours_mib:.0f} / {ref_mib:.0f} MiB" if ours_mib is not None else ""
-            print(f"{arch:>6} width {width} {device} amp={amp}: trainer {ours:.3f} it/s, reference loop {ref:.3f} "
-                  f"it/s, ratio {ours / ref:.2f}x{memory}", file=sys.stderr)  # fmt: skip
+            graph = " cuda_graph" if cuda_graph else ""
+            print(f"{arch:>6} width {width} {device} amp={amp}{graph}: trainer {ours:.3f} it/s, reference loop "
+                  f"{ref:.3f} it/s, ratio {ours / ref:.2f}x{memory}", file=sys.stderr)  # fmt: skip
     return out
 
 
@@ -176,12 +184,15 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both loops run there)")
     parser.add_argument("--amp", default="off", choices=("off", "bf16"), help="autocast for both loops")
     parser.add_argument("--channels-last", action="store_true", help="the trainer's NHWC layout (the reference: NCHW)")
+    parser.add_argument("--cuda-graph", action="store_true", help="the trainer's iteration as a CUDA graph replay")
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     results = {}
     parts = args.parts.split(",")
     if "train" in parts:
-        results["train"] = part_train(args.width, args.iters, args.device, args.amp, args.channels_last)
+        results["train"] = part_train(
+            args.width, args.iters, args.device, args.amp, args.channels_last, args.cuda_graph
+        )
     if "frechet" in parts:
         results["frechet"] = part_frechet()
     if args.json:

@@ -63,6 +63,7 @@ RESUMABLE_KEYS = (
     "progress",
     "threads",
     "channels_last",
+    "cuda_graph",
     "data_dir",
     "eval_every",
     "eval_samples",
@@ -128,6 +129,7 @@ class TrainConfig:
     threads: int = 0  # torch intra-op CPU threads (torch.set_num_threads); 0 keeps torch's default
     amp: str = "off"  # autocast: off | bf16 | fp16 (fp16 uses a GradScaler, CUDA only)
     channels_last: bool = False  # image nets and batches in NHWC memory (cuDNN's tensor-core layout); same numbers
+    cuda_graph: bool = False  # capture the whole iteration once as a CUDA graph and replay it (gan_train/graphed.py)
     # --- bookkeeping --------------------------------------------------------------
     checkpoint_every: int = 1000  # generator iterations between checkpoints (and one at the end)
     keep_checkpoints: int = 5  # newest checkpoints kept; 0 keeps all
@@ -278,6 +280,9 @@ class TrainConfig:
             _check(len(self.anchor) in (1, 2), f"anchor must have 1 or 2 components for 2-D data, got {self.anchor}")
         if self.amp == "fp16":
             _check(self.device.startswith("cuda"), "amp=fp16 needs a CUDA device; use amp=bf16 on CPU")
+        if self.cuda_graph:
+            reason = cuda_graph_refusal(self)
+            _check(reason is None, f"cuda_graph=true cannot capture this run: {reason}")
         self._check_additions()
         return self
 
@@ -438,6 +443,17 @@ def unused_keys(config: TrainConfig) -> dict[str, str]:
     if not config.critic_warmup:
         unused["critic_warmup_steps"] = "critic_warmup=0 has no warm-up"
     return unused
+
+
+def cuda_graph_refusal(config: TrainConfig) -> str | None:
+    """Why ``config`` cannot be captured as one CUDA graph (:mod:`gan_train.graphed`), or ``None`` when it can."""
+    if config.amp == "fp16":
+        return "amp=fp16 skips overflowing steps by a host-side GradScaler decision; use amp=bf16 or amp=off"
+    if config.form == "maxal":
+        return "MaxAL's multiplier is a host number updated after every critic step; run it eagerly"
+    if config.optimizer == "sgd":
+        return "torch's SGD has no capturable variant; use adam or rmsprop"
+    return None
 
 
 def _check(condition: bool, message: str) -> None:

@@ -129,6 +129,11 @@ def check_config(world: World, config) -> None:
                 f"images, fewer than the {world.world_size} processes that share them: raise eval_samples to at "
                 f"least {EVAL_BATCH * (world.world_size - 1) + 1}"
             )
+    if getattr(config, "cuda_graph", False):
+        raise SpecError(
+            "cuda_graph=true is for one process: DDP's bucketed all-reduce under capture is not set up here; "
+            "drop cuda_graph under torchrun"
+        )
     if config.form in MAX_FORMS:
         raise SpecError(
             f"form={config.form} penalises the maximum over the whole batch, which one process's shard does not "

@@ -3,7 +3,8 @@
 Read it top to bottom: :class:`Trainer` builds everything from a
 :class:`~gan_train.config.TrainConfig`, :meth:`Trainer.run` loops over
 generator iterations; one iteration is ``n_critic`` calls of
-:meth:`Trainer._critic_step` and one of :meth:`Trainer._generator_step`.
+:meth:`Trainer.critic_step` and one of :meth:`Trainer.generator_step` (:meth:`Trainer._iteration`;
+with ``cuda_graph`` the same steps are captured once and replayed, :mod:`gan_train.graphed`).
 
 Randomness comes from three seeded sources, all saved in checkpoints: the
 global torch RNG (model initialisation only, under ``fork_rng``), the data
@@ -31,10 +32,18 @@ from tqdm.auto import tqdm
 from gan_train import checkpoint as ckpt
 from gan_train import distributed as dist
 from gan_train.config import RESUMABLE_KEYS, TrainConfig, apply_overrides, read_run_config, write_run_config
-from gan_train.data.streams import anchor_image, training_stream
+from gan_train.data.streams import anchor_image, to_device, training_stream
 from gan_train.data.toy import data_law, get_dataset
 from gan_train.distributed import World, world_from_environment
 from gan_train.errors import CheckpointError, CheckpointWriteError, DivergenceError, Preempted
+from gan_train.graphed import (
+    GraphedIteration,
+    capture_available,
+    float_base_rates,
+    graph_optimizer,
+    load_optimizer_state,
+    portable_state,
+)
 from gan_train.losses import critic_loss, generator_loss
 from gan_train.metrics.log import MetricsLog, w1_assignment
 from gan_train.nets import architecture, build_critic, build_generator, clip_weights_
@@ -111,10 +120,22 @@ class Trainer:
         # forwards that need no parameter gradient (G in the critic step, D in the generator step) do not.
         self._critic_fwd = dist.wrap(self.critic, self.world)
         self._generator_fwd = dist.wrap(self.generator, self.world)
+        # cuda_graph: the iteration is captured once and replayed (gan_train/graphed.py); without CUDA, eager.
+        self._graphed: GraphedIteration | None = None
+        if config.cuda_graph and capture_available(self.device):
+            self._graphed = GraphedIteration(self)
+        elif config.cuda_graph and self.world.is_main:
+            print(
+                f"ganstab train: note: cuda_graph=true needs a CUDA device; running eagerly on {self.device}",
+                file=sys.stderr,
+            )
         self.opt_g = self._optimizer(self.generator, config.lr_g)
         self.opt_d = self._optimizer(self.critic, config.lr_d)
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor)
+        if self._graphed is not None:
+            float_base_rates(self.sched_g)
+            float_base_rates(self.sched_d)
         self.penalty = CriticPenalty.from_config(config)
         if self.penalty is not None:
             self.penalty.anchor = anchor_image(config, self.device)  # None: the measure's own anchor (2-D data)
@@ -216,6 +237,8 @@ class Trainer:
         params = list(module.parameters())
         if not params:
             return torch.optim.SGD([torch.zeros(0, requires_grad=True)], lr=lr)
+        if self._graphed is not None:  # capturable, with a device-tensor learning rate
+            return graph_optimizer(self.config.optimizer, params, lr, (self.config.beta1, self.config.beta2))
         if self.config.optimizer == "rmsprop":
             return torch.optim.RMSprop(params, lr=lr, foreach=True)
         if self.config.optimizer == "sgd":  # 000_… App. Fig. 10–11 (line 390): "SGD optimizer with lr=…"
@@ -241,7 +264,7 @@ class Trainer:
     # ---- one step each -----------------------------------------------------------------
 
     def _latent(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.config.latent_dim, generator=self.noise).to(self.device)  # (n, latent)
+        return to_device(torch.randn(n, self.config.latent_dim, generator=self.noise), self.device)  # (n, latent)
 
     def draw_critic_batch(self) -> CriticBatch:
         """One critic step's randomness, in a fixed order: the data batch, then z, then α (from the noise RNG)."""
@@ -253,7 +276,7 @@ class Trainer:
         alpha = None
         if self.penalty is not None and self.penalty.measure.alpha is not None:
             alpha = self.penalty.measure.alpha.sample(batch, generator=self.noise, dtype=x_data.dtype)
-            alpha = self.world.shard(alpha.to(self.device))  # (B / world_size,)
+            alpha = self.world.shard(to_device(alpha, self.device))  # (B / world_size,)
         # Every rank draws the same global batch and keeps its slice (gan_train/distributed.py).
         return CriticBatch(self.world.shard(x_data), self.world.shard(z), alpha)
 
@@ -313,33 +336,67 @@ class Trainer:
             self.critic.requires_grad_(True)
         return generator_loss(self.config.gen_loss, self.link, d_fake)
 
-    def _critic_step(self, index: int) -> None:
+    def generator_latent(self) -> torch.Tensor:
+        """The generator step's latent codes (this process's shard), drawn after its iteration's critic batches."""
+        return self.world.shard(self._latent(self.config.generator_batch))
+
+    def critic_step(self, batch: CriticBatch) -> torch.Tensor:
+        """One critic update on ``batch``; returns its statistics (:data:`CRITIC_STATS`) as a device tensor.
+
+        No host synchronisation and no Python state that changes from step to step (MaxAL's multiplier aside),
+        so that :mod:`gan_train.graphed` can capture it; the caller folds the statistics in.
+        """
         cfg = self.config
-        loss, stats = self.critic_loss(self.draw_critic_batch())
+        loss, stats = self.critic_loss(batch)
         penalty = self._last_penalty
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(loss).backward()
         self.scaler_d.unscale_(self.opt_d)
         stats = torch.cat([stats, _grad_norm(self.critic).double().reshape(1)])
-        self._watch(stats, "critic", f"critic step {index + 1}/{self._critic_steps()}")
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
         if cfg.clip > 0:
             clip_weights_(self.critic, cfg.clip)
         if penalty is not None:
             self.penalty.after_step(penalty)
-        self._accumulate("critic", stats)
+        return stats
 
-    def _generator_step(self) -> None:
-        loss = self.generator_loss(self.world.shard(self._latent(self.config.generator_batch)))
+    def generator_step(self, z: torch.Tensor) -> torch.Tensor:
+        """One generator update at latent codes ``z``; returns :data:`GENERATOR_STATS` as a device tensor."""
+        loss = self.generator_loss(z)
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(loss).backward()
         self.scaler_g.unscale_(self.opt_g)
         stats = torch.stack([loss.detach().double(), _grad_norm(self.generator).double()])
-        self._watch(stats, "generator", "generator step")
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
+        return stats
+
+    def fold_critic_stats(self, index: int, stats: torch.Tensor) -> None:
+        """Add critic step ``index``'s statistics to the running sums and the divergence watch."""
+        self._watch(stats, "critic", f"critic step {index + 1}/{self._critic_steps()}")
+        self._accumulate("critic", stats)
+
+    def fold_generator_stats(self, stats: torch.Tensor) -> None:
+        self._watch(stats, "generator", "generator step")
         self._accumulate("generator", stats)
+
+    def _iteration(self) -> None:
+        """One generator iteration: the critic steps, then the generator step (eagerly, or a CUDA-graph replay)."""
+        cfg = self.config
+        if self._graphed is not None and self._graphed.applies(self.iteration):
+            self._graphed()
+        else:
+            for index in range(cfg.critic_steps(self.iteration)):  # n_critic, or the warm-up's count (004 §6)
+                self.fold_critic_stats(index, self.critic_step(self.draw_critic_batch()))
+            if cfg.train_generator:
+                self.fold_generator_stats(self.generator_step(self.generator_latent()))
+        if not cfg.train_generator:  # critic-only mode: no generator step, so its statistics are logged as NaN
+            self.opt_g.step()  # G has no gradients, so this changes nothing; the LR scheduler expects it
+            nan = torch.full((len(GENERATOR_STATS),), math.nan, dtype=torch.float64, device=self.device)
+            self._accumulate("generator", nan)
+        self.sched_d.step()
+        self.sched_g.step()
 
     def _critic_steps(self) -> int:
         return self.config.critic_steps(self.iteration)  # n_critic, or the warm-up's count (004 §6)
@@ -421,16 +478,7 @@ class Trainer:
             self.generator.train()
             self.critic.train()
             while self.iteration < end:
-                for index in range(cfg.critic_steps(self.iteration)):  # n_critic, or the warm-up's count (004 §6)
-                    self._critic_step(index)
-                if cfg.train_generator:
-                    self._generator_step()
-                else:  # critic-only mode: no generator step, so its statistics are logged as NaN
-                    self.opt_g.step()  # G has no gradients, so this changes nothing; the LR scheduler expects it
-                    nan = torch.full((len(GENERATOR_STATS),), math.nan, dtype=torch.float64, device=self.device)
-                    self._accumulate("generator", nan)
-                self.sched_d.step()
-                self.sched_g.step()
+                self._iteration()
                 self.iteration += 1
                 it = self.iteration
                 evaluated = cfg.eval_every and (it % cfg.eval_every == 0 or it == cfg.iterations)
@@ -492,8 +540,8 @@ class Trainer:
     def _record(self, iteration: int, rate: float) -> dict[str, Any]:
         record: dict[str, Any] = {"iteration": iteration, **self._mean_stats()}
         self._sums, self._counts = {}, {}
-        record["lr_d"] = self.opt_d.param_groups[0]["lr"]
-        record["lr_g"] = self.opt_g.param_groups[0]["lr"]
+        record["lr_d"] = float(self.opt_d.param_groups[0]["lr"])  # a device tensor under cuda_graph
+        record["lr_g"] = float(self.opt_g.param_groups[0]["lr"])
         if self.penalty is not None and self.penalty.form.multiplier:
             record["maxal_lambda"] = self.penalty.multiplier
         if self.config.w1_every and iteration % self.config.w1_every == 0:
@@ -571,8 +619,8 @@ class Trainer:
             "architecture": architecture(self.config),
             "generator": self.generator.state_dict(),
             "critic": self.critic.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
+            "opt_g": portable_state(self.opt_g),  # learning rates as floats: resumable eagerly or graphed
+            "opt_d": portable_state(self.opt_d),
             "sched_g": self.sched_g.state_dict(),
             "sched_d": self.sched_d.state_dict(),
             "scaler_g": self.scaler_g.state_dict(),
@@ -597,8 +645,8 @@ class Trainer:
         try:
             ckpt.load_module_state(self.generator, state["generator"], "generator", path)
             ckpt.load_module_state(self.critic, state["critic"], "critic", path)
-            self.opt_g.load_state_dict(state["opt_g"])
-            self.opt_d.load_state_dict(state["opt_d"])
+            load_optimizer_state(self.opt_g, state["opt_g"])
+            load_optimizer_state(self.opt_d, state["opt_d"])
             self.sched_g.load_state_dict(state["sched_g"])
             self.sched_d.load_state_dict(state["sched_d"])
             if state.get("scaler_g"):  # {} for a disabled scaler

@@ -56,6 +56,17 @@ def anchor_image(config: Any, device: torch.device) -> torch.Tensor | None:
     return (low + (1.0 - low) * torch.rand(shape, generator=draw)).to(device)
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` (drawn on the host, e.g. by a seeded CPU generator) on ``device`` without a host synchronisation.
+
+    A plain copy from pageable host memory to a GPU waits for the stream's queued work, once per draw; a pinned
+    copy is asynchronous (torch's pinned-memory allocator keeps the host block until the copy has run).
+    """
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 class _OnDevice:
     """A host stream whose batches are moved to the device (2-D toy data: tiny batches)."""
 
@@ -63,7 +74,7 @@ class _OnDevice:
         self.stream, self.device = stream, device
 
     def next(self) -> torch.Tensor:
-        return self.stream.next().to(self.device)
+        return to_device(self.stream.next(), self.device)
 
     def state_dict(self) -> dict[str, Any]:
         return self.stream.state_dict()

@@ -1,0 +1,163 @@
+"""The whole generator iteration (n_critic critic steps and the generator step) replayed as one CUDA graph.
+
+At batch 64 an eager ResNet iteration spends its time launching ~2,000 kernels, not computing; a CUDA graph records
+them once and replays them with one launch (``torch.cuda.CUDAGraph``; ``torch.compile`` is no option, its
+AOTAutograd does not take the penalty's double backward). A replay is the same iteration as the eager loop's when:
+
+* every input sits in a static buffer: the iteration's randomness is drawn eagerly, by the trainer's own
+  :meth:`~gan_train.loop.Trainer.draw_critic_batch` in the eager loop's order (data, z, α per critic step, then the
+  generator's z), and copied into the buffers before each replay, so graph and eager runs see the same numbers;
+* nothing Python-side changes between replays: the steps return their statistics as tensors, which are folded into
+  the running sums and the divergence watch outside the graph (the step has no host synchronisation anyway);
+* the optimisers are capturable (step counts on the device) and hold their learning rates as device tensors that
+  the schedulers fill in place (their base rates kept as Python floats, so no step reads the device).
+
+Refused at start, in one line (:func:`gan_train.config.cuda_graph_refusal`): fp16 (GradScaler skips steps by a host
+decision), MaxAL (its multiplier is a host number updated every step), SGD (no capturable variant in torch) and
+torchrun (DDP's bucketed all-reduce needs its own capture set-up). On a device without CUDA the switch is a note and
+the loop runs eagerly.
+Iterations whose critic-step count differs (the warm-up of ``004_…`` §6) run eagerly; so do the first
+:data:`WARMUP_ITERATIONS`, on a side stream, as capture requires (lazy cuBLAS/cuDNN state, optimiser state).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:  # (the loop imports this module)
+    from gan_train.loop import CriticBatch, Trainer
+
+#: Eager iterations before the capture (PyTorch's recipe: warm up on a side stream first).
+WARMUP_ITERATIONS = 3
+
+#: Optimiser settings that describe the implementation, not the state: kept from the receiving optimiser on load.
+_IMPLEMENTATION_KEYS = ("capturable", "fused", "foreach", "differentiable")
+
+
+def capture_available(device: torch.device) -> bool:
+    """Whether CUDA graphs can be captured on ``device`` (the trainer falls back to eager elsewhere)."""
+    return device.type == "cuda" and torch.cuda.is_available()
+
+
+def graph_optimizer(kind: str, params: list[torch.Tensor], lr: float, betas: tuple[float, float]):
+    """A capturable optimiser whose learning rate is a device tensor (filled in place by the schedulers)."""
+    lr_tensor = torch.tensor(lr, dtype=torch.float32, device=params[0].device)
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr_tensor, foreach=True, capturable=True)
+    return torch.optim.Adam(params, lr=lr_tensor, betas=betas, fused=True, capturable=True)
+
+
+def float_base_rates(scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
+    """Keep a scheduler's base rates as Python floats, so that its step writes the tensor rate with an
+    asynchronous ``fill_`` instead of reading a device tensor (a host synchronisation every iteration)."""
+    scheduler.base_lrs = [float(rate) for rate in scheduler.base_lrs]
+    for group in scheduler.optimizer.param_groups:
+        group["initial_lr"] = float(group["initial_lr"])
+
+
+def portable_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """``optimizer.state_dict()`` with Python-float learning rates: a checkpoint of a graphed run resumes eagerly,
+    and the other way round (:func:`load_optimizer_state`)."""
+    state = optimizer.state_dict()
+    for group in state["param_groups"]:
+        for key in ("lr", "initial_lr"):
+            if isinstance(group.get(key), torch.Tensor):
+                group[key] = float(group[key])
+    return state
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Load ``state`` but keep this optimiser's implementation (capturable, fused, …) and the type of its rate."""
+    own = [{key: group[key] for key in _IMPLEMENTATION_KEYS if key in group} for group in optimizer.param_groups]
+    tensor_rate = [isinstance(group["lr"], torch.Tensor) for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, keys, as_tensor in zip(optimizer.param_groups, own, tensor_rate):
+        group.update(keys)
+        device = group["params"][0].device
+        rate = float(group["lr"])
+        group["lr"] = torch.tensor(rate, dtype=torch.float32, device=device) if as_tensor else rate
+        on_device = bool(group.get("capturable") or group.get("fused"))
+        for param in group["params"]:  # step counts live where this implementation reads them
+            step = optimizer.state.get(param, {}).get("step")
+            if isinstance(step, torch.Tensor):
+                target = device if on_device else torch.device("cpu")
+                optimizer.state[param]["step"] = step.to(device=target, dtype=torch.float32)
+
+
+class GraphedIteration:
+    """One generator iteration from static buffers: eager for the warm-up, then a captured graph replayed.
+
+    ``capture=False`` runs the same staged iteration eagerly every time (what a CPU can check of this class: the
+    staging, the order of the random draws and the folding of statistics; ``tests/test_train_graph.py``).
+    """
+
+    def __init__(self, trainer: Trainer, capture: bool = True):
+        self.trainer = trainer
+        self.capture = capture
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.eager_iterations = 0
+        self._batches: list[CriticBatch] | None = None
+        self._z: torch.Tensor | None = None
+        self._outputs: tuple[list[torch.Tensor], torch.Tensor | None] | None = None
+
+    def applies(self, iteration: int) -> bool:
+        """Whether iteration ``iteration`` has the captured shape (warm-up iterations have more critic steps)."""
+        return self.trainer.config.critic_steps(iteration) == self.trainer.config.n_critic
+
+    def __call__(self) -> None:
+        """Run one iteration: draw its randomness, stage it, run or replay, fold the statistics."""
+        trainer = self.trainer
+        batches = [trainer.draw_critic_batch() for _ in range(trainer.config.n_critic)]
+        z = trainer.generator_latent() if trainer.config.train_generator else None
+        self._stage(batches, z)
+        if self.graph is not None:
+            self.graph.replay()
+        elif self.capture and self.eager_iterations >= WARMUP_ITERATIONS:
+            torch.cuda.synchronize(trainer.device)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):  # records only: the kernels run at the replay below
+                self._outputs = self._body()
+            self.graph.replay()
+        elif self.capture:  # warm-up on a side stream, as capture requires
+            side = torch.cuda.Stream(device=trainer.device)
+            side.wait_stream(torch.cuda.current_stream(trainer.device))
+            with torch.cuda.stream(side):
+                self._outputs = self._body()
+            torch.cuda.current_stream(trainer.device).wait_stream(side)
+            self.eager_iterations += 1
+        else:
+            self._outputs = self._body()
+            self.eager_iterations += 1
+        critic_stats, generator_stats = self._outputs
+        for index, stats in enumerate(critic_stats):  # copies: the next replay overwrites the outputs
+            trainer.fold_critic_stats(index, stats.clone())
+        if generator_stats is not None:
+            trainer.fold_generator_stats(generator_stats.clone())
+
+    def _stage(self, batches: list[CriticBatch], z: torch.Tensor | None) -> None:
+        if self._batches is None:  # the first iteration's draws, copied, become the buffers
+            self._batches = [_clone_batch(batch) for batch in batches]
+            self._z = None if z is None else z.clone()
+            return
+        for buffer, batch in zip(self._batches, batches):
+            buffer.x_data.copy_(batch.x_data)
+            buffer.z.copy_(batch.z)
+            if buffer.alpha is not None:
+                buffer.alpha.copy_(batch.alpha)
+        if z is not None:
+            self._z.copy_(z)
+
+    def _body(self) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        trainer = self.trainer
+        critic_stats = [trainer.critic_step(batch) for batch in self._batches]
+        generator_stats = trainer.generator_step(self._z) if self._z is not None else None
+        return critic_stats, generator_stats
+
+
+def _clone_batch(batch: CriticBatch) -> CriticBatch:
+    from gan_train.loop import CriticBatch
+
+    x_data = batch.x_data.clone(memory_format=torch.preserve_format)  # keeps channels_last
+    return CriticBatch(x_data, batch.z.clone(), None if batch.alpha is None else batch.alpha.clone())
