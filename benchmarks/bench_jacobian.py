@@ -19,7 +19,8 @@ Measures, in one run (each part in its own subprocess, so its peak memory is its
    consecutive checkpoints (one generator iteration apart) of a ~1M-parameter toy run (``toy-8gaussians-mu_gp``,
    the 512×3 MLPs, trained here first): top-20 eigenvalues by largest real part in float32 (ARPACK tolerance
    1e-5, ncv = 80), ARPACK warm-started from the previous checkpoint's Ritz vectors against cold starts.
-   Goal: ≥ 2× fewer products warm, and the 10 checkpoints in < 5 min.
+   Goal: ≥ 2× fewer products warm, and the 10 checkpoints in < 5 min. ``--after N`` trains N iterations first, so
+   that the checkpoints are N+1 … N+10 (later in training) instead of 1 … 10.
 
 Usage::
 
@@ -281,7 +282,9 @@ def part_dcgan(width: int, batch: int, k: int, progress: bool) -> dict:
     }
 
 
-def part_checkpoints(width: int, checkpoints: int, k: int, ncv: int | None, dtype_name: str, progress: bool) -> dict:
+def part_checkpoints(
+    width: int, checkpoints: int, k: int, ncv: int | None, dtype_name: str, progress: bool, after: int = 0
+) -> dict:
     import tempfile
 
     import numpy as np
@@ -294,19 +297,22 @@ def part_checkpoints(width: int, checkpoints: int, k: int, ncv: int | None, dtyp
 
     preset = "toy-8gaussians-mu_gp"
     quiet = ["tensorboard=false", "progress=false", "w1_every=0", "plot_every=0", "log_every=1", "keep_checkpoints=0"]
-    settings = [f"width={width}", f"iterations={checkpoints}", "checkpoint_every=1", *quiet]
+    first = max(after, 1)  # the iterations trained before the consecutive checkpoints (checkpoint written there)
+    settings = [f"width={width}", f"iterations={first}", f"checkpoint_every={first}", *quiet]
     with tempfile.TemporaryDirectory(prefix="bench-checkpoints-") as folder:
         config = apply_overrides(get_preset(preset).config(), settings)
         start = time.perf_counter()
         Trainer.create(config, f"{folder}/run").run()
+        Trainer.resume(f"{folder}/run", [f"iterations={after + checkpoints}", "checkpoint_every=1"]).run()
         t_train = time.perf_counter() - start
+        selection = ",".join(str(after + i) for i in range(1, checkpoints + 1))
         dtype = getattr(torch, dtype_name)
         results, seconds = {}, {}
         for mode in ("warm", "cold"):
             start = time.perf_counter()
             results[mode] = spectra_along_training(
-                f"{folder}/run", k=k, which="LR", dtype=dtype, warm_start=mode == "warm", gd=False, ncv=ncv,
-                progress=progress,
+                f"{folder}/run", checkpoints=selection, k=k, which="LR", dtype=dtype, warm_start=mode == "warm",
+                gd=False, ncv=ncv, progress=progress,
             )  # fmt: skip
             seconds[mode] = time.perf_counter() - start
     warm, cold = results["warm"], results["cold"]
@@ -332,7 +338,8 @@ def part_checkpoints(width: int, checkpoints: int, k: int, ncv: int | None, dtyp
     warm_products, cold_products = sum(r["warm_products"] for r in rows), sum(r["cold_products"] for r in rows)
     ratio_later = sum(r["cold_products"] for r in later) / max(sum(r["warm_products"] for r in later), 1)
     return {
-        "run": f"{preset} at width {width} (depth 3), {checkpoints} consecutive checkpoints (1 iteration apart)",
+        "run": f"{preset} at width {width} (depth 3), {checkpoints} consecutive checkpoints (1 iteration apart) "
+        f"after {after} iterations",
         "n": warm.n,
         "samples": warm.samples["size"],
         "dtype": dtype_name,
@@ -358,7 +365,7 @@ def part_checkpoints(width: int, checkpoints: int, k: int, ncv: int | None, dtyp
 # ---- driver ------------------------------------------------------------------------------------
 
 
-def run_part(name: str, quick: bool, threads: int, dtype: str, progress: bool) -> dict:
+def run_part(name: str, quick: bool, threads: int, dtype: str, progress: bool, after: int = 0) -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -371,7 +378,7 @@ def run_part(name: str, quick: bool, threads: int, dtype: str, progress: bool) -
     elif name == "dense":
         out = {"dense": part_dense(**size)}
     elif name == "checkpoints":
-        out = {"checkpoints": part_checkpoints(**size, dtype_name=dtype, progress=progress)}
+        out = {"checkpoints": part_checkpoints(**size, dtype_name=dtype, progress=progress, after=after)}
     else:
         out = {"dcgan": part_dcgan(**size, progress=progress)}
     for value in out.values():
@@ -417,11 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated parts to run (default: all)")
     parser.add_argument("--threads", default="auto", help="torch threads per part, or 'auto' (default)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="dtype of the 1M spectrum")
+    parser.add_argument("--after", type=int, default=0, help="checkpoints part: iterations trained first")
     parser.add_argument("--no-progress", action="store_true", help="no ARPACK product counter on stderr")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        result = run_part(args.child, args.quick, int(args.threads), args.dtype, not args.no_progress)
+        result = run_part(args.child, args.quick, int(args.threads), args.dtype, not args.no_progress, args.after)
         print(json.dumps(result))
         return 0
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -433,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         threads = resolve_threads(args.threads)
         results.setdefault("busy_cores_before_parts", {})[part] = round(busy_cores(0.5), 2)
         command = [sys.executable, __file__, "--child", part, "--threads", str(threads), "--dtype", args.dtype]
+        command += ["--after", str(args.after)]
         command += ["--quick"] if args.quick else []
         command += ["--no-progress"] if args.no_progress else []
         print(f"[bench_jacobian] {part} (threads={threads}, load {_load()}) ...", file=sys.stderr, flush=True)
