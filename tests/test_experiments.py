@@ -217,6 +217,27 @@ def test_other_settings_in_the_same_folder_are_refused(quick_runs, capsys):
     assert "iterations=20" in err and "another --out" in err and err.count("\n") == 1
 
 
+def test_a_seed_record_from_before_a_new_config_key_is_still_taken(quick_runs, capsys):
+    # A record written before a key existed (cuda_graph arrived later) holds no value for it: it ran as the default.
+    _, out = quick_runs["zhou-offset"]
+    records = sorted((out / "seeds").rglob("seed_*.json"))
+    originals = {f: f.read_text() for f in records}
+    try:
+        for f in records:
+            record = json.loads(originals[f])
+            del record["config"]["cuda_graph"]
+            f.write_text(json.dumps(record))
+        assert main(["experiment", "zhou-offset", "--quick", "--no-progress", "--out", str(out), "--json"]) == 0
+        assert json.loads((out / "results.json").read_text())["skipped"] == len(records)
+        # ... while other settings are still refused
+        command = ["experiment", "zhou-offset", "--quick", "--no-progress", "--out", str(out)]
+        assert main([*command, "--iters", "7"]) == 2
+        assert "another --out" in capsys.readouterr().err
+    finally:
+        for f, text in originals.items():
+            f.write_text(text)
+
+
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_cells_outside_the_filter_are_left_out_not_shown_as_numbers(quick_runs, name, capsys):
     # the quick folder's seeds are all finished, so this rerun trains nothing: it only reports one cell

@@ -473,12 +473,15 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _check_same_config(stored: dict[str, Any], config: TrainConfig, path: Path) -> None:
-    wanted = config.to_dict()
-    differing = [k for k in wanted if k not in INCIDENTAL_KEYS and stored.get(k) != wanted[k]]
+    """Refuse a seed record made with other settings. A key the record lacks was added to the trainer after it was
+    written, with a default that keeps the old behaviour: it is compared as that default (not as "missing")."""
+    wanted, defaults = config.to_dict(), TrainConfig().to_dict()
+    made = {key: stored.get(key, defaults[key]) for key in wanted}
+    differing = [k for k in wanted if k not in INCIDENTAL_KEYS and made[k] != wanted[k]]
     if differing:
         key = differing[0]
         raise SpecError(
-            f"{path} was made with {key}={stored.get(key)!r}, this invocation wants {wanted[key]!r} "
+            f"{path} was made with {key}={made[key]!r}, this invocation wants {wanted[key]!r} "
             f"({len(differing)} key(s) differ): use another --out for other settings"
         )
 

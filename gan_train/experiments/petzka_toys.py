@@ -182,9 +182,10 @@ def _stack(rows: list[list[Any]], length: int) -> np.ndarray:
 
 
 def _bands(workspace: Workspace, curves: dict[str, Any], key: str, name: str, ylabel: str, title: str) -> None:
-    fig = new_figure(3.6 * len(CURVES), 3.3)
-    axes = fig.subplots(1, len(CURVES), sharey=True, squeeze=False)[0]
-    for ax, (cell, (_, _, label)) in zip(axes, CURVES.items()):
+    shown = {cell: spec for cell, spec in CURVES.items() if curves[cell][key]} or CURVES  # cells that ran (--cells)
+    fig = new_figure(3.6 * len(shown), 3.3)
+    axes = fig.subplots(1, len(shown), sharey=True, squeeze=False)[0]
+    for ax, (cell, (_, _, label)) in zip(axes, shown.items()):
         c = curves[cell]
         steps = c["iterations"] if key == "loss" else c["w1_iterations"]
         if c[key]:
