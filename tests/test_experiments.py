@@ -217,6 +217,15 @@ def test_other_settings_in_the_same_folder_are_refused(quick_runs, capsys):
     assert "iterations=20" in err and "another --out" in err and err.count("\n") == 1
 
 
+def test_an_empty_panel_says_why():
+    # a cell outside --cells was not run: its panel must not claim it diverged (petzka's level sets once did)
+    from gan_train.experiments.base import Outcome, missing_panel
+
+    assert missing_panel(Outcome(None, {}, excluded=True)) == "not run"
+    assert missing_panel(Outcome(None, {}, diverged="iteration 3: loss_d is nan")) == "diverged"
+    assert missing_panel(Outcome(None, {})) == "no data"
+
+
 def test_a_seed_record_from_before_a_new_config_key_is_still_taken(quick_runs, capsys):
     # A record written before a key existed (cuda_graph arrived later) holds no value for it: it ran as the default.
     _, out = quick_runs["zhou-offset"]

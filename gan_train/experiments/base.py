@@ -380,6 +380,13 @@ def not_run(outcomes: list[Outcome]) -> bool:
     return all(o.excluded for o in outcomes)
 
 
+def missing_panel(outcome: Outcome) -> str:
+    """What a figure panel without a measurement says: outside ``--cells``, diverged, or no data."""
+    if outcome.excluded:
+        return "not run"
+    return "diverged" if outcome.diverged else "no data"
+
+
 def finals(outcomes: list[Outcome], key: str) -> list[float]:
     """``final[key]`` of each outcome that finished (diverged runs give NaN, so a median says so)."""
     return [float(o.final[key]) if o.final is not None and o.final.get(key) is not None else math.nan for o in outcomes]

@@ -50,6 +50,7 @@ from gan_train.experiments.base import (
     by_cell,
     finals,
     med_iqr,
+    missing_panel,
     new_figure,
     not_run,
     seeded,
@@ -191,7 +192,7 @@ def _figure(workspace: Workspace, cells: dict[str, list[Outcome]], summary: dict
                 ax.text(
                     0.5,
                     0.5,
-                    "diverged" if first.diverged else ("not run" if first.excluded else "no data"),
+                    missing_panel(first),
                     ha="center",
                     transform=ax.transAxes,
                 )

@@ -54,6 +54,7 @@ from gan_train.experiments.base import (
     Workspace,
     by_cell,
     med_iqr,
+    missing_panel,
     new_figure,
     not_run,
     seeded,
@@ -200,10 +201,11 @@ def _bands(workspace: Workspace, curves: dict[str, Any], key: str, name: str, yl
 
 def _level_sets(workspace: Workspace, cells: dict[str, list[Outcome]]) -> dict[str, Any]:
     stops = cells[next(iter(LEVELS))][0].task.measured_at
-    fig = new_figure(2.2 * len(stops), 2.3 * len(LEVELS))
-    axes = fig.subplots(len(LEVELS), len(stops), squeeze=False)
+    ran = {cell: spec for cell, spec in LEVELS.items() if not not_run(cells[cell])} or LEVELS  # rows of --cells
+    fig = new_figure(2.2 * len(stops), 2.3 * len(ran))
+    axes = fig.subplots(len(ran), len(stops), squeeze=False)
     data: dict[str, Any] = {}
-    for i, (cell, (_, _, label)) in enumerate(LEVELS.items()):
+    for i, (cell, (_, _, label)) in enumerate(ran.items()):
         outcome = cells[cell][0]
         data[cell] = {str(k): v for k, v in outcome.at.items()}
         for j, stop in enumerate(stops):
@@ -216,7 +218,7 @@ def _level_sets(workspace: Workspace, cells: dict[str, list[Outcome]]) -> dict[s
                 ax.set_ylabel(label, fontsize=9)
             shown = outcome.at.get(stop)
             if shown is None:
-                ax.text(0.5, 0.5, "diverged", ha="center", transform=ax.transAxes)
+                ax.text(0.5, 0.5, missing_panel(outcome), ha="center", transform=ax.transAxes)
                 continue
             extent = shown["extent"]
             xs = np.linspace(-extent, extent, GRID)

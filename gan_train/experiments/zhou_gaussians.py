@@ -62,6 +62,7 @@ from gan_train.experiments.base import (
     by_cell,
     finals,
     med_iqr,
+    missing_panel,
     new_figure,
     not_run,
     seeded,
@@ -229,7 +230,7 @@ def _grid(workspace: Workspace, cells: dict[str, list[Outcome]], layout: list[li
             first = cells[cell][0]
             figure = first.final.get("figure") if first.final else None
             if figure is None:
-                ax.text(0.5, 0.5, "diverged" if first.diverged else "no data", ha="center", transform=ax.transAxes)
+                ax.text(0.5, 0.5, missing_panel(first), ha="center", transform=ax.transAxes)
                 continue
             shown[cell] = figure
             grid = np.linspace(-EXTENT, EXTENT, GRID)

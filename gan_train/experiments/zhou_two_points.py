@@ -57,6 +57,7 @@ from gan_train.experiments.base import (
     Workspace,
     by_cell,
     med_iqr,
+    missing_panel,
     new_figure,
     not_run,
     to_list,
@@ -230,7 +231,7 @@ def _arrows(workspace: Workspace, cells: dict[str, list[Outcome]]) -> None:
             ax.set_yticks([])
             final = outcome.final
             if final is None:
-                ax.text(0.5, 0.5, "diverged", ha="center", transform=ax.transAxes)
+                ax.text(0.5, 0.5, missing_panel(outcome), ha="center", transform=ax.transAxes)
                 continue
             contour = np.array(final["critic_grid"], dtype=float)
             ax.contourf(np.linspace(-EXTENT, EXTENT, GRID), np.linspace(-EXTENT, EXTENT, GRID), contour,
