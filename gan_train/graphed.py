@@ -22,6 +22,7 @@ Iterations whose critic-step count differs (the warm-up of ``004_…`` §6) run 
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -120,15 +121,14 @@ class GraphedIteration:
             with torch.cuda.graph(self.graph):  # records only: the kernels run at the replay below
                 self._outputs = self._body()
             self.graph.replay()
-        elif self.capture:  # warm-up on a side stream, as capture requires
-            side = torch.cuda.Stream(device=trainer.device)
-            side.wait_stream(torch.cuda.current_stream(trainer.device))
-            with torch.cuda.stream(side):
+        else:  # an eager iteration from the buffers: before a capture on a side stream, as capture requires
+            side = torch.cuda.Stream(device=trainer.device) if self.capture else None
+            if side is not None:
+                side.wait_stream(torch.cuda.current_stream(trainer.device))
+            with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
                 self._outputs = self._body()
-            torch.cuda.current_stream(trainer.device).wait_stream(side)
-            self.eager_iterations += 1
-        else:
-            self._outputs = self._body()
+            if side is not None:
+                torch.cuda.current_stream(trainer.device).wait_stream(side)
             self.eager_iterations += 1
         critic_stats, generator_stats = self._outputs
         for index, stats in enumerate(critic_stats):  # copies: the next replay overwrites the outputs

@@ -74,7 +74,7 @@ def test_the_staged_iteration_trains_as_the_eager_loop(tmp_path, monkeypatch, ex
 
 
 def test_the_staged_comparison_can_fail(tmp_path, monkeypatch):
-    # Drawing the generator's z before the critic batches (another order of the noise stream) changes the run.
+    # One extra draw from the noise stream before each iteration (another order of the draws) changes the run.
     config = TrainConfig(**TINY)
     eager = Trainer.create(config, tmp_path / "eager")
     eager.run()
