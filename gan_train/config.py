@@ -64,6 +64,7 @@ RESUMABLE_KEYS = (
     "threads",
     "channels_last",
     "cuda_graph",
+    "sync_batchnorm",
     "data_dir",
     "eval_every",
     "eval_samples",
@@ -130,6 +131,7 @@ class TrainConfig:
     amp: str = "off"  # autocast: off | bf16 | fp16 (fp16 uses a GradScaler, CUDA only)
     channels_last: bool = False  # image nets and batches in NHWC memory (cuDNN's tensor-core layout); same numbers
     cuda_graph: bool = False  # capture the whole iteration once as a CUDA graph and replay it (gan_train/graphed.py)
+    sync_batchnorm: bool = True  # under torchrun on CUDA, BatchNorm over the global batch (SyncBatchNorm)
     # --- bookkeeping --------------------------------------------------------------
     checkpoint_every: int = 1000  # generator iterations between checkpoints (and one at the end)
     keep_checkpoints: int = 5  # newest checkpoints kept; 0 keeps all

@@ -146,6 +146,35 @@ def leave() -> None:
         torch.distributed.destroy_process_group()
 
 
+def synchronise_batchnorm(
+    module: torch.nn.Module, world: World, device: torch.device, enabled: bool, name: str
+) -> tuple[torch.nn.Module, str | None]:
+    """``module`` with its BatchNorm layers as :class:`~torch.nn.SyncBatchNorm` under torchrun on CUDA, and a note.
+
+    The batch is global (module docstring), but a plain BatchNorm normalises each process's shard by the shard's
+    own statistics, so N processes would not follow the 1-process run (and 8 GPUs at batch 64 normalise over 8
+    samples). SyncBatchNorm gathers the statistics over the processes in training mode; in eval mode (IS/FID
+    sampling) each process normalises its own evaluation batch, as one process does. The layers keep their
+    parameters (the same tensors), buffers and state-dict keys, so checkpoints move between both kinds.
+    torch runs SyncBatchNorm on GPUs only: on CPU (gloo) the layers stay per process and the note says so.
+    ``enabled=False`` keeps per-process statistics on purpose (Gulrajani's multi-GPU scripts).
+    """
+    layers = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not world.distributed or not layers:
+        return module, None
+    if not enabled:
+        return module, (
+            f"sync_batchnorm=false: the {name}'s {len(layers)} BatchNorm layer(s) normalise each process's shard of "
+            f"the batch ({world.world_size} processes), so the run differs from the 1-process run"
+        )
+    if device.type != "cuda":
+        return module, (
+            f"the {name}'s {len(layers)} BatchNorm layer(s) normalise each process's shard: torch runs SyncBatchNorm "
+            f"on GPUs only, so on {device.type} the {world.world_size} processes differ from the 1-process run"
+        )
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module), None
+
+
 def wrap(module: torch.nn.Module, world: World) -> torch.nn.Module:
     """``module`` inside :class:`~torch.nn.parallel.DistributedDataParallel` under torchrun; itself otherwise.
 

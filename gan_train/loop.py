@@ -116,6 +116,13 @@ class Trainer:
         if config.channels_last:  # NHWC weights; conv outputs follow their layout, so the whole step stays NHWC
             self.generator.to(memory_format=torch.channels_last)
             self.critic.to(memory_format=torch.channels_last)
+        for name in ("generator", "critic"):  # BatchNorm over the global batch under torchrun on CUDA
+            module, note = dist.synchronise_batchnorm(
+                getattr(self, name), self.world, self.device, config.sync_batchnorm, name
+            )
+            setattr(self, name, module)
+            if note and self.world.is_main:
+                print(f"ganstab train: note: {note}", file=sys.stderr)
         # Under torchrun the training forwards go through DDP (gradients averaged in the one backward); the
         # forwards that need no parameter gradient (G in the critic step, D in the generator step) do not.
         self._critic_fwd = dist.wrap(self.critic, self.world)

@@ -148,3 +148,51 @@ def test_a_signal_writes_a_checkpoint_and_the_resumed_run_is_bitwise_the_same(tm
     straight.run()
     for key, value in _params(straight).items():
         assert torch.equal(value, _params(resumed)[key]), key
+
+
+# ---- SyncBatchNorm -----------------------------------------------------------------------------------------------
+
+
+def _bn_generator() -> torch.nn.Module:
+    from models.dcgan import DCGANGenerator
+
+    return DCGANGenerator(z_dim=8, width=4, batchnorm=True)
+
+
+def test_batchnorm_becomes_sync_batchnorm_under_torchrun_on_cuda():
+    from gan_train.distributed import synchronise_batchnorm
+
+    generator = _bn_generator()
+    before = {n: type(m) for n, m in generator.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert len(before) == 3  # DCGAN: after the projection and after the first two of its three deconvolutions
+    params, keys = list(generator.parameters()), list(generator.state_dict())
+    # the conversion needs no process group and no GPU; running SyncBatchNorm would need both
+    converted, note = synchronise_batchnorm(generator, World(0, 2), torch.device("cuda"), True, "generator")
+    layers = dict(converted.named_modules())
+    assert note is None and all(isinstance(layers[n], torch.nn.SyncBatchNorm) for n in before)
+    # the same parameter tensors (an optimiser built on either sees them) and the same checkpoint keys
+    assert all(a is b for a, b in zip(params, converted.parameters())) and list(converted.state_dict()) == keys
+
+
+@pytest.mark.parametrize(
+    ("world", "device", "enabled", "expected"),
+    [
+        (World(0, 2), "cpu", True, "torch runs SyncBatchNorm on GPUs only"),
+        (World(0, 2), "cuda", False, "sync_batchnorm=false"),
+        (World(0, 1), "cuda", True, None),  # one process: its batch is the global batch
+    ],
+)
+def test_batchnorm_stays_per_process_where_it_must_and_says_so(world, device, enabled, expected):
+    from gan_train.distributed import synchronise_batchnorm
+
+    generator = _bn_generator()
+    out, note = synchronise_batchnorm(generator, world, torch.device(device), enabled, "generator")
+    assert out is generator and not any(isinstance(m, torch.nn.SyncBatchNorm) for m in out.modules())
+    assert (note is None) if expected is None else (expected in note and "\n" not in note)
+
+
+def test_a_model_without_batchnorm_gets_no_note():
+    from gan_train.distributed import synchronise_batchnorm
+
+    module = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    assert synchronise_batchnorm(module, World(0, 2), torch.device("cpu"), True, "critic") == (module, None)
