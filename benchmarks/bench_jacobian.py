@@ -9,8 +9,8 @@ Measures, in one run (each part in its own subprocess, so its peak memory is its
    batch grows). Goal: ≥ 10× faster.
 2. ``spectrum``: top-20 eigenvalues by largest real part of a ~1M-parameter MLP
    GAN with a WGAN-GP penalty (μ_GP, batch 512), ARPACK over retained-graph VJPs:
-   wall time, products, peak memory, with ARPACK's default basis size
-   (ncv = 2k + 1) and with ncv = 50. Goal: ≤ 60 s, < 4 GB.
+   wall time, products, peak memory, with ARPACK's own default basis size
+   (ncv = 2k + 1), ncv = 50 and ganstab's default (``default_ncv``: 160). Goal: ≤ 60 s, < 4 GB.
 3. ``product_vs_field`` (same subprocess as 2): one Jacobian product against one
    field evaluation. Goal: ≤ 2.2×.
 4. ``dense``: the full dense spectrum of a ~5k-parameter game. Goal: < 10 s.
@@ -18,7 +18,8 @@ Measures, in one run (each part in its own subprocess, so its peak memory is its
 6. ``checkpoints``: ``ganstab spectrum``'s engine (:func:`stability.runs.spectra.spectra_along_training`) on 10
    consecutive checkpoints (one generator iteration apart) of a ~1M-parameter toy run (``toy-8gaussians-mu_gp``,
    the 512×3 MLPs, trained here first): top-20 eigenvalues by largest real part in float32 (ARPACK tolerance
-   1e-5, ncv = 80), ARPACK warm-started from the previous checkpoint's Ritz vectors against cold starts.
+   1e-5, the default basis of :func:`~stability.analysis.spectrum.default_ncv`, 160), ARPACK warm-started from the
+   previous checkpoint's Ritz vectors against cold starts.
    Goal: ≥ 2× fewer products warm, and the 10 checkpoints in < 5 min. ``--after N`` trains N iterations first, so
    that the checkpoints are N+1 … N+10 (later in training) instead of 1 … 10.
 
@@ -51,13 +52,13 @@ SIZES = {
         {"width": 16, "batches": (16, 64), "loop_rows": None},
     ),
     "spectrum": (
-        {"width": 512, "batch": 512, "k": 20, "ncvs": (None, 50)},
+        {"width": 512, "batch": 512, "k": 20, "ncvs": (41, 50, None)},
         {"width": 48, "batch": 64, "k": 6, "ncvs": (None,)},
     ),
     "dense": ({"width": 48, "batch": 128}, {"width": 20, "batch": 64}),
     "dcgan": ({"width": 64, "batch": 32, "k": 6}, {"width": 8, "batch": 4, "k": 4}),
     "checkpoints": (
-        {"width": 512, "checkpoints": 10, "k": 20, "ncv": 80},
+        {"width": 512, "checkpoints": 10, "k": 20, "ncv": None},
         {"width": 48, "checkpoints": 4, "k": 6, "ncv": None},
     ),
 }
@@ -178,7 +179,7 @@ def part_spectrum(width: int, batch: int, k: int, ncvs: tuple, dtype_name: str, 
         values = spectrum.eigenvalues
         runs.append(
             {
-                "ncv": ncv or f"ARPACK default max(2k+1, 20) = {max(2 * k + 1, 20)}",
+                "ncv": spectrum.ncv if ncv is None else ncv,
                 "operator": spectrum.operator,
                 "seconds": spectrum.seconds,
                 "products": spectrum.products,
@@ -345,7 +346,7 @@ def part_checkpoints(
         "dtype": dtype_name,
         "k": k,
         "which": "LR",
-        "ncv": ncv or f"ARPACK default max(2k+1, 20) = {max(2 * k + 1, 20)}",
+        "ncv": ncv or f"default_ncv: {warm.checkpoints[0].spectra['LR'].ncv}",
         "train_seconds": t_train,
         "checkpoints": rows,
         "warm_products": warm_products,

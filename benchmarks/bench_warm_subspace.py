@@ -30,8 +30,10 @@ Measured on this 2-core CPU (``PYTHONPATH=. python benchmarks/bench_warm_subspac
 
 * synthetic, n = 600, k = 10, tol 1e-8, block 4, basis 80: the block warm start saves products only at ε ≤ 1e-7 (the
   printed table has every ε); from ε = 1e-5 on it needs more products than the block cold start.
-* checkpoints at width 48 after 400 iterations (n = 9,843, k = 6): block warm no better than block cold
-  (3,600 against 2,799 and 3,602 against 3,601 at two checkpoints, a one-off probe before this script).
+* checkpoints 401–403 at width 48 (``--parts checkpoints --width 48 --after 400 --checkpoints 3``; n = 9,843, k = 6,
+  basis 80): the Jacobian moved by 9.7% and 5.1% relative between consecutive checkpoints (``relative_change``).
+  Products, ARPACK cold / ARPACK warm / block cold / block warm: 180 / 186 / 367 / 498 at 402 and
+  237 / 231 / 475 / 466 at 403. No warm start saves products, and the block solver needs about twice ARPACK's.
 * checkpoints at width 512 (n = 1,055,235, k = 20, block 10, basis 80; the probe that preceded this script):
   at checkpoint 1 ARPACK cold took 350 products in 40 s and the block solver 988 in 599 s (131 s of it in products:
   its dense work at n = 1M dominates); at checkpoint 2 ARPACK cold took 414, block cold 953 and block warm 855

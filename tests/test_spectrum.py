@@ -6,7 +6,13 @@ import torch
 
 from models.mlp import MLP
 from stability.analysis.linear import alternating_update
-from stability.analysis.spectrum import alternating_operator, arpack, discrete_stability, top_eigenvalues
+from stability.analysis.spectrum import (
+    alternating_operator,
+    arpack,
+    default_ncv,
+    discrete_stability,
+    top_eigenvalues,
+)
 from stability.autodiff.field import TorchField, torch_field_for
 from stability.spec.errors import SpecError
 from stability.spec.laws import normal
@@ -100,3 +106,27 @@ def test_bad_arguments():
         top_eigenvalues(field, [0.0, 0.0], which="XX")
     with pytest.raises(SpecError, match="GD method"):
         discrete_stability(field, [0.0, 0.0], method="adam")
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "which", "itemsize", "expected"),
+    [
+        (9843, 6, "LR", 4, 120),  # max(8·6, 120)
+        (9843, 20, "LR", 4, 160),  # 8·20
+        (9843, 20, "LM", 4, 41),  # ARPACK's own 2k + 1
+        (9843, 6, "LI", 8, 20),  # ARPACK's own floor of 20
+        (50, 6, "LR", 8, 50),  # never above n
+        (10, 7, "LR", 8, 10),  # k + 1 < ncv <= n
+        (10**7, 20, "LR", 4, 53),  # 2 GiB of float32 vectors: 2^31 // (4·10^7) = 53
+        (10**8, 20, "LR", 8, 41),  # the memory cap never goes below ARPACK's own default
+    ],
+)
+def test_default_basis_sizes_by_hand(n, k, which, itemsize, expected):
+    assert default_ncv(n, k, which, itemsize) == expected
+
+
+def test_the_basis_size_is_recorded(game):
+    field = game[0]
+    spectrum = top_eigenvalues(field, k=4, which="LR")
+    assert spectrum.ncv == default_ncv(field.size, 4, "LR") == spectrum.to_dict()["ncv"] == 120
+    assert top_eigenvalues(field, k=4, which="LR", ncv=30).to_dict()["ncv"] == 30

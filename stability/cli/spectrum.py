@@ -50,7 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--cold", action="store_true", help="start ARPACK from a random vector at every checkpoint")
     parser.add_argument(
-        "--ncv", type=int, default=None, help="ARPACK basis size (default: max(2k+1, 20); 4k needs fewer products)"
+        "--ncv",
+        type=int,
+        default=None,
+        help="ARPACK basis size (default: max(8k, 120) for LR, max(2k+1, 20) for LM and LI; capped at n)",
     )
     parser.add_argument("--no-gd", action="store_true", help="skip the spectral radii of discrete GD")
     parser.add_argument(
