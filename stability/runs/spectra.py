@@ -5,7 +5,8 @@ objects (:func:`~stability.runs.field.run_field`) over one fixed sample set shar
 
 * the top-k eigenvalues of J = ∂v/∂(ψ, θ), matrix-free (ARPACK over VJPs, :func:`~stability.analysis.spectrum.
   top_eigenvalues`), each ARPACK run started from the previous checkpoint's Ritz vectors
-  (:func:`~stability.analysis.spectrum.warm_start_vector`) since the Jacobian changes little between them;
+  (:func:`~stability.analysis.spectrum.warm_start_vector`); measured, this saves almost nothing on the toy runs,
+  whose Jacobian moves by 5–10% between consecutive checkpoints (``benchmarks/bench_warm_subspace.py``);
 * ‖v(ψ, θ)‖, the distance from stationarity, with ‖ψ̇‖ and ‖θ̇‖;
 * the spectral radius of simultaneous and alternating GD at the run's learning rates
   (:func:`~stability.analysis.spectrum.discrete_stability`: stable iff |1 + hλ| < 1);
