@@ -22,6 +22,10 @@ Measures, in one run (each part in its own subprocess, so its peak memory is its
    previous checkpoint's Ritz vectors against cold starts.
    Goal: ≥ 2× fewer products warm, and the 10 checkpoints in < 5 min. ``--after N`` trains N iterations first, so
    that the checkpoints are N+1 … N+10 (later in training) instead of 1 … 10.
+7. ``basis``: ARPACK's default basis (max(2k+1, 20)) against ganstab's default for LR
+   (:func:`~stability.analysis.spectrum.default_ncv`, max(8k, 120)) on one checkpoint of ``toy-8gaussians-mu_gp``
+   at width 48 after 400 iterations (float32, tol 1e-5): products and seconds of the top-6 and top-20 LR, and of the
+   simultaneous and alternating GD radii (float64), with ncv = 80 and 120 in between. Reports the ratios.
 
 Usage::
 
@@ -43,7 +47,7 @@ import subprocess
 import sys
 import time
 
-PARTS = ("jacobian", "spectrum", "dense", "dcgan", "checkpoints")
+PARTS = ("jacobian", "spectrum", "dense", "dcgan", "checkpoints", "basis")
 
 #: Sizes per part: (full, quick).
 SIZES = {
@@ -61,6 +65,7 @@ SIZES = {
         {"width": 512, "checkpoints": 10, "k": 20, "ncv": None},
         {"width": 48, "checkpoints": 4, "k": 6, "ncv": None},
     ),
+    "basis": ({"width": 48, "iterations": 400, "ks": (6, 20)}, {"width": 16, "iterations": 50, "ks": (6,)}),
 }
 
 
@@ -363,6 +368,65 @@ def part_checkpoints(
     }
 
 
+def part_basis(width: int, iterations: int, ks: tuple[int, ...], progress: bool) -> dict:
+    import tempfile
+
+    import torch
+
+    import stability.analysis.spectrum as spectrum_module
+    from gan_train.config import apply_overrides
+    from gan_train.loop import Trainer
+    from gan_train.presets import get_preset
+    from stability.runs.checkpoints import load_checkpoint, run_checkpoints
+    from stability.runs.field import run_field, sample_set
+
+    quiet = ["tensorboard=false", "progress=false", "w1_every=0", "plot_every=0", "log_every=1", "keep_checkpoints=0"]
+    settings = [f"width={width}", f"iterations={iterations}", f"checkpoint_every={iterations}", *quiet]
+    with tempfile.TemporaryDirectory(prefix="bench-basis-") as folder:
+        config = apply_overrides(get_preset("toy-8gaussians-mu_gp").config(), settings)
+        Trainer.create(config, f"{folder}/run").run()
+        config, found = run_checkpoints(f"{folder}/run")
+        checkpoint = load_checkpoint(f"{folder}/run", config, *found[-1])
+    samples = sample_set(config, config.batch_size, 0)
+    fields = {dtype: run_field(checkpoint, samples, dtype) for dtype in (torch.float32, torch.float64)}
+    n = fields[torch.float32].size
+    rows = []
+    for k in ks:
+        arpack_own = max(2 * k + 1, 20)
+        for ncv in dict.fromkeys((arpack_own, 80, 120, spectrum_module.default_ncv(n, k, "LR", 4))):
+            found_ = spectrum_module.top_eigenvalues(fields[torch.float32], k=k, which="LR", ncv=ncv, progress=progress)
+            rows.append(
+                {"what": f"top-{k} LR", "ncv": ncv, "products": found_.products, "seconds": round(found_.seconds, 2),
+                 "converged": found_.converged, "max_real_part": float(found_.eigenvalues.real.max())}
+            )  # fmt: skip
+    default = spectrum_module.default_ncv
+    for label, rule in (
+        ("ARPACK's default", lambda n_, k_, which, itemsize=8: max(2 * k_ + 1, 20)),
+        ("default_ncv", default),
+    ):
+        spectrum_module.default_ncv = rule  # discrete_stability takes no ncv: its arpack() asks default_ncv
+        try:
+            for method in ("simultaneous", "alternating"):
+                start = time.perf_counter()
+                gd = spectrum_module.discrete_stability(fields[torch.float64], step=checkpoint.lr_d, method=method)
+                rows.append(
+                    {"what": f"{method} GD radius", "ncv": label, "products": gd.products,
+                     "seconds": round(time.perf_counter() - start, 2), "spectral_radius": gd.spectral_radius}
+                )  # fmt: skip
+        finally:
+            spectrum_module.default_ncv = default
+    ratios = {}
+    for what in dict.fromkeys(r["what"] for r in rows):
+        group = [r for r in rows if r["what"] == what]
+        ratios[what] = round(group[0]["products"] / max(group[-1]["products"], 1), 2)
+    return {
+        "run": f"toy-8gaussians-mu_gp at width {width} after {iterations} iterations",
+        "n": n,
+        "rows": rows,
+        "products_ratio_arpack_default_over_default_ncv": ratios,
+    }
+
+
 # ---- driver ------------------------------------------------------------------------------------
 
 
@@ -380,6 +444,8 @@ def run_part(name: str, quick: bool, threads: int, dtype: str, progress: bool, a
         out = {"dense": part_dense(**size)}
     elif name == "checkpoints":
         out = {"checkpoints": part_checkpoints(**size, dtype_name=dtype, progress=progress, after=after)}
+    elif name == "basis":
+        out = {"basis": part_basis(**size, progress=progress)}
     else:
         out = {"dcgan": part_dcgan(**size, progress=progress)}
     for value in out.values():

@@ -161,7 +161,9 @@ def default_ncv(n: int, k: int, which: str, itemsize: int = 8) -> int:
     400 iterations (n = 9,843, float32, tol 1e-5): top-6 LR took 5,303 products with ncv = 20, 184 with 80 and 121
     with 120; top-20 LR 39,010 with ncv = 41, 820 with 80, 312 with 120, 258 with 160. At n = 1,055,235 (width 512,
     top-20 LR) ncv = 80 took 350 products and 160 took 287 in the same time. ``LM`` and ``LI`` converged within the
-    first factorisation there, so a larger basis only adds products to them. The LR basis is capped by
+    first factorisation there, so a larger basis only adds products to them. On an easy game the larger first
+    factorisation costs a little: at n = 1,235 top-6 LR took 121 products against ARPACK's 83
+    (``benchmarks/bench_jacobian.py --parts basis [--quick]`` measures both). The LR basis is capped by
     :data:`MAX_BASIS_BYTES` (never below ARPACK's own default) and by n; ARPACK needs k + 1 < ncv ≤ n.
     """
     arpack_own = max(2 * k + 1, 20)
