@@ -196,3 +196,32 @@ def test_a_model_without_batchnorm_gets_no_note():
 
     module = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
     assert synchronise_batchnorm(module, World(0, 2), torch.device("cpu"), True, "critic") == (module, None)
+
+
+def test_a_batchnorm_generator_trains_on_two_gloo_processes_and_says_its_statistics_are_per_process(tmp_path):
+    from test_image_data import _write_cifar_folder
+
+    from gan_train.config import apply_overrides
+    from gan_train.presets import get_preset
+
+    _write_cifar_folder(tmp_path / "cifar")
+    settings = ["width=8", "batch_size=4", "gen_batch_size=4", "iterations=2", "n_critic=2", "checkpoint_every=2",
+                "log_every=1", "tensorboard=false", "progress=false", "threads=1"]  # fmt: skip
+    settings.append(f"data_dir={tmp_path / 'cifar'}")
+    config = apply_overrides(get_preset("cifar10-dcgan-mu_mid").config(), settings)
+    assert any(
+        isinstance(m, torch.nn.BatchNorm2d) for m in Trainer.create(config, tmp_path / "probe").generator.modules()
+    )
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+               json.dumps(config.to_dict()), str(tmp_path / "run2"), str(tmp_path)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # rank 0 alone says it, once: the generator's BatchNorm stays per process on CPU
+    assert done.stderr.count("torch runs SyncBatchNorm on GPUs only") == 1, done.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    for key in ranks[0]:
+        if "running_" not in key and "num_batches" not in key:  # per-process statistics differ, parameters do not
+            assert torch.equal(ranks[0][key], ranks[1][key]), key
