@@ -225,11 +225,13 @@ def run_train(args: argparse.Namespace) -> int:
         print(_parameter_summary(config))
         return 0
 
+    from gan_train import distributed as dist
     from gan_train.errors import Preempted, TrainingStopped
     from gan_train.loop import Trainer
 
-    trainer = Trainer.resume(run_dir, args.assignments) if args.resume else Trainer.create(config, run_dir)
+    trainer = None
     try:
+        trainer = Trainer.resume(run_dir, args.assignments) if args.resume else Trainer.create(config, run_dir)
         result = trainer.run()
     except Preempted as exc:
         print(f"ganstab train: stopped by {exc}", file=sys.stderr)
@@ -241,6 +243,9 @@ def run_train(args: argparse.Namespace) -> int:
         lock = getattr(trainer, "run_lock", None)
         if lock is not None:  # the run directory is free for the next command (a resume, in this process or not)
             lock.release()
+        # Under torchrun: a process group left to interpreter exit lets gloo's threads be destroyed while joinable,
+        # which aborts the process (SIGABRT, "terminate called without an active exception") now and then.
+        dist.leave()
     if not trainer.world.is_main:
         return 0  # under torchrun rank 0 reports for all
     if args.json:

@@ -142,6 +142,7 @@ def check_config(world: World, config) -> None:
 
 
 def leave() -> None:
+    """Destroy the process group, if one was joined (call once the process is done with torch.distributed)."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 

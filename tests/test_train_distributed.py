@@ -24,10 +24,12 @@ TINY = dict(
     tensorboard=False, progress=False, threads=1,
 )  # fmt: skip
 
-# Each rank trains, then saves the parameters it holds, so that the test can compare the ranks.
+# Each rank trains, then saves the parameters it holds, so that the test can compare the ranks; then it leaves the
+# process group, as `ganstab train` does (left to interpreter exit, gloo's teardown aborted a CI run once).
 WORKER = """
 import json, os, sys, torch
 from gan_train.config import TrainConfig
+from gan_train.distributed import leave
 from gan_train.loop import Trainer
 config = TrainConfig(**json.loads(sys.argv[1]))
 trainer = Trainer.create(config, sys.argv[2])
@@ -35,6 +37,7 @@ trainer.run()
 torch.save({**{"G." + k: v for k, v in trainer.generator.state_dict().items()},
             **{"D." + k: v for k, v in trainer.critic.state_dict().items()}},
            os.path.join(sys.argv[3], f"rank{trainer.world.rank}.pt"))
+leave()
 """
 
 

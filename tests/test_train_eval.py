@@ -78,7 +78,7 @@ def test_training_run_evaluates_is_fid_offline_and_keeps_the_best(tmp_path, weig
 EVAL_WORKER = """
 import json, os, sys, torch
 from gan_train.config import TrainConfig
-from gan_train.distributed import join, world_from_environment
+from gan_train.distributed import join, leave, world_from_environment
 from gan_train.evaluate import ImageEvaluator
 from gan_train.nets import build_generator
 torch.set_num_threads(1)
@@ -91,6 +91,7 @@ evaluator = ImageEvaluator(config, sys.argv[2], progress=False, world=world)
 scores = evaluator(generator, int(sys.argv[3]), seed=5, batch_size=int(sys.argv[5]))
 with open(os.path.join(sys.argv[4], f"rank{world.rank}.json"), "w") as f:
     json.dump(scores, f)
+leave()
 """
 
 
