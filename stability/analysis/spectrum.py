@@ -308,7 +308,7 @@ def top_eigenvalues(
         spectrum.notes.append(f"k = {k} >= n - 1 = {n - 1}: ARPACK needs k < n - 1, so the dense spectrum was used")
         return spectrum
     tol = _default_tol(field_) if tol is None else tol
-    ncv = default_ncv(n, k, which, 4 if field_.dtype == torch.float32 else 8) if ncv is None else ncv
+    ncv = default_ncv(n, k, which, field_.dtype.itemsize) if ncv is None else ncv
     start = time.perf_counter()
     product = field_.vjp_operator(point) if operator == "vjp" else field_.jvp_operator(point)
     name = "vjp: J^T u on a retained graph" if operator == "vjp" else "jvp: J v forward-over-reverse"
@@ -411,6 +411,7 @@ def discrete_stability(
     dense_limit: int = 2000,
     tol: float | None = None,
     progress: bool = False,
+    ncv: int | None = None,
 ) -> DiscreteStability:
     """Is GD with step ``step`` locally stable at ``point``?
 
@@ -420,7 +421,8 @@ def discrete_stability(
     J_alt(h)) twice, for the top-k eigenvalues by largest real part and by
     largest magnitude, and test |1 + hμ| < 1 on their union; the largest stable
     step reported is then an upper bound from those eigenvalues (simultaneous)
-    or ``None`` (alternating).
+    or ``None`` (alternating). ``ncv``: ARPACK's basis size for both searches
+    (default :func:`default_ncv` per rule).
     """
     if method not in METHODS:
         raise SpecError(f"unknown GD method {method!r}; valid: {', '.join(METHODS)}")
@@ -445,7 +447,7 @@ def discrete_stability(
     found, products, notes = [], 0, []
     for which in ("LR", "LM"):
         values, count, _, more = arpack(
-            apply, n, k, which, field_.dtype, tol, progress=progress, desc=f"{method} {which}"
+            apply, n, k, which, field_.dtype, tol, ncv=ncv, progress=progress, desc=f"{method} {which}"
         )
         found.append(values)
         products += per * count
