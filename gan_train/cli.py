@@ -243,9 +243,11 @@ def run_train(args: argparse.Namespace) -> int:
         lock = getattr(trainer, "run_lock", None)
         if lock is not None:  # the run directory is free for the next command (a resume, in this process or not)
             lock.release()
-        # Under torchrun: a process group left to interpreter exit lets gloo's threads be destroyed while joinable,
-        # which aborts the process (SIGABRT, "terminate called without an active exception") now and then.
-        dist.leave()
+        # Under torchrun: a process group left to interpreter exit (DDP's wrappers hold it) lets gloo's threads be
+        # destroyed while joinable, which aborts the process now and then (Trainer.close).
+        if trainer is not None:
+            trainer.close()
+        dist.leave()  # (a trainer that failed to start may have joined already)
     if not trainer.world.is_main:
         return 0  # under torchrun rank 0 reports for all
     if args.json:

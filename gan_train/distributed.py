@@ -98,11 +98,30 @@ def world_from_environment() -> World:
     return World(rank, size, local)
 
 
-def join(world: World, device: torch.device) -> None:
-    """Join the process group of ``world`` (once per process; NCCL on CUDA devices, gloo otherwise)."""
+#: The first NCCL release that lets a CUDA graph capture collectives (PyTorch's CUDA-graph notes, "Usage with
+#: DistributedDataParallel"); older ones would need the all-reduces kept outside the graph.
+NCCL_CAPTURE_VERSION = (2, 9, 6)
+
+
+def join(world: World, device: torch.device, capture: bool = False) -> None:
+    """Join the process group of ``world`` (once per process; NCCL on CUDA devices, gloo otherwise).
+
+    ``capture``: the iteration will be a CUDA graph with DDP's all-reduces inside it. PyTorch's recipe for that
+    (its CUDA-graph notes, "Usage with DistributedDataParallel") needs NCCL >= 2.9.6, refused in one line otherwise,
+    and NCCL's asynchronous error handling off before the group is created. torchrun turns it on
+    (``TORCH_NCCL_ASYNC_ERROR_HANDLING=1``), so it is turned off here, for this process only.
+    """
     if not world.distributed or torch.distributed.is_initialized():
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
+    if capture and backend == "nccl":
+        version = tuple(torch.cuda.nccl.version())
+        if version < NCCL_CAPTURE_VERSION:
+            raise SpecError(
+                f"cuda_graph=true under torchrun needs NCCL >= 2.9.6 to capture DDP's all-reduces; this torch has "
+                f"NCCL {'.'.join(map(str, version))}: drop cuda_graph or install a newer torch"
+            )
+        os.environ["TORCH_NCCL_ASYNC_ERROR_HANDLING"] = "0"
     torch.distributed.init_process_group(backend, rank=world.rank, world_size=world.world_size)
 
 
@@ -129,11 +148,6 @@ def check_config(world: World, config) -> None:
                 f"images, fewer than the {world.world_size} processes that share them: raise eval_samples to at "
                 f"least {EVAL_BATCH * (world.world_size - 1) + 1}"
             )
-    if getattr(config, "cuda_graph", False):
-        raise SpecError(
-            "cuda_graph=true is for one process: DDP's bucketed all-reduce under capture is not set up here; "
-            "drop cuda_graph under torchrun"
-        )
     if config.form in MAX_FORMS:
         raise SpecError(
             f"form={config.form} penalises the maximum over the whole batch, which one process's shard does not "
@@ -176,10 +190,19 @@ def synchronise_batchnorm(
     return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module), None
 
 
-def wrap(module: torch.nn.Module, world: World) -> torch.nn.Module:
+#: DDP's runtime-statistics sample rate under capture: never again after its first 10 iterations (a sample records
+#: CUDA timing events and reads them back at the next forward, host work that a graph replay does not repeat).
+_NO_RUNTIME_SAMPLES = 2**31 - 1
+
+
+def wrap(module: torch.nn.Module, world: World, capture: bool = False) -> torch.nn.Module:
     """``module`` inside :class:`~torch.nn.parallel.DistributedDataParallel` under torchrun; itself otherwise.
 
     A module without trainable parameters (a fixed generator) needs no gradient averaging and stays as it is.
+    ``capture``: the iteration will be captured as a CUDA graph, all-reduces included. PyTorch's recipe constructs
+    DDP on a side stream and warms it up for at least 11 eager iterations
+    (:data:`gan_train.graphed.DDP_WARMUP_ITERATIONS`); DDP's runtime statistics, sampled every 100th iteration after
+    the 10th, are turned off so that no sample falls into the captured iteration.
     """
     if not world.distributed or not any(p.requires_grad for p in module.parameters()):
         return module
@@ -187,4 +210,12 @@ def wrap(module: torch.nn.Module, world: World) -> torch.nn.Module:
 
     device = next(module.parameters()).device
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids)
+    if not (capture and device.type == "cuda"):
+        return DistributedDataParallel(module, device_ids=ids)
+    side = torch.cuda.Stream(device=device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        wrapped = DistributedDataParallel(module, device_ids=ids)
+    torch.cuda.current_stream(device).wait_stream(side)
+    wrapped._set_ddp_runtime_logging_sample_rate(_NO_RUNTIME_SAMPLES)
+    return wrapped

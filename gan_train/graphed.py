@@ -12,10 +12,15 @@ AOTAutograd does not take the penalty's double backward). A replay is the same i
 * the optimisers are capturable (step counts on the device) and hold their learning rates as device tensors that
   the schedulers fill in place (their base rates kept as Python floats, so no step reads the device).
 
+Under torchrun the graph holds DDP's all-reduces too, by PyTorch's recipe for a full-backward capture (its CUDA-
+graph notes, "Usage with DistributedDataParallel"): NCCL >= 2.9.6 with its asynchronous error handling off
+(:func:`gan_train.distributed.join`), DDP constructed on a side stream with its runtime sampling off
+(:func:`gan_train.distributed.wrap`), and :data:`DDP_WARMUP_ITERATIONS` eager iterations before the capture. Every
+rank captures the same sequence of collectives and replays it in step with the others.
+
 Refused at start, in one line (:func:`gan_train.config.cuda_graph_refusal`): fp16 (GradScaler skips steps by a host
-decision), MaxAL (its multiplier is a host number updated every step), SGD (no capturable variant in torch) and
-torchrun (DDP's bucketed all-reduce needs its own capture set-up). On a device without CUDA the switch is a note and
-the loop runs eagerly.
+decision), MaxAL (its multiplier is a host number updated every step) and SGD (no capturable variant in torch). On a
+device without CUDA the switch is a note and the loop runs eagerly.
 Iterations whose critic-step count differs (the warm-up of ``004_…`` §6) run eagerly; so do the first
 :data:`WARMUP_ITERATIONS`, on a side stream, as capture requires (lazy cuBLAS/cuDNN state, optimiser state).
 """
@@ -32,6 +37,10 @@ if TYPE_CHECKING:  # (the loop imports this module)
 
 #: Eager iterations before the capture (PyTorch's recipe: warm up on a side stream first).
 WARMUP_ITERATIONS = 3
+
+#: Under DDP: PyTorch's recipe asks for at least 11 DDP iterations (bucket rebuilding after the first, runtime
+#: statistics for the first 10). Each generator iteration is at least one for each wrapped network.
+DDP_WARMUP_ITERATIONS = 11
 
 #: Optimiser settings that describe the implementation, not the state: kept from the receiving optimiser on load.
 _IMPLEMENTATION_KEYS = ("capturable", "fused", "foreach", "differentiable")
@@ -97,6 +106,7 @@ class GraphedIteration:
     def __init__(self, trainer: Trainer, capture: bool = True):
         self.trainer = trainer
         self.capture = capture
+        self.warmup = DDP_WARMUP_ITERATIONS if trainer.world.distributed else WARMUP_ITERATIONS
         self.graph: torch.cuda.CUDAGraph | None = None
         self.eager_iterations = 0
         self._batches: list[CriticBatch] | None = None
@@ -115,7 +125,7 @@ class GraphedIteration:
         self._stage(batches, z)
         if self.graph is not None:
             self.graph.replay()
-        elif self.capture and self.eager_iterations >= WARMUP_ITERATIONS:
+        elif self.capture and self.eager_iterations >= self.warmup:
             torch.cuda.synchronize(trainer.device)
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph):  # records only: the kernels run at the replay below

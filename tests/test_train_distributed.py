@@ -25,11 +25,10 @@ TINY = dict(
 )  # fmt: skip
 
 # Each rank trains, then saves the parameters it holds, so that the test can compare the ranks; then it leaves the
-# process group, as `ganstab train` does (left to interpreter exit, gloo's teardown aborted a CI run once).
+# process group, as `ganstab train` does (Trainer.close: left to interpreter exit, gloo's teardown aborted rank 0).
 WORKER = """
 import json, os, sys, torch
 from gan_train.config import TrainConfig
-from gan_train.distributed import leave
 from gan_train.loop import Trainer
 config = TrainConfig(**json.loads(sys.argv[1]))
 trainer = Trainer.create(config, sys.argv[2])
@@ -37,7 +36,11 @@ trainer.run()
 torch.save({**{"G." + k: v for k, v in trainer.generator.state_dict().items()},
             **{"D." + k: v for k, v in trainer.critic.state_dict().items()}},
            os.path.join(sys.argv[3], f"rank{trainer.world.rank}.pt"))
-leave()
+trainer.close()
+import gc
+from torch.nn.parallel import DistributedDataParallel
+assert not torch.distributed.is_initialized()
+assert not [o for o in gc.get_objects() if isinstance(o, DistributedDataParallel)], "DDP still holds the group"
 """
 
 
