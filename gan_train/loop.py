@@ -692,10 +692,11 @@ class Trainer:
         Why more than :func:`gan_train.distributed.leave`: a 2-process gloo run that only destroyed the group aborted
         now and then at interpreter exit (SIGABRT, "terminate called without an active exception": 4 of 30, 1 of
         20 and 4 of 44 runs). gdb shows gloo's worker thread (``pt_gloo_runloop``) freeing a finished all-reduce's
-        tensors, whose Python objects need the GIL, while the interpreter shuts down; gloo's threads outlive
-        ``destroy_process_group``. Dropping the DDP wrappers, which hold the group and their all-reduces, and
-        collecting garbage first gave 0 of 60 (without the collection: 1 of 30). A mitigation, measured, not a
-        proof. The networks stay usable for sampling and plots in this process.
+        tensors, whose Python objects need the GIL, while the interpreter shuts down. Once a DDP has been built
+        (even if it is deleted), gloo's threads outlive ``destroy_process_group`` (and the backend's ``shutdown``);
+        without DDP they end, as a 10-line script shows. Dropping the DDP wrappers and collecting garbage before
+        destroying the group gave 0 of 60 (without the collection: 1 of 30). A measured mitigation of a race inside
+        torch, not a proof. The networks stay usable for sampling and plots in this process.
         """
         if not self.world.distributed:
             return
