@@ -694,7 +694,7 @@ class Trainer:
         20 and 4 of 44 runs). gdb shows gloo's worker thread (``pt_gloo_runloop``) freeing a finished all-reduce's
         tensors, whose Python objects need the GIL, while the interpreter shuts down. Once a DDP has been built
         (even if it is deleted), gloo's threads outlive ``destroy_process_group`` (and the backend's ``shutdown``);
-        without DDP they end, as a 10-line script shows. Dropping the DDP wrappers and collecting garbage before
+        without DDP they end (a short script shows both). Dropping the DDP wrappers and collecting garbage before
         destroying the group gave 0 of 60 (without the collection: 1 of 30). A measured mitigation of a race inside
         torch, not a proof. The networks stay usable for sampling and plots in this process.
         """
