@@ -243,8 +243,8 @@ def run_train(args: argparse.Namespace) -> int:
         lock = getattr(trainer, "run_lock", None)
         if lock is not None:  # the run directory is free for the next command (a resume, in this process or not)
             lock.release()
-        # Under torchrun: a process group left to interpreter exit (DDP's wrappers hold it) lets gloo's threads be
-        # destroyed while joinable, which aborts the process now and then (Trainer.close).
+        # Under torchrun: leave the process group before interpreter exit, DDP's wrappers first; otherwise gloo's
+        # worker thread may free an all-reduce's tensors while Python shuts down, a SIGABRT (Trainer.close).
         if trainer is not None:
             trainer.close()
         dist.leave()  # (a trainer that failed to start may have joined already)
