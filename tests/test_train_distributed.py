@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import time
 
 import pytest
 import torch
+from torchrun_launch import run_two_processes
 
 from gan_train import checkpoint as ckpt
 from gan_train.config import TrainConfig
@@ -54,13 +54,7 @@ def _params(trainer: Trainer) -> dict[str, torch.Tensor]:
 def test_two_gloo_processes_hold_identical_parameters_equal_to_one_process(tmp_path, measure):
     # Plain SGD: Adam's normalisation would amplify round-off in components whose gradient is near zero.
     config = {**TINY, "measure": measure, "optimizer": "sgd", "lr_d": 0.05, "lr_g": 0.05}
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-               json.dumps(config), str(tmp_path / "run2"), str(tmp_path)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_two_processes(tmp_path / "worker.py", WORKER, json.dumps(config), str(tmp_path / "run2"), str(tmp_path))
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
     for key in ranks[0]:
         assert torch.equal(ranks[0][key], ranks[1][key]), key  # DDP averaged the same gradients on both ranks
@@ -218,13 +212,9 @@ def test_a_batchnorm_generator_trains_on_two_gloo_processes_and_says_its_statist
     assert any(
         isinstance(m, torch.nn.BatchNorm2d) for m in Trainer.create(config, tmp_path / "probe").generator.modules()
     )
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-               json.dumps(config.to_dict()), str(tmp_path / "run2"), str(tmp_path)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_two_processes(
+        tmp_path / "worker.py", WORKER, json.dumps(config.to_dict()), str(tmp_path / "run2"), str(tmp_path)
+    )
     # rank 0 alone says it, once: the generator's BatchNorm stays per process on CPU
     assert done.stderr.count("torch runs SyncBatchNorm on GPUs only") == 1, done.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]

@@ -5,14 +5,12 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 from test_image_data import _write_cifar_folder
+from torchrun_launch import run_two_processes
 
 from gan_train.config import apply_overrides
 from gan_train.presets import get_preset
@@ -134,13 +132,16 @@ def test_two_gloo_processes_shard_is_and_fid_to_the_one_process_numbers(tmp_path
     config = apply_overrides(
         get_preset("cifar10-dcgan-mu_mid").config(), [f"data_dir={data}", "width=8", "is_splits=2", "threads=1"]
     )
-    script = tmp_path / "worker.py"
-    script.write_text(EVAL_WORKER)
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-               json.dumps(config.to_dict()), str(weights), "10", str(tmp_path), "3"]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_two_processes(
+        tmp_path / "worker.py",
+        EVAL_WORKER,
+        json.dumps(config.to_dict()),
+        str(weights),
+        "10",
+        str(tmp_path),
+        "3",
+        timeout=600,
+    )
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0] == ranks[1]  # every rank returns the gathered numbers
     # batches of 3, 3, 2, 2: rank 0 made the first two, rank 1 the last two (a batch-statistics BatchNorm generator

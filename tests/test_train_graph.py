@@ -10,12 +10,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
+from torchrun_launch import run_two_processes
 
 import gan_train.loop as loop
 from gan_train import checkpoint as ckpt
@@ -202,15 +201,11 @@ trainer.close()
 
 
 def _two_processes(tmp_path, config: TrainConfig, name: str, mode: str = "staged") -> list[torch.Tensor]:
-    script = tmp_path / "worker.py"
-    script.write_text(STAGED_WORKER)
     out = tmp_path / name
     out.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-               json.dumps(config.to_dict()), str(out / "run"), str(out), mode]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_two_processes(
+        tmp_path / "worker.py", STAGED_WORKER, json.dumps(config.to_dict()), str(out / "run"), str(out), mode
+    )
     return [torch.load(out / f"rank{rank}.pt", map_location="cpu") for rank in (0, 1)]
 
 
