@@ -1,6 +1,6 @@
 """CIFAR-10 trainer speed against a plain PyTorch loop, and the Fréchet distance against scipy's sqrtm.
 
-Part ``train``: generator iterations per second of ``gan_train.loop.Trainer`` (WGAN-GP preset of the ResNet and of
+Part ``train``: generator iterations per second of ``gan_train.trainer.Trainer`` (WGAN-GP preset of the ResNet and of
 the DCGAN: batch 64, 5 critic steps, the ResNet's generator batch 128) against a reference loop written below with
 the same networks, optimiser and penalty: plain tensors, ``autograd.grad`` for the penalty, no logging, no
 checkpoints, no divergence checks. The data is a fake CIFAR-10 folder in the real format (random pixels), so the
@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from gan_train.config import apply_overrides  # noqa: E402
 from gan_train.graphed import WARMUP_ITERATIONS  # noqa: E402
-from gan_train.loop import Trainer  # noqa: E402
 from gan_train.nets import build_critic, build_generator  # noqa: E402
 from gan_train.presets import get_preset  # noqa: E402
+from gan_train.trainer import Trainer  # noqa: E402
 
 
 def fake_cifar(root: Path, per_file: int) -> Path:

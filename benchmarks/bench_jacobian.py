@@ -15,7 +15,7 @@ Measures, in one run (each part in its own subprocess, so its peak memory is its
    field evaluation. Goal: ≤ 2.2×.
 4. ``dense``: the full dense spectrum of a ~5k-parameter game. Goal: < 10 s.
 5. ``dcgan``: top-6 eigenvalues of a DCGAN-size pair on 32×32 inputs (smoke test).
-6. ``checkpoints``: ``ganstab spectrum``'s engine (:func:`stability.runs.spectra.spectra_along_training`) on 10
+6. ``checkpoints``: ``ganstab spectrum``'s engine (:func:`gan_train.spectra.spectra.spectra_along_training`) on 10
    consecutive checkpoints (one generator iteration apart) of a ~1M-parameter toy run (``toy-8gaussians-mu_gp``,
    the 512×3 MLPs, trained here first): top-20 eigenvalues by largest real part in float32 (ARPACK tolerance
    1e-5, the default basis of :func:`~stability.analysis.spectrum.default_ncv`, 160), ARPACK warm-started from the
@@ -258,7 +258,7 @@ def part_dense(width: int, batch: int) -> dict:
 def part_dcgan(width: int, batch: int, k: int, progress: bool) -> dict:
     import torch
 
-    from models.dcgan import DCGANCritic, DCGANGenerator
+    from models.radford_dcgan import DCGANCritic, DCGANGenerator
     from stability.analysis.spectrum import top_eigenvalues
     from stability.autodiff.field import TorchField
     from stability.spec.toys import make_penalty
@@ -297,9 +297,9 @@ def part_checkpoints(
     import torch
 
     from gan_train.config import apply_overrides
-    from gan_train.loop import Trainer
     from gan_train.presets import get_preset
-    from stability.runs.spectra import spectra_along_training
+    from gan_train.spectra.spectra import spectra_along_training
+    from gan_train.trainer import Trainer
 
     preset = "toy-8gaussians-mu_gp"
     quiet = ["tensorboard=false", "progress=false", "w1_every=0", "plot_every=0", "log_every=1", "keep_checkpoints=0"]
@@ -375,10 +375,10 @@ def part_basis(width: int, iterations: int, ks: tuple[int, ...], progress: bool)
 
     import stability.analysis.spectrum as spectrum_module
     from gan_train.config import apply_overrides
-    from gan_train.loop import Trainer
     from gan_train.presets import get_preset
-    from stability.runs.checkpoints import load_checkpoint, run_checkpoints
-    from stability.runs.field import run_field, sample_set
+    from gan_train.spectra.checkpoints import load_checkpoint, run_checkpoints
+    from gan_train.spectra.field import run_field, sample_set
+    from gan_train.trainer import Trainer
 
     quiet = ["tensorboard=false", "progress=false", "w1_every=0", "plot_every=0", "log_every=1", "keep_checkpoints=0"]
     settings = [f"width={width}", f"iterations={iterations}", f"checkpoint_every={iterations}", *quiet]

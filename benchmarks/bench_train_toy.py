@@ -27,8 +27,8 @@ import torch
 
 from gan_train.config import apply_overrides
 from gan_train.data.toy import data_law
-from gan_train.loop import Trainer
 from gan_train.presets import get_preset
+from gan_train.trainer import Trainer
 from models.mlp import MLP
 
 

@@ -144,10 +144,10 @@ def part_synthetic(n: int, k: int, tol: float, block: int, basis: int, seed: int
 
 def part_checkpoints(width: int, after: int, checkpoints: int, k: int, block: int, basis: int) -> dict:
     from gan_train.config import apply_overrides
-    from gan_train.loop import Trainer
     from gan_train.presets import get_preset
-    from stability.runs.checkpoints import load_checkpoint, run_checkpoints, select_checkpoints
-    from stability.runs.field import run_field, sample_set
+    from gan_train.spectra.checkpoints import load_checkpoint, run_checkpoints, select_checkpoints
+    from gan_train.spectra.field import run_field, sample_set
+    from gan_train.trainer import Trainer
 
     quiet = ["tensorboard=false", "progress=false", "w1_every=0", "plot_every=0", "log_every=1", "keep_checkpoints=0"]
     first = max(after, 1)

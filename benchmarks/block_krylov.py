@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg
 
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 WHICH_KEYS = ("LR", "LM", "LI")
 
@@ -73,7 +73,7 @@ def selection_key(values: np.ndarray, which: str) -> np.ndarray:
         return np.abs(values)
     if which == "LI":
         return np.abs(values.imag)
-    raise SpecError(f"unknown eigenvalue selection {which!r}; valid: {', '.join(WHICH_KEYS)}")
+    raise UserError(f"unknown eigenvalue selection {which!r}; valid: {', '.join(WHICH_KEYS)}")
 
 
 def ordered_schur(H: np.ndarray, want: int, which: str) -> tuple[np.ndarray, np.ndarray]:
@@ -165,15 +165,15 @@ def block_eigs(
         on_products: called with the number of columns after each application (a progress bar).
     """
     if which not in WHICH_KEYS:
-        raise SpecError(f"unknown eigenvalue selection {which!r}; valid: {', '.join(WHICH_KEYS)}")
+        raise UserError(f"unknown eigenvalue selection {which!r}; valid: {', '.join(WHICH_KEYS)}")
     block = k if block is None else int(block)
     max_basis = max(3 * k, 2 * k + block, 20) if max_basis is None else int(max_basis)
     keep = (k + max_basis - block) // 2 if keep is None else int(keep)
     keep = max(min(keep, max_basis - block), k)
     if k < 1 or block < 1:
-        raise SpecError(f"block Krylov–Schur needs k >= 1 and block >= 1, got k = {k}, block = {block}")
+        raise UserError(f"block Krylov–Schur needs k >= 1 and block >= 1, got k = {k}, block = {block}")
     if max_basis < k + block or max_basis >= n:
-        raise SpecError(
+        raise UserError(
             f"block Krylov–Schur needs k + block <= max_basis < n, got k = {k}, block = {block}, "
             f"max_basis = {max_basis}, n = {n}"
         )
@@ -187,9 +187,9 @@ def block_eigs(
         nonlocal products
         Y = np.asarray(apply_block(np.ascontiguousarray(X, dtype=dtype)), dtype=dtype)
         if Y.shape != X.shape:
-            raise SpecError(f"the block product returned shape {Y.shape} for input {X.shape}")
+            raise UserError(f"the block product returned shape {Y.shape} for input {X.shape}")
         if not np.all(np.isfinite(Y)):
-            raise SpecError("the operator returned non-finite values")
+            raise UserError("the operator returned non-finite values")
         products += X.shape[1]
         if on_products is not None:
             on_products(X.shape[1])
@@ -201,7 +201,7 @@ def block_eigs(
     else:
         start = np.asarray(start)
         if start.ndim != 2 or start.shape[0] != n or start.shape[1] == 0 or not np.all(np.isfinite(start)):
-            raise SpecError(f"the start basis must be finite and of shape ({n}, s >= 1), got {start.shape}")
+            raise UserError(f"the start basis must be finite and of shape ({n}, s >= 1), got {start.shape}")
         V = _orthonormalise(start[:, : max_basis - block].astype(dtype), None, 1e3 * eps)
         if V.shape[1] < block:
             pad = rng.standard_normal((n, block - V.shape[1])).astype(dtype)

@@ -17,8 +17,8 @@ import math
 
 import torch
 
-from models.dcgan import DCGANCritic, DCGANGenerator
 from models.mlp import MLP
+from models.radford_dcgan import DCGANCritic, DCGANGenerator
 from stability.analysis.spectrum import discrete_stability, top_eigenvalues
 from stability.autodiff.field import TorchField
 from stability.spec.laws import mixture, normal

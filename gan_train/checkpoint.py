@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from gan_train.errors import CheckpointError
-from stability.spec.errors import SpecError
 from stability.util.atomic import WriteError, atomic_write
+from stability.util.errors import UserError
 
 MAGIC = b"GANSTAB-CKPT-1\n"
 FORMAT = "ganstab.train/1"
@@ -140,7 +140,7 @@ class RunLock:
 
     @classmethod
     def acquire(cls, run_dir: str | Path) -> RunLock:
-        """Take the lock of ``run_dir`` (which must exist), or raise a :class:`SpecError` naming the holder."""
+        """Take the lock of ``run_dir`` (which must exist), or raise a :class:`UserError` naming the holder."""
         import fcntl
 
         path = (Path(run_dir) / LOCK_FILE).resolve()
@@ -158,7 +158,7 @@ class RunLock:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
-            raise SpecError(
+            raise UserError(
                 f"run directory {Path(run_dir)} is in use by {holder}; wait for it to finish (or stop it) first"
             ) from None
         handle.seek(0)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from stability.spec.errors import SpecError, int_type
+from stability.util.errors import UserError, int_type
 
 #: Samples one ``ganstab sample`` draws at most (10⁷ 2-D points are 160 MB; more is a typo, not a plot).
 MAX_SAMPLES = 10**7
@@ -21,7 +21,7 @@ examples:
   ganstab presets
   ganstab train --preset toy-8gaussians-mu_mid --out runs/8g-mid
   ganstab train --preset toy-swissroll-wgan-gp --set gp_lambda=0.1 --set iterations=20000 --out runs/sr-gp
-  ganstab train --preset toy-8gaussians-mu_g_anc --set anchor=2,-1 --set width=128 --dry-run --out runs/x
+  ganstab train --preset toy-8gaussians-mu_anchor --set anchor=2,-1 --set width=128 --dry-run --out runs/x
   ganstab train --out runs/8g-mid --resume                 # continue from the newest checkpoint
   ganstab train --out runs/8g-mid --resume --set iterations=60000
 
@@ -96,14 +96,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=run_eval)
 
     sweep = subparsers.add_parser(
-        "bench-cifar",
+        "table2",
         help="the Table 2 sweep of 003: CIFAR-10 methods one after another (resumable), paper-vs-ours table",
         description="Train the Table 2 methods on CIFAR-10 one after another in OUT/METHOD/ (finished runs are "
         "skipped, interrupted ones resumed), then write OUT/table2.md, table2.csv and fid.png beside the values "
         "reported in Table 2 of Kim et al.",
-        epilog="examples:\n  ganstab bench-cifar --arch resnet --data-dir data --inception-weights "
+        epilog="examples:\n  ganstab table2 --arch resnet --data-dir data --inception-weights "
         "weights/pt_inception-2015-12-05-6726825d.pth --out runs/table2-resnet\n"
-        "  ganstab bench-cifar --arch dcgan --data-dir data --out runs/t2 --print-commands\n",
+        "  ganstab table2 --arch dcgan --data-dir data --out runs/t2 --print-commands\n",
         formatter_class=formatter,
     )
     sweep.add_argument("--arch", required=True, choices=("resnet", "dcgan"))
@@ -128,7 +128,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="M",
         help="with --print-commands: nodes (multi-node torchrun lines with rendezvous placeholders)",
     )
-    sweep.set_defaults(func=run_bench_cifar)
+    sweep.set_defaults(func=run_table2)
 
     presets = subparsers.add_parser("presets", help="list the training presets", description="List training presets.")
     presets.add_argument("--json", action="store_true", help="print the presets and their settings as JSON")
@@ -151,7 +151,7 @@ def run_eval(args: argparse.Namespace) -> int:
     try:
         device = torch.device(args.device)
     except RuntimeError:
-        raise SpecError(f"unknown device {args.device!r}; e.g. cpu, cuda") from None
+        raise UserError(f"unknown device {args.device!r}; e.g. cpu, cuda") from None
     evaluator = ImageEvaluator(config, args.inception_weights, metrics, device=device)
     scores = {"iteration": iteration, **evaluator(generator.to(device), args.n, seed=args.seed)}
     atomic_write(Path(args.run_dir) / f"eval_{iteration:08d}.json", json.dumps(scores, indent=2) + "\n")
@@ -159,7 +159,7 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_bench_cifar(args: argparse.Namespace) -> int:
+def run_table2(args: argparse.Namespace) -> int:
     from gan_train.sweep import print_commands, run_sweep, sweep_settings
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
@@ -169,7 +169,7 @@ def run_bench_cifar(args: argparse.Namespace) -> int:
     settings = sweep_settings(args.arch, methods, args.iters, args.data_dir, args.inception_weights, extra)
     out = Path(args.out)
     if (args.nproc != 1 or args.nnodes != 1) and not args.print_commands:
-        raise SpecError("--nproc/--nnodes print torchrun lines: add --print-commands (a sweep runs one process)")
+        raise UserError("--nproc/--nnodes print torchrun lines: add --print-commands (a sweep runs one process)")
     if args.print_commands:
         print(print_commands(args.arch, settings, out, nproc=args.nproc, nnodes=args.nnodes))
         return 0
@@ -199,27 +199,27 @@ def run_train(args: argparse.Namespace) -> int:
     from gan_train.presets import get_preset
 
     if args.out is None and not args.dry_run:
-        raise SpecError("--out RUN_DIR is required (except with --dry-run)")
+        raise UserError("--out RUN_DIR is required (except with --dry-run)")
     run_dir = Path(args.out) if args.out is not None else None
     if args.resume:
         if run_dir is None:
-            raise SpecError("--resume needs --out RUN_DIR")
+            raise UserError("--resume needs --out RUN_DIR")
         saved = _saved_config(run_dir)
         if args.preset:
             wanted = apply_overrides(get_preset(args.preset).config(), args.assignments)
             for key, value in wanted.to_dict().items():
                 if key not in RESUMABLE_KEYS and saved.to_dict()[key] != value:
-                    raise SpecError(
+                    raise UserError(
                         f"{run_dir} was started with {key}={saved.to_dict()[key]!r}, not {value!r}; "
                         "resume without --preset or use a new run directory"
                     )
         config = apply_overrides(saved, args.assignments, allowed=RESUMABLE_KEYS)
     else:
         if not args.preset:
-            raise SpecError("--preset NAME is required for a new run (see `ganstab presets`)")
+            raise UserError("--preset NAME is required for a new run (see `ganstab presets`)")
         config = apply_overrides(get_preset(args.preset).config(), args.assignments)
         if run_dir is not None and run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise SpecError(f"run directory {run_dir} already exists; pass --resume to continue it or choose a new one")
+            raise UserError(f"run directory {run_dir} already exists; pass --resume to continue it or choose a new one")
     if args.dry_run:
         print(config.to_json(), end="")
         print(_parameter_summary(config))
@@ -227,7 +227,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     from gan_train import distributed as dist
     from gan_train.errors import Preempted, TrainingStopped
-    from gan_train.loop import Trainer
+    from gan_train.trainer import Trainer
 
     trainer = None
     try:
@@ -264,16 +264,16 @@ def run_train(args: argparse.Namespace) -> int:
 def run_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".npy", ".png"):
-        raise SpecError(f"--out must end in .npy or .png, got {args.out!r}")
+        raise UserError(f"--out must end in .npy or .png, got {args.out!r}")
     if out.is_dir():
-        raise SpecError(f"--out {args.out} is a folder; give a file name ending in .npy or .png")
+        raise UserError(f"--out {args.out} is a folder; give a file name ending in .npy or .png")
     from gan_train.sampling import sample_run
     from stability.util.atomic import check_writable, ensure_directory
 
     check_writable(out)
     samples, config, iteration = sample_run(args.run_dir, args.n, args.checkpoint, args.seed)
     if out.suffix.lower() == ".png" and config.image_data:
-        raise SpecError("--out FILE.png draws 2-D samples over the data; save images as FILE.npy")
+        raise UserError("--out FILE.png draws 2-D samples over the data; save images as FILE.npy")
     ensure_directory(out.parent)
     if out.suffix.lower() == ".npy":
         import numpy as np

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from stability.spec.errors import SpecError, checked_float, checked_int, unknown_name
 from stability.spec.links import LINKS
 from stability.spec.measures import MEASURES
 from stability.spec.penalties import FORMS, MAX_FORMS
+from stability.util.errors import UserError, checked_float, checked_int, unknown_name
 
 #: Names the trainer accepts, read from the spec layer's registries (which import neither torch nor sympy).
 TOY_DATASETS = ("8gaussians", "25gaussians", "swissroll")  # gan_train.data.toy.DATASETS (a test keeps them equal)
@@ -102,14 +102,14 @@ class TrainConfig:
     loss: str = "identity"  # link f; critic loss E_pg[φ(D)] + E_pd[φ(−D)], φ(x) = −f(−x); identity = WGAN
     gen_loss: str = "linear"  # linear: −E[D(G(z))]; minimax: E[f(−D(G(z)))] (the critic's own objective)
     # --- critic regulariser ------------------------------------------------------
-    measure: str = "none"  # where ∇ₓD is penalised (Table 1 of 003): p_d, p_g, mu_gp, mu_mid, mu_g_anc, none
+    measure: str = "none"  # where ∇ₓD is penalised (Table 1 of 003): p_d, p_g, mu_gp, mu_mid, mu_anchor, none
     form: str = "simple"  # what is penalised: simple, gp, lp, maxgp, maxal, lgan (stability.spec.penalties)
     rho: float = 20.0  # ρ of (ρ/2)·E_μ[φ] for simple/maxgp/maxal
     gp_lambda: float = 10.0  # λ of λ·E_μ[φ] for gp/lp and of λ·max‖∇ₓD‖² for lgan (ρ = 2λ)
     maxal_lambda0: float = 0.0  # initial Lagrange multiplier λ of MaxAL (Eq. 13 of 001); it settles at −W1
-    anchor: list[float] = field(default_factory=lambda: [2.0, -1.0])  # A of mu_g_anc (Section 5.1 of 003)
+    anchor: list[float] = field(default_factory=lambda: [2.0, -1.0])  # A of mu_anchor (Section 5.1 of 003)
     # ↑ images: [] = a U(−1, 1) image drawn from anchor_seed (saved as RUN_DIR/anchor.pt), [c] = every pixel c
-    anchor_seed: int = 0  # seed of the random anchor image of mu_g_anc on image data
+    anchor_seed: int = 0  # seed of the random anchor image of mu_anchor on image data
     clip: float = 0.0  # weight clipping to [−c, c] after each critic step (Arjovsky: 0.01); 0 = off
     spectral_norm: bool = False  # spectral normalisation of every critic layer (torch parametrization)
     # --- optimisation -------------------------------------------------------------
@@ -220,7 +220,7 @@ class TrainConfig:
         return self.gen_batch_size or self.batch_size
 
     def validate(self) -> TrainConfig:
-        """Check names and ranges; raise :class:`SpecError` saying what to fix."""
+        """Check names and ranges; raise :class:`UserError` saying what to fix."""
         if not (self.law_data and "(" in self.dataset):  # a law expression is checked by _check_additions
             _check_name("dataset", self.dataset, DATASET_NAMES)
         _check_name("architecture", self.arch, tuple(ARCH_DATASETS))
@@ -328,18 +328,18 @@ def read_run_config(run_dir: str | Path, what: str = "use") -> TrainConfig:
         what: the verb for messages (``"resume"``, ``"sample"``, ...).
 
     Raises:
-        SpecError: no ``config.json`` (not a run directory), or one that is unreadable or invalid.
+        UserError: no ``config.json`` (not a run directory), or one that is unreadable or invalid.
     """
     run_dir = Path(run_dir)
     path = run_dir / CONFIG_FILE
     if not path.is_file():
-        raise SpecError(f"cannot {what} {run_dir}: it has no {CONFIG_FILE} (not a run directory)")
+        raise UserError(f"cannot {what} {run_dir}: it has no {CONFIG_FILE} (not a run directory)")
     try:
         values = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, ValueError) as exc:
-        raise SpecError(f"cannot {what} {run_dir}: {CONFIG_FILE} is unreadable ({exc})") from None
+        raise UserError(f"cannot {what} {run_dir}: {CONFIG_FILE} is unreadable ({exc})") from None
     if not isinstance(values, dict):
-        raise SpecError(f"cannot {what} {run_dir}: {CONFIG_FILE} does not hold a JSON object")
+        raise UserError(f"cannot {what} {run_dir}: {CONFIG_FILE} does not hold a JSON object")
     return TrainConfig.from_dict(values)
 
 
@@ -369,23 +369,23 @@ def apply_overrides(config: TrainConfig, assignments: list[str], allowed: tuple[
         key, sep, raw = text.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise SpecError(f"--set expects key=value, got {text!r}")
+            raise UserError(f"--set expects key=value, got {text!r}")
         if key not in values:
             raise unknown_name("config key", key, field_names())
         if allowed is not None and key not in allowed and _coerce(key, raw) != values[key]:
-            raise SpecError(f"{key} cannot change when resuming (only {', '.join(allowed)} can)")
+            raise UserError(f"{key} cannot change when resuming (only {', '.join(allowed)} can)")
         values[key] = _coerce(key, raw)
         touched.append(key)
     result = TrainConfig.from_dict(values)
     if result.penalised:
         if "rho" in touched and result.form in LAMBDA_FORMS:
-            raise SpecError(f"form {result.form!r} is weighted by gp_lambda (λ·E_μ[φ], ρ = 2λ); set gp_lambda, not rho")
+            raise UserError(f"form {result.form!r} is weighted by gp_lambda (λ·E_μ[φ], ρ = 2λ); set gp_lambda, not rho")
         if "gp_lambda" in touched and result.form not in LAMBDA_FORMS:
-            raise SpecError(f"form {result.form!r} is weighted by rho ((ρ/2)·E_μ[φ]); set rho, not gp_lambda")
+            raise UserError(f"form {result.form!r} is weighted by rho ((ρ/2)·E_μ[φ]); set rho, not gp_lambda")
     unused = unused_keys(result)
     for key in touched:
         if key in unused:  # the config's promise: a setting that would silently do nothing is an error
-            raise SpecError(f"--set {key}: this run does not use {key} ({unused[key]})")
+            raise UserError(f"--set {key}: this run does not use {key} ({unused[key]})")
     return result
 
 
@@ -429,7 +429,7 @@ def unused_keys(config: TrainConfig) -> dict[str, str]:
             unused[key] = "measure=none has no penalty"
     else:
         if not config.uses_anchor:
-            unused["anchor"] = unused["anchor_seed"] = f"measure {config.measure!r} has no anchor (mu_g_anc has)"
+            unused["anchor"] = unused["anchor_seed"] = f"measure {config.measure!r} has no anchor (mu_anchor has)"
         elif not config.image_data:
             unused["anchor_seed"] = "the anchor of 2-D data is the anchor key itself"
         if config.form != "maxal":
@@ -460,7 +460,7 @@ def cuda_graph_refusal(config: TrainConfig) -> str | None:
 
 def _check(condition: bool, message: str) -> None:
     if not condition:
-        raise SpecError(message)
+        raise UserError(message)
 
 
 def _check_name(kind: str, name: str, valid: tuple[str, ...]) -> None:
@@ -495,8 +495,8 @@ def _coerce(key: str, raw: Any) -> Any:
         if raw is None or isinstance(raw, (dict, list)):  # a hand-edited config.json: null or a table for a name
             raise TypeError
         return str(raw)
-    except SpecError:
+    except UserError:
         raise
     except (TypeError, ValueError):
         name = getattr(kind, "__name__", str(kind))
-        raise SpecError(f"{key} expects a value of type {name}, got {raw!r}") from None
+        raise UserError(f"{key} expects a value of type {name}, got {raw!r}") from None

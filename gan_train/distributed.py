@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
-from stability.spec.errors import SpecError
 from stability.spec.penalties import MAX_FORMS
+from stability.util.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,9 @@ def world_from_environment() -> World:
         rank = int(os.environ.get("RANK", "0"))
         local = int(os.environ.get("LOCAL_RANK", "0"))
     except ValueError:
-        raise SpecError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (they are set by torchrun)") from None
+        raise UserError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (they are set by torchrun)") from None
     if size < 1 or not 0 <= rank < size:
-        raise SpecError(f"RANK={rank} is not a rank of WORLD_SIZE={size}")
+        raise UserError(f"RANK={rank} is not a rank of WORLD_SIZE={size}")
     return World(rank, size, local)
 
 
@@ -117,7 +117,7 @@ def join(world: World, device: torch.device, capture: bool = False) -> None:
     if capture and backend == "nccl":
         version = tuple(torch.cuda.nccl.version())
         if version < NCCL_CAPTURE_VERSION:
-            raise SpecError(
+            raise UserError(
                 f"cuda_graph=true under torchrun needs NCCL >= 2.9.6 to capture DDP's all-reduces; this torch has "
                 f"NCCL {'.'.join(map(str, version))}: drop cuda_graph or install a newer torch"
             )
@@ -132,9 +132,9 @@ def check_config(world: World, config) -> None:
     for key in ("batch_size", "generator_batch"):
         value = getattr(config, key)
         if value < world.world_size:
-            raise SpecError(f"{key}={value} is smaller than the {world.world_size} processes: each needs a sample")
+            raise UserError(f"{key}={value} is smaller than the {world.world_size} processes: each needs a sample")
         if value % world.world_size:
-            raise SpecError(
+            raise UserError(
                 f"{key}={value} does not split evenly over {world.world_size} processes (the batch is global)"
             )
     if getattr(config, "eval_every", 0):
@@ -143,13 +143,13 @@ def check_config(world: World, config) -> None:
 
         sizes = even_batches(config.eval_samples, EVAL_BATCH)
         if len(sizes) < world.world_size or min(sizes) < 2:
-            raise SpecError(
+            raise UserError(
                 f"eval_samples={config.eval_samples} makes {len(sizes)} evaluation batch(es) of up to {EVAL_BATCH} "
                 f"images, fewer than the {world.world_size} processes that share them: raise eval_samples to at "
                 f"least {EVAL_BATCH * (world.world_size - 1) + 1}"
             )
     if config.form in MAX_FORMS:
-        raise SpecError(
+        raise UserError(
             f"form={config.form} penalises the maximum over the whole batch, which one process's shard does not "
             "see; run it on one process"
         )

@@ -1,6 +1,6 @@
 """Errors of the trainer.
 
-User mistakes (bad config, unusable checkpoint) are :class:`SpecError`s: one
+User mistakes (bad config, unusable checkpoint) are :class:`UserError`s: one
 line, exit status 2. A run that stops on its own (divergence, a checkpoint
 that cannot be written) raises :class:`TrainingStopped`: one line, exit
 status 3, the last good checkpoint kept.
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import signal
 
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 
-class CheckpointError(SpecError):
+class CheckpointError(UserError):
     """A checkpoint that is missing, corrupt, or from a different architecture."""
 
 

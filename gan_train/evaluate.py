@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 #: Images per generator call in an evaluation (Gulrajani's ``get_inception_score`` draws 100 at a time).
 EVAL_BATCH = 100
@@ -50,7 +50,7 @@ class ImageEvaluator:
         world: Any = None,
     ):
         if config.dataset != "cifar10":
-            raise SpecError(
+            raise UserError(
                 f"IS and FID use an ImageNet Inception network on RGB images: cifar10 only, not {config.dataset}"
             )
         from gan_train.metrics.inception import load_inception

@@ -5,7 +5,7 @@ them once and replays them with one launch (``torch.cuda.CUDAGraph``; ``torch.co
 AOTAutograd does not take the penalty's double backward). A replay is the same iteration as the eager loop's when:
 
 * every input sits in a static buffer: the iteration's randomness is drawn eagerly, by the trainer's own
-  :meth:`~gan_train.loop.Trainer.draw_critic_batch` in the eager loop's order (data, z, α per critic step, then the
+  :meth:`~gan_train.trainer.Trainer.draw_critic_batch` in the eager loop's order (data, z, α per critic step, then the
   generator's z), and copied into the buffers before each replay, so graph and eager runs see the same numbers;
 * nothing Python-side changes between replays: the steps return their statistics as tensors, which are folded into
   the running sums and the divergence watch outside the graph (the step has no host synchronisation anyway);
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:  # (the loop imports this module)
-    from gan_train.loop import CriticBatch, Trainer
+    from gan_train.trainer import CriticBatch, Trainer
 
 #: Eager iterations before the capture (PyTorch's recipe: warm up on a side stream first).
 WARMUP_ITERATIONS = 3
@@ -167,7 +167,7 @@ class GraphedIteration:
 
 
 def _clone_batch(batch: CriticBatch) -> CriticBatch:
-    from gan_train.loop import CriticBatch
+    from gan_train.trainer import CriticBatch
 
     x_data = batch.x_data.clone(memory_format=torch.preserve_format)  # keeps channels_last
     return CriticBatch(x_data, batch.z.clone(), None if batch.alpha is None else batch.alpha.clone())

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from stability.spec.errors import unknown_name
 from stability.spec.links import LossLink
 from stability.spec.ops import TORCH
+from stability.util.errors import unknown_name
 
 GEN_LOSSES = ("linear", "minimax")
 

@@ -28,10 +28,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from stability.spec.errors import unknown_name
 from stability.spec.measures import PenaltyMeasure, measure_from
 from stability.spec.ops import TORCH
 from stability.spec.penalties import FORMS, MAX_FORMS, MaxPenalty, PenaltyForm
+from stability.util.errors import unknown_name
 
 
 def gradient_sq_norms(critic: nn.Module, x_hat: torch.Tensor, grad_scale: float | None = None) -> torch.Tensor:

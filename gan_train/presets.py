@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gan_train.config import TrainConfig
-from stability.spec.errors import unknown_name
+from stability.util.errors import unknown_name
 
 #: Generator iterations per data set (Section 5.1 of 003).
 ITERATIONS = {"8gaussians": 30_000, "swissroll": 100_000, "25gaussians": 200_000}
@@ -83,8 +83,8 @@ METHODS: dict[str, tuple[dict[str, Any], str]] = {
     "p_d": ({"measure": "p_d", "form": "simple", "rho": 20.0}, "SGP on μ = p_d (x̂ = x_d), ρ=20"),
     "mu_gp": ({"measure": "mu_gp", "form": "simple", "rho": 20.0}, "SGP on μ_GP (x̂ = αx_d + (1−α)x_g), ρ=20"),
     "mu_mid": ({"measure": "mu_mid", "form": "simple", "rho": 20.0}, "SGP on μ_mid (x̂ = (x_d + x_g)/2), ρ=20"),
-    "mu_g_anc": (
-        {"measure": "mu_g_anc", "form": "simple", "rho": 20.0, "anchor": [2.0, -1.0]},
+    "mu_anchor": (
+        {"measure": "mu_anchor", "form": "simple", "rho": 20.0, "anchor": [2.0, -1.0]},
         "SGP on μ_g,anc (x̂ = αA + (1−α)x_g, A=(2,−1)), ρ=20",
     ),
 }
@@ -141,8 +141,8 @@ IMAGE_SETTINGS: dict[tuple[str, str], tuple[dict[str, Any], str]] = {
 }  # fmt: skip
 
 #: Methods run on images (Table 2 of 003 and the other seeds' methods); MNIST has the SGP study of 003 §5.1.
-IMAGE_METHODS = ("wgan", "wgan-gp", "p_g", "p_d", "mu_gp", "mu_mid", "mu_g_anc", "lp", "maxgp", "maxal", "sn")
-MNIST_METHODS = ("wgan-gp", "p_g", "p_d", "mu_gp", "mu_mid", "mu_g_anc")
+IMAGE_METHODS = ("wgan", "wgan-gp", "p_g", "p_d", "mu_gp", "mu_mid", "mu_anchor", "lp", "maxgp", "maxal", "sn")
+MNIST_METHODS = ("wgan-gp", "p_g", "p_d", "mu_gp", "mu_mid", "mu_anchor")
 
 
 def _image_presets() -> dict[str, Preset]:

@@ -11,7 +11,7 @@ from gan_train import checkpoint as ckpt
 from gan_train.config import TrainConfig, read_run_config
 from gan_train.errors import CheckpointError
 from gan_train.nets import architecture, build_generator
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 
 def load_generator(run_dir: str | Path, iteration: int | None = None) -> tuple[torch.nn.Module, TrainConfig, int]:
@@ -45,7 +45,7 @@ def sample_run(
 ) -> tuple[np.ndarray, TrainConfig, int]:
     """``n`` samples ``(n, 2)`` from the generator of a run, z drawn with ``seed``."""
     if n < 1:
-        raise SpecError(f"--n must be >= 1, got {n}")
+        raise UserError(f"--n must be >= 1, got {n}")
     generator, config, iteration = load_generator(run_dir, iteration)
     z = torch.randn(n, config.latent_dim, generator=torch.Generator().manual_seed(seed))
     return generator(z).float().numpy(), config, iteration

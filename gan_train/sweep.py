@@ -20,8 +20,8 @@ from typing import Any
 
 from gan_train.config import RESUMABLE_KEYS, apply_overrides
 from gan_train.presets import IMAGE_METHODS, get_preset
-from stability.spec.errors import SpecError, unknown_name
 from stability.util.atomic import atomic_save, atomic_write
+from stability.util.errors import UserError, unknown_name
 
 #: Table 2 of ``003_…``: method → (IS mean, IS std, FID) under DCGAN and ResNet; ``None`` where not reported
 #: (WGAN failed on the ResNet, footnote 3).
@@ -32,7 +32,7 @@ TABLE2: dict[str, dict[str, tuple[float, float, float] | None]] = {
     "p_d": {"dcgan": (6.33, 0.07, 38.9), "resnet": (7.63, 0.09, 20.3)},
     "mu_gp": {"dcgan": (6.40, 0.08, 35.4), "resnet": (7.60, 0.09, 18.3)},
     "mu_mid": {"dcgan": (6.60, 0.07, 33.9), "resnet": (7.86, 0.07, 16.4)},
-    "mu_g_anc": {"dcgan": (6.45, 0.07, 33.7), "resnet": (7.36, 0.09, 22.4)},
+    "mu_anchor": {"dcgan": (6.45, 0.07, 33.7), "resnet": (7.36, 0.09, 22.4)},
 }
 
 #: The methods of Table 2, in its order.
@@ -77,7 +77,7 @@ def print_commands(arch: str, settings: list[tuple[str, list[str]]], out: Path, 
     each node.
     """
     if nproc < 1 or nnodes < 1:
-        raise SpecError(f"--nproc and --nnodes must be at least 1, got {nproc} and {nnodes}")
+        raise UserError(f"--nproc and --nnodes must be at least 1, got {nproc} and {nnodes}")
     launcher = "ganstab"
     if nproc > 1 or nnodes > 1:
         rendezvous = "--standalone"  # one node: torchrun picks a free local port
@@ -96,7 +96,7 @@ def print_commands(arch: str, settings: list[tuple[str, list[str]]], out: Path, 
 def run_sweep(arch: str, settings: list[tuple[str, list[str]]], out: Path, progress: bool = True) -> dict[str, Any]:
     """Train (or resume, or skip) each method, then write the table and the plot."""
     from gan_train import checkpoint as ckpt
-    from gan_train.loop import Trainer
+    from gan_train.trainer import Trainer
 
     out.mkdir(parents=True, exist_ok=True)
     done: dict[str, str] = {}
@@ -195,5 +195,5 @@ def _plot(curves: dict[str, list[tuple[int, float]]], arch: str, out: Path) -> N
 
 def check_out(out: str | None) -> Path:
     if not out:
-        raise SpecError("--out DIR is required")
+        raise UserError("--out DIR is required")
     return Path(out)

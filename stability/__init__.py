@@ -41,7 +41,7 @@ _EXPORTS = {
     **dict.fromkeys(["LyapunovCheck", "lemma1_basin_radius", "lyapunov_check"], "stability.analysis.lyapunov"),
     "SymbolicField": "stability.symbolic.field",
     "TorchField": "stability.autodiff.field",
-    "SpecError": "stability.spec.errors",
+    "UserError": "stability.util.errors",
     **dict.fromkeys(
         ["Law", "dirac", "discrete", "mixture", "normal", "product", "pushforward", "uniform"], "stability.spec.laws"
     ),

@@ -8,12 +8,12 @@ from torch import nn
 
 from models.mlp import MLP
 from stability.autodiff.field import TorchField, torch_field_for
-from stability.spec.errors import SpecError
 from stability.spec.laws import dirac, normal, uniform
 from stability.spec.measures import p_d
 from stability.spec.system import GanSystem, Penalty
 from stability.spec.toys import PSI, THETA, TOYS, X, dirac_gan, make_penalty
 from stability.symbolic.field import SymbolicField
+from stability.util.errors import UserError
 
 MEASURES = ["p_d", "p_g", "mu_gp", "mu_mid", "mu_anchor"]
 POINTS = [np.array([0.37, 1.3]), np.array([-0.6, 0.45])]
@@ -72,7 +72,7 @@ def test_dirac_gan_closed_form_and_symbolic_rho():
     # Lemma 1: J(0, 0) = [[−ρ, −1], [1, 0]]; a symbolic ρ needs a value.
     rho = sympy.Symbol("rho", positive=True)
     system = dirac_gan("p_d", rho=rho)
-    with pytest.raises(SpecError, match="rho"):
+    with pytest.raises(UserError, match="rho"):
         torch_field_for(system)
     field = torch_field_for(system, constants={"rho": 3.0})
     assert np.array_equal(field.jacobian({"psi": 0.0, "theta": 0.0}), [[-3.0, -1.0], [1.0, 0.0]])
@@ -137,15 +137,15 @@ def test_module_field_equals_hand_derivation_for_linear_critic():
 
 def test_wrong_vector_size_is_refused():
     field = torch_field_for(dirac_gan())
-    with pytest.raises(SpecError, match="has 3 entries, but this game has 2"):
+    with pytest.raises(UserError, match="has 3 entries, but this game has 2"):
         field.value(np.zeros(3))
-    with pytest.raises(SpecError, match="missing theta"):
+    with pytest.raises(UserError, match="missing theta"):
         field.value({"psi": 1.0})
 
 
 def test_batchnorm_critic_with_penalty_is_refused():
     critic = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
-    with pytest.raises(SpecError, match="BatchNorm"):
+    with pytest.raises(UserError, match="BatchNorm"):
         TorchField.from_modules(critic, nn.Linear(2, 2), normal([0, 0], [1, 1]), normal([0, 0], [1, 1]), Penalty(p_d()))
     TorchField.from_modules(
         critic, nn.Linear(2, 2), normal([0, 0], [1, 1]), normal([0, 0], [1, 1]), None
@@ -154,7 +154,7 @@ def test_batchnorm_critic_with_penalty_is_refused():
 
 def test_parameter_dependent_mass_is_refused_for_modules():
     penalty = make_penalty("p_d", mass=1 + PSI**2)
-    with pytest.raises(SpecError, match="mass"):
+    with pytest.raises(UserError, match="mass"):
         TorchField.from_modules(nn.Linear(1, 1), nn.Linear(1, 1), uniform(0, 1), uniform(0, 1), penalty)
 
 
@@ -162,9 +162,9 @@ def test_nan_in_field_names_the_entry():
     # D = ψ·log(x) with p_d = δ₋₁: E_pd[D] is NaN, so ψ̇ is.
     system = GanSystem((X,), (PSI,), (THETA,), PSI * sympy.log(X), dirac(-1), dirac(THETA))
     field = torch_field_for(system)
-    with pytest.raises(SpecError, match=r"NaN/Inf in the field .* ψ̇ \(critic\): psi"):
+    with pytest.raises(UserError, match=r"NaN/Inf in the field .* ψ̇ \(critic\): psi"):
         field.value([0.5, 2.0])
-    with pytest.raises(SpecError, match="NaN/Inf in the parameter vector"):
+    with pytest.raises(UserError, match="NaN/Inf in the parameter vector"):
         torch_field_for(dirac_gan()).value([np.nan, 0.0])
 
 

@@ -7,7 +7,7 @@ good as this solver, so it is tested like package code:
   top-k of ``numpy.linalg.eigvals``, and each returned pair satisfies Ax = λx on a fresh product;
 * started from an exact invariant subspace it converges on the first Rayleigh–Ritz step (the start is used);
 * float32 vectors reach the float32 tolerance;
-* bad arguments are one-line :class:`SpecError`\\ s.
+* bad arguments are one-line :class:`UserError`\\ s.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from block_krylov import block_eigs, ordered_schur, selection_key  # noqa: E402
@@ -111,11 +111,11 @@ def test_ordered_schur_keeps_a_conjugate_pair_whole():
 def test_bad_arguments_are_one_line_errors(kwargs, message):
     A = _matrix(50)
     options = {"k": 3, "max_basis": 20, **kwargs}
-    with pytest.raises(SpecError, match=re.escape(message)) as caught:
+    with pytest.raises(UserError, match=re.escape(message)) as caught:
         block_eigs(lambda X: A @ X, 50, **options)
     assert "\n" not in str(caught.value)
 
 
 def test_a_non_finite_product_is_refused():
-    with pytest.raises(SpecError, match="non-finite"):
+    with pytest.raises(UserError, match="non-finite"):
         block_eigs(lambda X: np.full_like(X, np.inf), 50, 3, max_basis=20)

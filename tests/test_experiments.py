@@ -31,7 +31,7 @@ from gan_train.experiments.geometry import (
     two_point_targets,
 )
 from stability.cli import main
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 
 @pytest.fixture(autouse=True)
@@ -125,7 +125,7 @@ def test_registry_modules_cite_the_seeds_and_list_deviations():
             assert callable(getattr(module, name)), f"{entry.name} has no {name}()"
         assert "line" in module.__doc__ and entry.source.split()[0] in module.__doc__
         assert len(deviations_of(module)) >= 2, entry.name
-    with pytest.raises(SpecError, match="unknown experiment"):
+    with pytest.raises(UserError, match="unknown experiment"):
         get_experiment("kim")
 
 

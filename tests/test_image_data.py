@@ -17,14 +17,14 @@ import torch
 
 from gan_train.data import cifar10, mnist
 from gan_train.data.images import IMAGE_DATASETS, DeviceImageStream, load_images
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 PER_FILE = 20  # images per fake CIFAR batch file
 
 
 def _spec_error(fn, *names: str) -> str:
-    """Call ``fn``, expect a one-line SpecError that mentions every one of ``names``."""
-    with pytest.raises(SpecError) as info:
+    """Call ``fn``, expect a one-line UserError that mentions every one of ``names``."""
+    with pytest.raises(UserError) as info:
         fn()
     message = str(info.value)
     assert "\n" not in message and message.strip() == message, message

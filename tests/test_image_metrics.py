@@ -23,7 +23,7 @@ from gan_train.metrics.inception import (
     to_uint8,
 )
 from gan_train.metrics.reference import array_sha256, file_sha256, reference_statistics
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 ROUTES = frechet.METHODS
 
@@ -109,7 +109,7 @@ def test_fid_of_identical_gaussians_is_zero(method):
 
 def test_fid_default_route_is_the_benchmarked_one():
     assert frechet.DEFAULT_METHOD == "eigh"
-    with pytest.raises(SpecError) as excinfo:
+    with pytest.raises(UserError) as excinfo:
         frechet_distance([0.0], [[1.0]], [0.0], [[1.0]], method="svd")
     assert "valid: eigh, sqrtm, torch-fidelity" in one_line_error(excinfo)
 
@@ -129,7 +129,7 @@ def test_fid_default_route_is_the_benchmarked_one():
 )
 def test_fid_rejects_bad_statistics(args, needle):
     for method in ROUTES:
-        with pytest.raises(SpecError) as excinfo:
+        with pytest.raises(UserError) as excinfo:
             frechet_distance(*args, method=method)
         assert needle in one_line_error(excinfo)
 
@@ -194,7 +194,7 @@ def test_is_probs_route_matches_torch_fidelity_on_softmax():
     ],
 )
 def test_is_rejects_bad_input(x, kwargs, needle):
-    with pytest.raises(SpecError) as excinfo:
+    with pytest.raises(UserError) as excinfo:
         inception_score(x, **kwargs)
     assert needle in one_line_error(excinfo)
 
@@ -208,13 +208,13 @@ def test_to_uint8_follows_torch_fidelity_convention():
     assert to_uint8(np.array([0.0, 0.5, 1.0]), scale="unit").tolist() == [0, 127, 255]
     u = torch.arange(5, dtype=torch.uint8)
     assert to_uint8(u) is u
-    with pytest.raises(SpecError) as excinfo:
+    with pytest.raises(UserError) as excinfo:
         to_uint8(torch.tensor([np.nan]))
     assert "NaN" in one_line_error(excinfo)
-    with pytest.raises(SpecError) as excinfo:
+    with pytest.raises(UserError) as excinfo:
         to_uint8(x, scale="sigmoid")
     assert "valid: tanh, unit" in one_line_error(excinfo)
-    with pytest.raises(SpecError):
+    with pytest.raises(UserError):
         to_uint8(torch.arange(3))  # int64 is neither
 
 
@@ -266,7 +266,7 @@ def test_streaming_rejects_bad_batches():
         ([random_images(1)], "at least 2 images"),
     ]
     for batches, needle in cases:
-        with pytest.raises(SpecError) as excinfo:
+        with pytest.raises(UserError) as excinfo:
             inception_features(extractor, batches, progress=False)
         assert needle in one_line_error(excinfo)
 
@@ -315,7 +315,7 @@ def test_evaluate_generator_errors():
     for override, needle in cases:
         kwargs = {"sample_fn": tanh_sampler(0), "n_samples": 20, "batch_size": 5, "extractor": extractor}
         kwargs |= {"reference_stats": ref, "splits": 2, "progress": False} | override
-        with pytest.raises(SpecError) as excinfo:
+        with pytest.raises(UserError) as excinfo:
             evaluate_generator(**kwargs)
         assert needle in one_line_error(excinfo)
 
@@ -324,7 +324,7 @@ def test_evaluate_generator_refuses_more_samples_than_memory_holds(monkeypatch):
     monkeypatch.setattr(inception, "available_memory_bytes", lambda: 2**30)  # 1 GiB
     limit = (2**29) // inception.IS_BYTES_PER_SAMPLE
     sample = tanh_sampler(0)
-    with pytest.raises(SpecError) as excinfo:
+    with pytest.raises(UserError) as excinfo:
         evaluate_generator(sample, 50_000, 100, FakeExtractor(), metrics=("is",), progress=False)
     message = one_line_error(excinfo)
     assert f"at most {limit} samples" in message and "50000×1008" in message
@@ -353,7 +353,7 @@ def test_checksums(tmp_path):
     data = bytes(range(256)) * 40_000  # 10 MB: more than one chunk
     path.write_bytes(data)
     assert file_sha256(path) == hashlib.sha256(data).hexdigest()
-    with pytest.raises(SpecError) as excinfo:
+    with pytest.raises(UserError) as excinfo:
         file_sha256(tmp_path / "nope")
     assert "no such file" in one_line_error(excinfo)
 
@@ -405,7 +405,7 @@ def test_reference_statistics_errors(tmp_path):
         ((images[:, :1], extractor, tmp_path, good, good), "must be uint8 (N, 3, H, W)"),
     ]
     for args, needle in cases:
-        with pytest.raises(SpecError) as excinfo:
+        with pytest.raises(UserError) as excinfo:
             reference_statistics(*args, progress=False)
         assert needle in one_line_error(excinfo)
 
@@ -496,14 +496,14 @@ def test_inception_end_to_end_offline(weights_file, tmp_path, offline, capsys):
 def test_no_download_guard_stops_torch_fidelity_downloading(offline):
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    with inception.no_download(), pytest.raises(SpecError) as excinfo:
+    with inception.no_download(), pytest.raises(UserError) as excinfo:
         FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=None)
     assert "tried to download" in one_line_error(excinfo) and WEIGHTS_FILENAME in str(excinfo.value)
 
 
 def test_load_inception_missing_file(tmp_path, offline):
     for path in (tmp_path / WEIGHTS_FILENAME, None, ""):
-        with pytest.raises(SpecError) as excinfo:
+        with pytest.raises(UserError) as excinfo:
             load_inception(path)
         message = one_line_error(excinfo)
         assert WEIGHTS_FILENAME in message and "nothing is downloaded" in message
@@ -534,7 +534,7 @@ def test_load_inception_wrong_kind_of_file(tmp_path, weights_file, offline):
         (tmp_path, "weights not found"),  # a folder
     ]
     for path, needle in cases:
-        with pytest.raises(SpecError) as excinfo:
+        with pytest.raises(UserError) as excinfo:
             load_inception(path)
         message = one_line_error(excinfo)
         assert needle in message, message
@@ -542,6 +542,6 @@ def test_load_inception_wrong_kind_of_file(tmp_path, weights_file, offline):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for a machine without CUDA")
 def test_load_inception_cuda_absent(weights_file):
-    with pytest.raises(SpecError) as excinfo:
+    with pytest.raises(UserError) as excinfo:
         load_inception(weights_file, "cuda")
     assert "CUDA is not available" in one_line_error(excinfo)

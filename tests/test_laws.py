@@ -5,7 +5,7 @@ import pytest
 import sympy
 import torch
 
-from stability import SpecError, dirac, discrete, mixture, normal, product, pushforward, uniform
+from stability import UserError, dirac, discrete, mixture, normal, product, pushforward, uniform
 from stability.symbolic.expectation import expectation
 
 a, b, m, s, th, z = sympy.symbols("a b m s theta z", real=True)
@@ -82,5 +82,5 @@ def test_sampling_matches_moments_and_is_seeded():
     ],
 )
 def test_bad_laws_raise_clear_errors(build, message):
-    with pytest.raises(SpecError, match=message):
+    with pytest.raises(UserError, match=message):
         build()

@@ -4,7 +4,7 @@ import pytest
 import sympy
 import torch
 
-from stability import SpecError, dirac, discrete, get_measure, mu_anchor, mu_gp, mu_mid, p_d, p_g, uniform, weighted
+from stability import UserError, dirac, discrete, get_measure, mu_anchor, mu_gp, mu_mid, p_d, p_g, uniform, weighted
 from stability.symbolic.expectation import expectation
 
 th = sympy.Symbol("theta", real=True)
@@ -66,9 +66,9 @@ def test_alpha_law_is_pluggable():
 
 
 def test_registry_errors_list_valid_names():
-    with pytest.raises(SpecError, match="valid: .*mu_gp"):
+    with pytest.raises(UserError, match="valid: .*mu_gp"):
         get_measure("mu_foo")
-    with pytest.raises(SpecError, match="anchor"):
+    with pytest.raises(UserError, match="anchor"):
         get_measure("mu_anchor")
-    with pytest.raises(SpecError, match="components"):
+    with pytest.raises(UserError, match="components"):
         mu_anchor([1, 2]).law(DATA, GEN)

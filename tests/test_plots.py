@@ -125,7 +125,7 @@ def test_dirac_root_locus_equals_lemma1_closed_form():
 
 @pytest.mark.parametrize(
     ("measure", "second_moment"),
-    [("p_d", 1 / 3), ("p_g", 1 / 3), ("mu_gp", 2 / 9), ("mu_mid", 1 / 6), ("mu_g_anc", 4 / 3 + 1 / 9)],
+    [("p_d", 1 / 3), ("p_g", 1 / 3), ("mu_gp", 2 / 9), ("mu_mid", 1 / 6), ("mu_anchor", 4 / 3 + 1 / 9)],
 )
 def test_psi_x2_root_locus_equals_lemma2_closed_form(measure, second_moment):
     rho = np.linspace(0.05, 3.0, 60)
@@ -140,7 +140,7 @@ def test_psi_x2_root_locus_equals_lemma2_closed_form(measure, second_moment):
 def test_anchor_root_locus_equals_closed_form():
     rho, anchors = 1.0, np.linspace(0.0, 4.0, 50)
     locus = eigenvalue_locus(
-        symbolic_field("psi_x2", "mu_g_anc", rho="1", anchor="A"), "A", anchors, {"psi": 0.0, "theta": 1.0}
+        symbolic_field("psi_x2", "mu_anchor", rho="1", anchor="A"), "A", anchors, {"psi": 0.0, "theta": 1.0}
     )
     E = anchors**2 / 3 + 1 / 9
     root = np.sqrt(4 * rho**2 * E.astype(complex) ** 2 - 4 / 9)
@@ -149,7 +149,7 @@ def test_anchor_root_locus_equals_closed_form():
             np.sort_complex(got), np.sort_complex([-2 * rho * e - r, -2 * rho * e + r]), atol=1e-10
         )
     lemma3 = eigenvalue_locus(
-        symbolic_field("lemma3", "mu_g_anc", rho="1", anchor="A"), "A", anchors, {"psi": 0.0, "theta": 0.0}
+        symbolic_field("lemma3", "mu_anchor", rho="1", anchor="A"), "A", anchors, {"psi": 0.0, "theta": 0.0}
     )
     # J(0, 0) = diag(−4ρA²/3, 0)
     np.testing.assert_allclose(
@@ -199,7 +199,7 @@ def test_measures_grid_axes(tmp_path):
     assert summary["dirac/wgan"][0]["classification"] == CENTER
     assert all(
         summary[f"dirac/{c}"][0]["classification"] in STABLE_CLASSES
-        for c in ("p_d", "p_g", "mu_gp", "mu_mid", "mu_g_anc")
+        for c in ("p_d", "p_g", "mu_gp", "mu_mid", "mu_anchor")
     )
 
 

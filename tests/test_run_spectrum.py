@@ -20,13 +20,13 @@ from test_image_data import _write_cifar_folder
 
 from gan_train import checkpoint as ckpt
 from gan_train.config import FORM_NAMES, LAMBDA_FORMS, MEASURE_NAMES, apply_overrides
-from gan_train.loop import CriticBatch, Trainer
 from gan_train.presets import get_preset
+from gan_train.spectra.checkpoints import load_checkpoint, run_checkpoints
+from gan_train.spectra.field import SampleSet, run_field, sample_set
+from gan_train.spectra.spectra import spectra_along_training
+from gan_train.trainer import CriticBatch, Trainer
 from stability.analysis.spectrum import top_eigenvalues, warm_start_vector
 from stability.cli import main
-from stability.runs.checkpoints import load_checkpoint, run_checkpoints
-from stability.runs.field import SampleSet, run_field, sample_set
-from stability.runs.spectra import spectra_along_training
 from stability.spec.measures import MEASURES
 
 QUIET = ["tensorboard=false", "progress=false", "threads=1", "w1_every=0", "plot_every=0", "log_every=1"]
@@ -302,7 +302,7 @@ def test_trainer_gradients_with_other_links(link, gen_loss, tmp_path):
     _assert_one_definition(trainer, config, tmp_path / "run", compare_generator=gen_loss == "minimax")
 
 
-@pytest.mark.parametrize("method", ["mu_gp", "mu_g_anc"])  # μ_g,anc: the run's seeded anchor image
+@pytest.mark.parametrize("method", ["mu_gp", "mu_anchor"])  # μ_g,anc: the run's seeded anchor image
 def test_trainer_gradients_on_images_with_generator_batchnorm(method, tmp_path):
     data = tmp_path / "cifar"
     data.mkdir()

@@ -1,11 +1,11 @@
-"""Spec files: the documented format loads; every user mistake is one clear SpecError."""
+"""Spec files: the documented format loads; every user mistake is one clear UserError."""
 
 import textwrap
 
 import pytest
 import sympy
 
-from stability import SpecError, SymbolicField
+from stability import SymbolicField, UserError
 from stability.spec.expressions import parse
 from stability.spec.specfile import load_spec
 
@@ -81,23 +81,23 @@ def test_bad_specs_give_one_clear_error(tmp_path, old, new, message):
     if message is None:
         load_spec(write(tmp_path, text))
         return
-    with pytest.raises(SpecError, match=message):
+    with pytest.raises(UserError, match=message):
         load_spec(write(tmp_path, text))
 
 
 def test_missing_and_malformed_files(tmp_path):
-    with pytest.raises(SpecError, match="does not exist"):
+    with pytest.raises(UserError, match="does not exist"):
         load_spec(tmp_path / "nope.toml")
-    with pytest.raises(SpecError, match="not valid TOML"):
+    with pytest.raises(UserError, match="not valid TOML"):
         load_spec(write(tmp_path, "[system\nx = 1"))
-    with pytest.raises(SpecError, match="missing required key\\(s\\): discriminator"):
+    with pytest.raises(UserError, match="missing required key\\(s\\): discriminator"):
         load_spec(write(tmp_path, GOOD.replace('discriminator = "psi*x"', "")))
-    with pytest.raises(SpecError, match="missing the \\[system\\] table"):
+    with pytest.raises(UserError, match="missing the \\[system\\] table"):
         load_spec(write(tmp_path, "a = 1"))
 
 
 def test_symbolic_rho_needs_a_value():
     field = SymbolicField(load_spec("examples/specs/lemma3_rho_symbolic.toml"))
-    with pytest.raises(SpecError, match="needs values for rho"):
+    with pytest.raises(UserError, match="needs values for rho"):
         field.jacobian([0, 0])
     assert field.substitute({"rho": 0.375}).value([1, 1]).shape == (2,)

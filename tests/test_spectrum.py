@@ -14,9 +14,9 @@ from stability.analysis.spectrum import (
     top_eigenvalues,
 )
 from stability.autodiff.field import TorchField, torch_field_for
-from stability.spec.errors import SpecError
 from stability.spec.laws import normal
 from stability.spec.toys import dirac_gan, make_penalty
+from stability.util.errors import UserError
 
 
 def _mlp_game(width_d, width_g):
@@ -102,9 +102,9 @@ def test_dirac_gan_dense_fallback_and_steps():
 
 def test_bad_arguments():
     field = torch_field_for(dirac_gan())
-    with pytest.raises(SpecError, match="eigenvalue selection"):
+    with pytest.raises(UserError, match="eigenvalue selection"):
         top_eigenvalues(field, [0.0, 0.0], which="XX")
-    with pytest.raises(SpecError, match="GD method"):
+    with pytest.raises(UserError, match="GD method"):
         discrete_stability(field, [0.0, 0.0], method="adam")
 
 

@@ -9,11 +9,11 @@ from test_image_data import _write_cifar_folder
 
 from gan_train import checkpoint as ckpt
 from gan_train.config import apply_overrides
-from gan_train.loop import Trainer
 from gan_train.presets import get_preset
 from gan_train.sweep import TABLE2, print_commands, run_sweep, sweep_settings
+from gan_train.trainer import Trainer
 from stability.cli import main
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 TINY = ["width=8", "batch_size=4", "gen_batch_size=4", "n_critic=1", "checkpoint_every=1", "tensorboard=false",
         "progress=false", "log_every=1", "threads=1"]  # fmt: skip
@@ -48,14 +48,14 @@ def test_sweep_skips_finished_runs_and_resumes_interrupted_ones(data, tmp_path):
 
 
 def test_print_commands_and_bad_methods(tmp_path, capsys):
-    settings = sweep_settings("resnet", ["mu_g_anc"], 1000, "data", None)
+    settings = sweep_settings("resnet", ["mu_anchor"], 1000, "data", None)
     assert print_commands("resnet", settings, tmp_path) == (
-        f"ganstab train --preset cifar10-resnet-mu_g_anc --out {tmp_path}/mu_g_anc --set data_dir=data "
+        f"ganstab train --preset cifar10-resnet-mu_anchor --out {tmp_path}/mu_anchor --set data_dir=data "
         "--set iterations=1000"
     )
-    with pytest.raises(SpecError, match="unknown method 'mu_foo'"):
+    with pytest.raises(UserError, match="unknown method 'mu_foo'"):
         sweep_settings("resnet", ["mu_foo"], None, "data", None)
-    argv = ["bench-cifar", "--arch", "dcgan", "--data-dir", "d", "--out", str(tmp_path), "--print-commands"]
+    argv = ["table2", "--arch", "dcgan", "--data-dir", "d", "--out", str(tmp_path), "--print-commands"]
     assert main(argv) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == len(TABLE2)
 
@@ -69,8 +69,8 @@ def test_print_commands_for_torchrun(tmp_path, capsys):
     )
     multi = print_commands("resnet", settings, tmp_path, nproc=4, nnodes=2)
     assert multi.startswith("torchrun --nproc_per_node=4 --nnodes=2 --node_rank=$NODE_RANK --rdzv_backend=c10d ")
-    argv = ["bench-cifar", "--arch", "resnet", "--data-dir", "d", "--out", str(tmp_path), "--nproc", "2"]
+    argv = ["table2", "--arch", "resnet", "--data-dir", "d", "--out", str(tmp_path), "--nproc", "2"]
     assert main(argv) == 2  # --nproc without --print-commands: a sweep here runs one process
     assert "add --print-commands" in capsys.readouterr().err
-    with pytest.raises(SpecError, match="at least 1"):
+    with pytest.raises(UserError, match="at least 1"):
         print_commands("resnet", settings, tmp_path, nproc=0)

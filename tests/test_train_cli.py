@@ -49,7 +49,7 @@ def test_train_sample_presets(tmp_path, capsys):
     args = [
         "train",
         "--preset",
-        "toy-8gaussians-mu_g_anc",
+        "toy-8gaussians-mu_anchor",
         *TINY,
         "--set",
         "iterations=6",
@@ -76,7 +76,7 @@ def test_train_sample_presets(tmp_path, capsys):
     assert main(["sample", str(run), "--n", "5", "--out", str(tmp_path / "t.npy"), "--checkpoint", "5"]) == 2
     assert "no checkpoint of iteration 5" in capsys.readouterr().err
     assert main(["presets"]) == 0
-    assert "toy-25gaussians-mu_g_anc" in capsys.readouterr().out
+    assert "toy-25gaussians-mu_anchor" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from gan_train.data.toy import DataStream, data_law
 from gan_train.metrics.log import w1_assignment
 from gan_train.penalty import CriticPenalty
 from gan_train.presets import PRESETS, get_preset
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 
 def _nearest(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -63,7 +63,7 @@ def test_w1_assignment_closed_forms():
 
 
 def test_presets_cover_the_issue_and_section_5_1():
-    methods = ["wgan", "wgan-gp", "lp", "maxgp", "maxal", "sn", "p_g", "p_d", "mu_gp", "mu_mid", "mu_g_anc"]
+    methods = ["wgan", "wgan-gp", "lp", "maxgp", "maxal", "sn", "p_g", "p_d", "mu_gp", "mu_mid", "mu_anchor"]
     iterations = {"8gaussians": 30_000, "swissroll": 100_000, "25gaussians": 200_000}
     for dataset, count in iterations.items():
         for method in methods:
@@ -71,7 +71,7 @@ def test_presets_cover_the_issue_and_section_5_1():
             assert config.dataset == dataset and config.iterations == count
             penalty = CriticPenalty.from_config(config)
             assert (penalty is None) == (method in ("wgan", "sn"))
-    assert get_preset("toy-8gaussians-mu_g_anc").config().anchor == [2.0, -1.0]
+    assert get_preset("toy-8gaussians-mu_anchor").config().anchor == [2.0, -1.0]
     wgan = get_preset("toy-8gaussians-wgan").config()
     assert (wgan.clip, wgan.optimizer, wgan.lr_d) == (0.01, "rmsprop", 5e-5)
     gp = get_preset("toy-8gaussians-wgan-gp").config()  # gan_toy.py: LAMBDA = .1, tflib's he/glorot init
@@ -85,7 +85,7 @@ def test_presets_cover_the_issue_and_section_5_1():
 
 
 def test_overrides_parse_by_type():
-    config = apply_overrides(TrainConfig(measure="mu_g_anc"), ["anchor=[1.5,-2]", "lr_decay=true", "iterations=3e4"])
+    config = apply_overrides(TrainConfig(measure="mu_anchor"), ["anchor=[1.5,-2]", "lr_decay=true", "iterations=3e4"])
     assert config.anchor == [1.5, -2.0] and config.lr_decay is True and config.iterations == 30000
 
 
@@ -97,7 +97,7 @@ def test_overrides_parse_by_type():
         ("rho=-1", "rho must be non-negative"),
         ("gp_lambda=-1", "gp_lambda must be non-negative"),
         ("batch_size=1", "batch_size must be >= 2"),
-        ("measure=mu_foo", "unknown penalty measure 'mu_foo'; valid: mu_anchor, mu_g_anc, mu_gp"),
+        ("measure=mu_foo", "unknown penalty measure 'mu_foo'; valid: mu_anchor, mu_gp"),
         ("loss=softmax", "unknown loss 'softmax'; valid: exp, hinge, identity, logistic, logistic_linear, quadratic"),
         ("form=r3", "unknown penalty form 'r3'; valid: gp, lgan, lp, maxal, maxgp, simple"),
         ("colour=red", "unknown config key 'colour'; valid: activation"),
@@ -106,5 +106,5 @@ def test_overrides_parse_by_type():
     ],
 )
 def test_bad_values_are_refused_with_a_clear_message(assignment, message):
-    with pytest.raises(SpecError, match=message.replace("(", r"\(").replace("[", r"\[")):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace("[", r"\[")):
         apply_overrides(TrainConfig(measure="mu_gp"), [assignment])

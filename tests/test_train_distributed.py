@@ -15,8 +15,8 @@ from torchrun_launch import run_two_processes
 from gan_train import checkpoint as ckpt
 from gan_train.config import TrainConfig
 from gan_train.distributed import World, check_config
-from gan_train.loop import Trainer
-from stability.spec.errors import SpecError
+from gan_train.trainer import Trainer
+from stability.util.errors import UserError
 
 TINY = dict(
     dataset="8gaussians", measure="mu_gp", form="gp", width=16, depth=2, batch_size=32, n_critic=2, iterations=6,
@@ -29,7 +29,7 @@ TINY = dict(
 WORKER = """
 import json, os, sys, torch
 from gan_train.config import TrainConfig
-from gan_train.loop import Trainer
+from gan_train.trainer import Trainer
 config = TrainConfig(**json.loads(sys.argv[1]))
 trainer = Trainer.create(config, sys.argv[2])
 trainer.run()
@@ -91,15 +91,15 @@ def _relative_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -
 
 def test_sharding_refuses_what_it_cannot_do():
     config = TrainConfig(**{**TINY, "batch_size": 2})
-    with pytest.raises(SpecError, match="smaller than the 4 processes"):
+    with pytest.raises(UserError, match="smaller than the 4 processes"):
         check_config(World(0, 4, 0), config)
-    with pytest.raises(SpecError, match="does not split evenly over 3"):
+    with pytest.raises(UserError, match="does not split evenly over 3"):
         check_config(World(0, 3, 0), TrainConfig(**TINY))
-    with pytest.raises(SpecError, match="maximum over the whole batch"):
+    with pytest.raises(UserError, match="maximum over the whole batch"):
         check_config(World(0, 2, 0), TrainConfig(**{**TINY, "form": "maxgp", "measure": "mu_gp"}))
     check_config(World(0, 2, 0), TrainConfig(**TINY))  # 32 samples over 2 processes: fine
     # IS/FID batches of up to 100 images are shared out whole: 100 images are one batch, 101 two (51 + 50)
-    with pytest.raises(SpecError, match="eval_samples=100 makes 1 evaluation batch.*at least 101"):
+    with pytest.raises(UserError, match="eval_samples=100 makes 1 evaluation batch.*at least 101"):
         check_config(World(0, 2, 0), TrainConfig(**{**TINY, "eval_every": 5, "eval_samples": 100}))
     check_config(World(0, 2, 0), TrainConfig(**{**TINY, "eval_every": 5, "eval_samples": 101}))
     assert torch.equal(World(1, 2, 1).shard(torch.arange(6)), torch.tensor([3, 4, 5]))
@@ -154,7 +154,7 @@ def test_a_signal_writes_a_checkpoint_and_the_resumed_run_is_bitwise_the_same(tm
 
 
 def _bn_generator() -> torch.nn.Module:
-    from models.dcgan import DCGANGenerator
+    from models.radford_dcgan import DCGANGenerator
 
     return DCGANGenerator(z_dim=8, width=4, batchnorm=True)
 

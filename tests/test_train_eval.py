@@ -43,7 +43,7 @@ def test_training_run_evaluates_is_fid_offline_and_keeps_the_best(tmp_path, weig
     monkeypatch.setenv("GANSTAB_CACHE", str(tmp_path / "cache"))
     data = tmp_path / "data"
     _write_cifar_folder(data)  # 100 training images in the real format
-    from gan_train.loop import Trainer
+    from gan_train.trainer import Trainer
 
     config = apply_overrides(
         get_preset("cifar10-dcgan-mu_mid").config(),

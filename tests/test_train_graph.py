@@ -16,13 +16,13 @@ import pytest
 import torch
 from torchrun_launch import run_two_processes
 
-import gan_train.loop as loop
+import gan_train.trainer as loop
 from gan_train import checkpoint as ckpt
 from gan_train.config import TrainConfig
 from gan_train.distributed import World, check_config, join
 from gan_train.graphed import GraphedIteration
-from gan_train.loop import Trainer
-from stability.spec.errors import SpecError
+from gan_train.trainer import Trainer
+from stability.util.errors import UserError
 
 TINY = dict(
     dataset="8gaussians", measure="mu_gp", form="gp", width=16, depth=2, batch_size=32, n_critic=3, iterations=8,
@@ -128,7 +128,7 @@ def test_cuda_graph_on_a_cpu_is_a_note_and_trains_eagerly(tmp_path, capsys):
     ],
 )
 def test_what_cannot_be_captured_is_refused_in_one_line(extra, message):
-    with pytest.raises(SpecError, match=message) as caught:
+    with pytest.raises(UserError, match=message) as caught:
         TrainConfig(**{**TINY, **extra, "cuda_graph": True}).validate()
     assert "\n" not in str(caught.value)
 
@@ -171,7 +171,7 @@ def test_joining_for_a_captured_ddp_turns_nccl_error_handling_off_first(
 
 def test_an_nccl_that_cannot_capture_collectives_is_refused_in_one_line(fake_init, monkeypatch):
     monkeypatch.setattr(torch.cuda.nccl, "version", lambda: (2, 9, 5))
-    with pytest.raises(SpecError, match=r"needs NCCL >= 2\.9\.6 .* this torch has NCCL 2\.9\.5") as caught:
+    with pytest.raises(UserError, match=r"needs NCCL >= 2\.9\.6 .* this torch has NCCL 2\.9\.5") as caught:
         join(World(0, 2, 0), torch.device("cuda"), capture=True)
     assert "\n" not in str(caught.value) and fake_init == []  # refused before any process group exists
 
@@ -181,7 +181,7 @@ def test_an_nccl_that_cannot_capture_collectives_is_refused_in_one_line(fake_ini
 # (Trainer.close).
 STAGED_WORKER = """
 import json, os, sys, torch
-import gan_train.loop as loop
+import gan_train.trainer as loop
 from gan_train.config import TrainConfig
 config = TrainConfig(**json.loads(sys.argv[1]))
 staged = config.cuda_graph and sys.argv[4] == "staged"  # "capture": the real thing, on CUDA

@@ -12,10 +12,10 @@ from test_image_data import _write_cifar_folder, _write_mnist
 from gan_train import checkpoint as ckpt
 from gan_train.config import IMAGE_DATASETS, TOY_DATASETS, apply_overrides
 from gan_train.errors import CheckpointError
-from gan_train.loop import Trainer
 from gan_train.presets import IMAGE_METHODS, MNIST_METHODS, get_preset
+from gan_train.trainer import Trainer
 from stability.cli import main
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 TINY = ["width=8", "batch_size=4", "gen_batch_size=6", "iterations=2", "n_critic=2", "checkpoint_every=1",
         "log_every=1", "tensorboard=false", "progress=false", "threads=1"]  # fmt: skip
@@ -70,9 +70,9 @@ def test_every_mnist_method_takes_finite_steps(method, mnist, tmp_path):
 
 
 def test_anchor_image_is_seeded_and_recorded(cifar, tmp_path):
-    a = Trainer.create(_config("cifar10-dcgan-mu_g_anc", cifar, "anchor_seed=3"), tmp_path / "a")
-    b = Trainer.create(_config("cifar10-dcgan-mu_g_anc", cifar, "anchor_seed=3"), tmp_path / "b")
-    c = Trainer.create(_config("cifar10-dcgan-mu_g_anc", cifar, "anchor_seed=4"), tmp_path / "c")
+    a = Trainer.create(_config("cifar10-dcgan-mu_anchor", cifar, "anchor_seed=3"), tmp_path / "a")
+    b = Trainer.create(_config("cifar10-dcgan-mu_anchor", cifar, "anchor_seed=3"), tmp_path / "b")
+    c = Trainer.create(_config("cifar10-dcgan-mu_anchor", cifar, "anchor_seed=4"), tmp_path / "c")
     anchor = a.penalty.anchor
     assert anchor.shape == (3, 32, 32) and float(anchor.min()) >= -1 and float(anchor.max()) <= 1
     assert torch.equal(anchor, b.penalty.anchor) and not torch.equal(anchor, c.penalty.anchor)
@@ -85,7 +85,7 @@ def test_anchor_image_is_seeded_and_recorded(cifar, tmp_path):
 
 
 def test_mnist_anchor_is_gray(mnist, tmp_path):
-    trainer = Trainer.create(_config("mnist-mu_g_anc", mnist), tmp_path / "run")
+    trainer = Trainer.create(_config("mnist-mu_anchor", mnist), tmp_path / "run")
     assert torch.equal(trainer.penalty.anchor, torch.full((1, 28, 28), 0.5))
 
 
@@ -119,7 +119,7 @@ def test_resume_continues_bitwise_on_images(cifar, tmp_path):
     ],
 )
 def test_bad_image_configs_are_one_line_errors(assignment, message):
-    with pytest.raises(SpecError, match=message):
+    with pytest.raises(UserError, match=message):
         apply_overrides(get_preset("mnist-p_g").config(), [assignment])
 
 
@@ -169,7 +169,7 @@ def test_channels_last_trains_to_the_same_parameters(arch, method, cifar, tmp_pa
 
 def test_channels_last_is_for_image_architectures(capsys):
     from gan_train.config import TrainConfig
-    from stability.spec.errors import SpecError
+    from stability.util.errors import UserError
 
-    with pytest.raises(SpecError, match="no convolutions"):
+    with pytest.raises(UserError, match="no convolutions"):
         apply_overrides(TrainConfig(), ["channels_last=true"])

@@ -12,9 +12,9 @@ import torch
 from gan_train import checkpoint as ckpt
 from gan_train.config import TrainConfig
 from gan_train.errors import CheckpointError, CheckpointWriteError, DivergenceError
-from gan_train.loop import Trainer
 from gan_train.metrics.log import read_metrics
-from stability.spec.errors import SpecError
+from gan_train.trainer import Trainer
+from stability.util.errors import UserError
 
 
 @pytest.fixture(autouse=True)
@@ -91,7 +91,7 @@ def test_short_8gaussians_run_with_mu_mid_reduces_w1(tmp_path):
         dict(measure="mu_gp", form="maxal", rho=2.0, lr_decay=True),
         dict(measure="none", spectral_norm=True, loss="hinge", gen_loss="minimax"),
         dict(measure="p_d", form="simple", clip=0.05, optimizer="rmsprop", dataset="swissroll"),
-        dict(measure="mu_g_anc", form="lp", gp_lambda=5.0, dataset="25gaussians", amp="bf16"),
+        dict(measure="mu_anchor", form="lp", gp_lambda=5.0, dataset="25gaussians", amp="bf16"),
     ],
     ids=["maxal-decay", "sn-hinge", "clip-rmsprop-p_d", "anchor-lp-bf16"],
 )
@@ -118,7 +118,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, overrides):
 
 def test_existing_run_dir_is_refused_without_resume(tmp_path):
     Trainer.create(tiny(), tmp_path / "run")
-    with pytest.raises(SpecError, match="already exists"):
+    with pytest.raises(UserError, match="already exists"):
         Trainer.create(tiny(), tmp_path / "run")
 
 
@@ -152,7 +152,7 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
 def test_resume_may_change_bookkeeping_only(tmp_path):
     run = tmp_path / "run"
     Trainer.create(tiny(iterations=4), run).run()
-    with pytest.raises(SpecError, match="cannot change when resuming"):
+    with pytest.raises(UserError, match="cannot change when resuming"):
         Trainer.resume(run, ["lr_d=0.5"])
     trainer = Trainer.resume(run, ["iterations=6"])
     assert trainer.run().iteration == 6

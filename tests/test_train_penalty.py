@@ -17,7 +17,7 @@ from gan_train.config import TrainConfig
 from gan_train.penalty import CriticPenalty, gradient_sq_norms
 from stability.spec.measures import get_measure
 
-MEASURES = ["p_d", "p_g", "mu_gp", "mu_mid", "mu_g_anc"]
+MEASURES = ["p_d", "p_g", "mu_gp", "mu_mid", "mu_anchor"]
 ANCHOR = [2.0, -1.0]
 
 
@@ -40,7 +40,7 @@ class LinearCritic(nn.Module):
 
 
 def _measure(name):
-    return get_measure(name, ANCHOR) if name == "mu_g_anc" else get_measure(name)
+    return get_measure(name, ANCHOR) if name == "mu_anchor" else get_measure(name)
 
 
 def _batch(n=16, seed=0):
@@ -120,7 +120,7 @@ def test_measures_produce_table1_point_sets():
     torch.testing.assert_close(points("p_d"), x_data)
     torch.testing.assert_close(points("p_g"), xg)
     torch.testing.assert_close(points("mu_mid"), (x_data + xg) / 2)
-    for name, target in (("mu_gp", x_data), ("mu_g_anc", torch.tensor(ANCHOR, dtype=torch.float64).expand_as(xg))):
+    for name, target in (("mu_gp", x_data), ("mu_anchor", torch.tensor(ANCHOR, dtype=torch.float64).expand_as(xg))):
         x_hat = points(name)
         alpha = (x_hat - xg) / (target - xg)  # one α per sample, the same in both coordinates
         torch.testing.assert_close(alpha[:, 0], alpha[:, 1])

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from gan_train.config import TrainConfig
-from gan_train.loop import CriticBatch, Trainer
 from gan_train.penalty import CriticPenalty, gradient_sq_norms
+from gan_train.trainer import CriticBatch, Trainer
 from stability.spec.measures import measure_from
 
 
@@ -59,7 +59,7 @@ def test_penalty_reusing_the_adversarial_forward_equals_its_own_forward(tmp_path
 
 
 def test_interpolating_measures_use_their_own_forward(tmp_path):
-    for name in ("mu_gp", "mu_mid", "mu_g_anc"):
+    for name in ("mu_gp", "mu_mid", "mu_anchor"):
         assert CriticPenalty(measure_from(name, [2.0, -1.0]), "simple", 1.0).reused_rows(8) is None
 
 

@@ -20,17 +20,17 @@ from gan_train.config import ACTIVATION_NAMES, INIT_NAMES, OPTIMIZER_NAMES, Trai
 from gan_train.data.fixed import FixedLawGenerator, class_balanced_subset, latent_needed
 from gan_train.data.images import load_images
 from gan_train.data.toy import DataStream, data_law, get_dataset, law_from_text
-from gan_train.loop import Trainer
 from gan_train.losses import critic_loss
 from gan_train.metrics.log import read_metrics
 from gan_train.nets import build_critic
 from gan_train.penalty import CriticPenalty
 from gan_train.presets import get_preset
+from gan_train.trainer import Trainer
 from models.mlp import ACTIVATIONS, INITS, MLP
-from stability.spec.errors import SpecError
 from stability.spec.links import LINKS
 from stability.spec.ops import SYMPY, TORCH
 from stability.spec.penalties import MAX_FORMS
+from stability.util.errors import UserError
 
 # Two fixed point sets, the fake one the real one shifted by (−2, 0): W1 = 2 (each point moves by the shift).
 REAL = "discrete([[1, 0.5], [1, -0.5]])"
@@ -65,7 +65,7 @@ def tiny(**overrides) -> TrainConfig:
 
 
 def _message(assignment: list[str], base: TrainConfig | None = None) -> str:
-    with pytest.raises(SpecError) as info:
+    with pytest.raises(UserError) as info:
         apply_overrides(base or TrainConfig(), assignment)
     message = str(info.value)
     assert "\n" not in message, message
@@ -189,7 +189,7 @@ def test_class_balanced_subset_by_hand():
     images = np.arange(7)[:, None]  # image i holds i
     # round 1: class 0 → 3, 1 → 1, 2 → 6, 3 → 0; round 2: class 0 → 5, 1 → 2, 3 → 4
     assert class_balanced_subset(images, labels, 6)[:, 0].tolist() == [3, 1, 6, 0, 5, 2]
-    with pytest.raises(SpecError, match="data_subset must be in 1..7"):
+    with pytest.raises(UserError, match="data_subset must be in 1..7"):
         class_balanced_subset(images, labels, 8)
 
 

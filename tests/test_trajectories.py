@@ -64,7 +64,7 @@ def test_alternating_step_uses_the_new_psi():
     np.testing.assert_allclose(trajectory.final, [psi1, theta1], rtol=1e-14)
 
 
-@pytest.mark.parametrize("measure", ["p_g", "p_d", "mu_gp", "mu_mid", "mu_g_anc"])
+@pytest.mark.parametrize("measure", ["p_g", "p_d", "mu_gp", "mu_mid", "mu_anchor"])
 def test_penalised_dirac_flow_converges_to_origin_monotonically(measure):
     trajectory = flow_trajectory(toy_field("dirac", measure, rho=1), START, t_max=40.0)
     L = trajectory.squared_norms()

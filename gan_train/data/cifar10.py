@@ -31,7 +31,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"  # published on the CIFAR page
@@ -121,26 +121,26 @@ def parse_batch(f: IO[bytes], label: str) -> tuple[np.ndarray, np.ndarray]:
         ``(images, labels)``: uint8 ``(n, 3, 32, 32)`` and int64 ``(n,)``.
 
     Raises:
-        SpecError: the file is not a readable batch (truncated, corrupt, wrong content).
+        UserError: the file is not a readable batch (truncated, corrupt, wrong content).
     """
     try:
         batch = _BatchUnpickler(f, encoding="bytes").load()
     except Exception as exc:  # any failure of a corrupt pickle is the user's file, not a bug
-        raise SpecError(f"CIFAR-10 batch {label} is corrupt or truncated ({type(exc).__name__}); replace it") from exc
+        raise UserError(f"CIFAR-10 batch {label} is corrupt or truncated ({type(exc).__name__}); replace it") from exc
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        raise SpecError(f"CIFAR-10 batch {label} is not a CIFAR-10 batch (no b'data'/b'labels' entries); replace it")
+        raise UserError(f"CIFAR-10 batch {label} is not a CIFAR-10 batch (no b'data'/b'labels' entries); replace it")
     data, labels = batch[b"data"], batch[b"labels"]
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
-        raise SpecError(f"CIFAR-10 batch {label} has data {got}, expected uint8 (n, 3072); replace it")
+        raise UserError(f"CIFAR-10 batch {label} has data {got}, expected uint8 (n, 3072); replace it")
     if not isinstance(labels, list | np.ndarray) or len(labels) != len(data):
-        raise SpecError(f"CIFAR-10 batch {label} has {len(labels)} labels for {len(data)} images; replace it")
+        raise UserError(f"CIFAR-10 batch {label} has {len(labels)} labels for {len(data)} images; replace it")
     try:
         labels = np.asarray(labels, dtype=np.int64)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise SpecError(f"CIFAR-10 batch {label} has non-integer labels; replace it") from exc
+        raise UserError(f"CIFAR-10 batch {label} has non-integer labels; replace it") from exc
     if labels.ndim != 1 or (labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES)):
-        raise SpecError(f"CIFAR-10 batch {label} has labels outside 0..{NUM_CLASSES - 1}; replace it")
+        raise UserError(f"CIFAR-10 batch {label} has labels outside 0..{NUM_CLASSES - 1}; replace it")
     return np.ascontiguousarray(data).reshape(len(data), *IMAGE_SHAPE), labels
 
 
@@ -163,7 +163,7 @@ def _load_from_folder(folder: Path, names: tuple[str, ...]) -> list[tuple[np.nda
 def _load_from_archive(archive: Path, names: tuple[str, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
     """Read the wanted members in one forward pass through the gzip stream (nothing is extracted)."""
     if archive_md5(archive) != CIFAR10_MD5:
-        raise SpecError(
+        raise UserError(
             f"{archive} has MD5 {archive_md5(archive)}, not the published {CIFAR10_MD5}: "
             f"it is corrupt or incomplete; delete it and download {CIFAR10_URL} again"
         )
@@ -180,15 +180,15 @@ def _load_from_archive(archive: Path, names: tuple[str, ...]) -> list[tuple[np.n
                 found[name] = parse_batch(io.BytesIO(f.read()), f"{archive}:{member.name}")
                 if len(found) == len(wanted):
                     break
-    except SpecError:
+    except UserError:
         raise
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise SpecError(
+        raise UserError(
             f"{archive} is truncated or not a gzip tar ({type(exc).__name__}); download {CIFAR10_URL} again"
         ) from exc
     missing = [f"{FOLDER_NAME}/{name}" for name in names if name not in found]
     if missing:
-        raise SpecError(f"{archive} lacks {', '.join(missing)}; download {CIFAR10_URL} again")
+        raise UserError(f"{archive} lacks {', '.join(missing)}; download {CIFAR10_URL} again")
     return [found[name] for name in names]
 
 
@@ -211,14 +211,14 @@ def load_cifar10(data_dir: str | os.PathLike[str], split: str = "train") -> tupl
         int64 ``(N,)``, in the files' order.
 
     Raises:
-        SpecError: unknown split, missing files (the message names them and the
+        UserError: unknown split, missing files (the message names them and the
             URL to fetch), MD5 mismatch, or a corrupt/truncated file (named).
     """
     if split not in SPLIT_FILES:
-        raise SpecError(f"unknown CIFAR-10 split {split!r}; valid: {', '.join(SPLIT_FILES)}")
+        raise UserError(f"unknown CIFAR-10 split {split!r}; valid: {', '.join(SPLIT_FILES)}")
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise SpecError(f"CIFAR-10 data directory {data_dir} does not exist; {_where_to_put(data_dir)}")
+        raise UserError(f"CIFAR-10 data directory {data_dir} does not exist; {_where_to_put(data_dir)}")
     names = SPLIT_FILES[split]
     folder = _find_folder(data_dir, names)
     if folder is not None:
@@ -229,8 +229,8 @@ def load_cifar10(data_dir: str | os.PathLike[str], split: str = "train") -> tupl
         partial = next((d for d in (data_dir / FOLDER_NAME, data_dir) if (d / names[0]).is_file()), None)
         if partial is not None:
             missing = [name for name in names if not (partial / name).is_file()]
-            raise SpecError(f"CIFAR-10 folder {partial} lacks {', '.join(missing)}; {_where_to_put(data_dir)}")
-        raise SpecError(
+            raise UserError(f"CIFAR-10 folder {partial} lacks {', '.join(missing)}; {_where_to_put(data_dir)}")
+        raise UserError(
             f"CIFAR-10 not found in {data_dir}: expected {ARCHIVE_NAME} or {FOLDER_NAME}/ "
             f"({', '.join(names)}); {_where_to_put(data_dir)}"
         )

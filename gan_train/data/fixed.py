@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from stability.spec.errors import SpecError
 from stability.spec.lambdify import lambdify_torch
 from stability.spec.laws import Law
+from stability.util.errors import UserError
 
 #: Offset of the seed of the noise images from the run's ``seed`` (other streams use 1_000_003 and 2_000_003).
 NOISE_SEED_OFFSET = 3_000_017
@@ -62,7 +62,7 @@ class FixedLawGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # (B, m) -> (B, d)
         if z.shape[1] < self.latent:
-            raise SpecError(f"the fixed law {self.law} needs latent_dim >= {self.latent}, got {z.shape[1]}")
+            raise UserError(f"the fixed law {self.law} needs latent_dim >= {self.latent}, got {z.shape[1]}")
         rows = z.shape[0]
         values = []
         for branch, point in zip(self.law.branches, self._points):
@@ -114,11 +114,11 @@ def class_balanced_subset(images: np.ndarray, labels: Any, n: int) -> np.ndarray
     (round, class).
 
     Raises:
-        SpecError: ``n`` is larger than the number of images.
+        UserError: ``n`` is larger than the number of images.
     """
     labels = np.asarray(labels)
     if not 1 <= n <= len(labels):
-        raise SpecError(f"data_subset must be in 1..{len(labels)} (the training images), got {n}")
+        raise UserError(f"data_subset must be in 1..{len(labels)} (the training images), got {n}")
     order = np.argsort(labels, kind="stable")  # grouped by class, split order inside each class
     _, starts, counts = np.unique(labels[order], return_index=True, return_counts=True)
     within = np.empty(len(labels), dtype=np.int64)

@@ -44,7 +44,7 @@ import torch
 
 from gan_train.data.cifar10 import load_cifar10
 from gan_train.data.mnist import load_mnist
-from stability.spec.errors import SpecError, unknown_name
+from stability.util.errors import UserError, unknown_name
 
 SCALES = ("tanh", "sigmoid")
 _NOISE_BITS = 16  # sub-levels of dequantisation noise per intensity level
@@ -83,7 +83,7 @@ IMAGE_DATASETS: dict[str, ImageDataset] = {
 
 
 def get_image_dataset(name: str) -> ImageDataset:
-    """The registry entry of ``name``; a :class:`SpecError` listing the valid names otherwise."""
+    """The registry entry of ``name``; a :class:`UserError` listing the valid names otherwise."""
     if name not in IMAGE_DATASETS:
         raise unknown_name("image dataset", name, list(IMAGE_DATASETS))
     return IMAGE_DATASETS[name]
@@ -101,7 +101,7 @@ def load_images(name: str, data_dir: str | os.PathLike[str], split: str = "train
         ``(images, labels)``: uint8 ``(N, C, H, W)`` and int64 ``(N,)``.
 
     Raises:
-        SpecError: unknown name or split, missing or corrupt files.
+        UserError: unknown name or split, missing or corrupt files.
     """
     dataset = get_image_dataset(name)
     images, labels = dataset.load(data_dir, split)
@@ -118,7 +118,7 @@ def _noise_seed(seed: int, rank: int) -> int:
 
 def _check_int(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise SpecError(f"{name} must be an integer ≥ {low}, got {value!r}")
+        raise UserError(f"{name} must be an integer ≥ {low}, got {value!r}")
     return int(value)
 
 
@@ -151,7 +151,7 @@ class DeviceImageStream:
         world_size: number of ranks sharing each epoch's permutation.
 
     Raises:
-        SpecError: non-uint8 images, a bad scale/rank/size, or more ranks or a
+        UserError: non-uint8 images, a bad scale/rank/size, or more ranks or a
             larger step than there are images.
     """
 
@@ -170,29 +170,29 @@ class DeviceImageStream:
         self.world_size = _check_int("world_size", world_size, 1)
         self.rank = _check_int("rank", rank, 0)
         if self.rank >= self.world_size:
-            raise SpecError(f"rank must be in 0..{self.world_size - 1} for world_size {self.world_size}, got {rank}")
+            raise UserError(f"rank must be in 0..{self.world_size - 1} for world_size {self.world_size}, got {rank}")
         if scale not in SCALES:
-            raise SpecError(f"unknown pixel scale {scale!r}; valid: {', '.join(SCALES)}")
+            raise UserError(f"unknown pixel scale {scale!r}; valid: {', '.join(SCALES)}")
         self.scale = scale
         self.dequantize = bool(dequantize)
         if isinstance(images, torch.Tensor):
             if images.dtype != torch.uint8:
-                raise SpecError(f"images must be uint8, got {images.dtype}")
+                raise UserError(f"images must be uint8, got {images.dtype}")
             host = images
         else:
             array = np.asarray(images)
             if array.dtype != np.uint8:
-                raise SpecError(f"images must be uint8, got {array.dtype}")
+                raise UserError(f"images must be uint8, got {array.dtype}")
             if not (array.flags.c_contiguous and array.flags.writeable):
                 array = np.array(array, order="C")
             host = torch.from_numpy(array)
         if host.ndim < 2:
-            raise SpecError(f"images must have shape (N, C, H, W), got {tuple(host.shape)}")
+            raise UserError(f"images must have shape (N, C, H, W), got {tuple(host.shape)}")
         n = host.shape[0]
         if self.world_size > n:
-            raise SpecError(f"{self.world_size} ranks but only {n} images: each rank needs at least one")
+            raise UserError(f"{self.world_size} ranks but only {n} images: each rank needs at least one")
         if self.batch_size * self.world_size > n:
-            raise SpecError(
+            raise UserError(
                 f"batch_size {self.batch_size} × {self.world_size} rank(s) exceeds the {n} images of the data set"
             )
         self.data = host.to(device)  # the one host→device copy
@@ -251,11 +251,11 @@ class DeviceImageStream:
         """Restore the stream exactly: redraw the current epoch's permutation from its generator state.
 
         Raises:
-            SpecError: the state belongs to a stream over another data set size, batch size or rank layout.
+            UserError: the state belongs to a stream over another data set size, batch size or rank layout.
         """
         for key in ("num_samples", "batch_size", "world_size", "rank"):
             if int(state[key]) != getattr(self, key):
-                raise SpecError(
+                raise UserError(
                     f"saved image stream has {key} {int(state[key])}, this run has {getattr(self, key)}; "
                     "resume with the same data set and batch layout"
                 )

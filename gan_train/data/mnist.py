@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 MNIST_URL = "https://yann.lecun.com/exdb/mnist/"
 SPLIT_FILES: dict[str, tuple[str, str]] = {
@@ -45,7 +45,7 @@ def _find(data_dir: Path, name: str) -> Path:
     for candidate in (data_dir / name, data_dir / f"{name}.gz"):
         if candidate.is_file():
             return candidate
-    raise SpecError(
+    raise UserError(
         f"MNIST file {name} (or {name}.gz) not found in {data_dir}; download the four IDX files "
         f"({', '.join(n + '.gz' for pair in SPLIT_FILES.values() for n in pair)}) from {MNIST_URL} yourself "
         f"and put them there"
@@ -63,7 +63,7 @@ def read_idx(path: str | os.PathLike[str], magic: int) -> np.ndarray:
         The uint8 array of the shape the header declares (a writable copy).
 
     Raises:
-        SpecError: unreadable gzip, wrong magic number, or a length that does not match the header.
+        UserError: unreadable gzip, wrong magic number, or a length that does not match the header.
     """
     path = Path(path)
     try:
@@ -73,19 +73,19 @@ def read_idx(path: str | os.PathLike[str], magic: int) -> np.ndarray:
         else:
             raw = path.read_bytes()
     except (EOFError, OSError, zlib.error) as exc:
-        raise SpecError(f"MNIST file {path} is truncated or not gzip ({type(exc).__name__}); replace it") from exc
+        raise UserError(f"MNIST file {path} is truncated or not gzip ({type(exc).__name__}); replace it") from exc
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
     if len(raw) < 4 or int.from_bytes(raw[:4], "big") != magic:
         found = f"0x{int.from_bytes(raw[:4], 'big'):08x}" if len(raw) >= 4 else "nothing"
-        raise SpecError(f"MNIST file {path} starts with {found}, not the IDX magic 0x{magic:08x}; replace it")
+        raise UserError(f"MNIST file {path} starts with {found}, not the IDX magic 0x{magic:08x}; replace it")
     if len(raw) < header:
-        raise SpecError(f"MNIST file {path} is truncated inside its header; replace it")
+        raise UserError(f"MNIST file {path} is truncated inside its header; replace it")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header + math.prod(shape)
     if len(raw) != expected:
         what = "truncated" if len(raw) < expected else "longer than its header says"
-        raise SpecError(
+        raise UserError(
             f"MNIST file {path} is {what}: {len(raw)} bytes for shape {shape} ({expected} expected); replace it"
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
@@ -105,24 +105,24 @@ def load_mnist(data_dir: str | os.PathLike[str], split: str = "train") -> tuple[
         ``(images, labels)``: uint8 ``(N, 1, 28, 28)`` (0 = background) and int64 ``(N,)``.
 
     Raises:
-        SpecError: unknown split, a missing file (the message names the expected
+        UserError: unknown split, a missing file (the message names the expected
             files and where to get them), or a corrupt file (named).
     """
     if split not in SPLIT_FILES:
-        raise SpecError(f"unknown MNIST split {split!r}; valid: {', '.join(SPLIT_FILES)}")
+        raise UserError(f"unknown MNIST split {split!r}; valid: {', '.join(SPLIT_FILES)}")
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise SpecError(f"MNIST data directory {data_dir} does not exist; put the IDX files from {MNIST_URL} there")
+        raise UserError(f"MNIST data directory {data_dir} does not exist; put the IDX files from {MNIST_URL} there")
     images_name, labels_name = SPLIT_FILES[split]
     images_path, labels_path = _find(data_dir, images_name), _find(data_dir, labels_name)
     images = read_idx(images_path, IMAGES_MAGIC)
     labels = read_idx(labels_path, LABELS_MAGIC)
     if images.shape[1:] != IMAGE_SHAPE[1:]:
-        raise SpecError(f"MNIST file {images_path} holds {images.shape[1:]} images, not 28×28; replace it")
+        raise UserError(f"MNIST file {images_path} holds {images.shape[1:]} images, not 28×28; replace it")
     if len(labels) != len(images):
-        raise SpecError(
+        raise UserError(
             f"MNIST file {labels_path} has {len(labels)} labels for the {len(images)} images of {images_path}"
         )
     if labels.size and labels.max() >= NUM_CLASSES:
-        raise SpecError(f"MNIST file {labels_path} has labels outside 0..{NUM_CLASSES - 1}; replace it")
+        raise UserError(f"MNIST file {labels_path} has labels outside 0..{NUM_CLASSES - 1}; replace it")
     return images.reshape(len(images), *IMAGE_SHAPE), labels.astype(np.int64)

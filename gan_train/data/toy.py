@@ -37,9 +37,9 @@ from typing import Any
 import sympy
 import torch
 
-from stability.spec.errors import SpecError, unknown_name
 from stability.spec.expressions import parse
 from stability.spec.laws import LAWS, Law, mixture, normal, product, pushforward, uniform
+from stability.util.errors import UserError, unknown_name
 
 
 def eight_gaussians() -> Law:
@@ -92,19 +92,19 @@ def law_from_text(text: str, what: str = "dataset") -> Law:
     """A numeric law on R² written in the spec-file language, e.g. ``"discrete([[0, 0], [1, 1]])"``.
 
     Raises:
-        SpecError: the text is not a law, has free symbols, or is not 2-D.
+        UserError: the text is not a law, has free symbols, or is not 2-D.
     """
     try:
         law = parse(text, {}, functions=LAWS, what=f"{what} law")
     except TypeError:  # e.g. arithmetic on a law
         law = None
     if not isinstance(law, Law):
-        raise SpecError(f"{what} {text!r} is not a law; use one of: {', '.join(sorted(LAWS))}")
+        raise UserError(f"{what} {text!r} is not a law; use one of: {', '.join(sorted(LAWS))}")
     if law.parameters():
         names = ", ".join(sorted(s.name for s in law.parameters()))
-        raise SpecError(f"{what} {text!r} must be numeric, but it depends on {names}")
+        raise UserError(f"{what} {text!r} must be numeric, but it depends on {names}")
     if law.dim != 2:
-        raise SpecError(f"{what} {text!r} is a law on R^{law.dim}; the 2-D networks need R^2")
+        raise UserError(f"{what} {text!r} is a law on R^{law.dim}; the 2-D networks need R^2")
     return law
 
 

@@ -6,7 +6,7 @@ experiment list`` and ``ganstab --help`` stay fast); :meth:`ExperimentEntry.load
 docstring cites the seed text line by line and lists every deviation from the paper.
 
 Every experiment runs through :func:`gan_train.experiments.base.run_experiment`: the runs are the trainer's own
-(:class:`gan_train.loop.Trainer` on a :class:`gan_train.config.TrainConfig`), each finished seed is kept in its own
+(:class:`gan_train.trainer.Trainer` on a :class:`gan_train.config.TrainConfig`), each finished seed is kept in its own
 file so that a rerun skips it, and the outputs are the figures (PNG and PDF), ``results.md`` and ``results.json``.
 """
 
@@ -16,7 +16,7 @@ import importlib
 from dataclasses import dataclass
 from types import ModuleType
 
-from stability.spec.errors import unknown_name
+from stability.util.errors import unknown_name
 
 
 @dataclass(frozen=True)

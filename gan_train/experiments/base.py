@@ -7,7 +7,7 @@ the seed text (that list is copied into ``results.md`` and ``results.json``):
 * ``tasks(options) -> list[Task]``: the training runs, each a *cell* (a method in a setting) and a seed with its
   :class:`~gan_train.config.TrainConfig`, and the iterations at which it is measured;
 * ``measure(trainer, task, iteration) -> dict``: the numbers of one run at one of those iterations, read from the
-  live :class:`~gan_train.loop.Trainer` (critic and generator in eval mode, so measuring changes nothing);
+  live :class:`~gan_train.trainer.Trainer` (critic and generator in eval mode, so measuring changes nothing);
 * ``report(workspace, outcomes) -> Report``: tables, figures and their numbers, from every task's
   :class:`Outcome`.
 
@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from gan_train.config import RESUMABLE_KEYS, TrainConfig
-from stability.spec.errors import SpecError
 from stability.util.atomic import atomic_save, atomic_write, check_writable, ensure_directory
+from stability.util.errors import UserError
 
 #: Keys that do not change what a run computes (or only its speed), so a seed file made with other values of them
 #: is still this experiment's: where the data lives, the device, threads and the progress bar.
@@ -208,7 +208,7 @@ class Workspace:
                 if stop in at:
                     continue
                 if trainer.iteration > stop:
-                    raise SpecError(
+                    raise UserError(
                         f"{self.run_dir(task)} is at iteration {trainer.iteration}, past the measurement at {stop} "
                         f"that {partial_path.name} lacks; delete that run directory to run this seed again"
                     )
@@ -233,12 +233,12 @@ class Workspace:
     def _open(self, task: Task) -> Any:
         """A new run, or the interrupted one resumed from its newest checkpoint."""
         from gan_train.config import read_run_config
-        from gan_train.loop import Trainer
+        from gan_train.trainer import Trainer
 
         run_dir = self.run_dir(task)
         if not (run_dir / "config.json").is_file():
             if run_dir.is_dir() and any(run_dir.iterdir()):
-                raise SpecError(f"{run_dir} holds files but no config.json; delete it to run this seed again")
+                raise UserError(f"{run_dir} holds files but no config.json; delete it to run this seed again")
             return Trainer.create(task.config, run_dir)
         saved = read_run_config(run_dir, "resume").to_dict()
         wanted = task.config.to_dict()
@@ -342,7 +342,7 @@ def run_experiment(name: str, options: Options) -> dict[str, Any]:
     chosen = [t for t in tasks if options.selects(t.cell)]
     if not chosen:
         names = list(dict.fromkeys(t.cell for t in tasks))
-        raise SpecError(f"--cells {' '.join(options.cells)} matches no cell of {name}; its cells: {', '.join(names)}")
+        raise UserError(f"--cells {' '.join(options.cells)} matches no cell of {name}; its cells: {', '.join(names)}")
     workspace = Workspace(entry, module, options)
     outcomes = []
     with tqdm(chosen, desc=name, unit="run", disable=not options.progress, dynamic_ncols=True) as bar:
@@ -473,9 +473,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise SpecError(f"{path} is unreadable ({exc}); delete it to run that seed again") from None
+        raise UserError(f"{path} is unreadable ({exc}); delete it to run that seed again") from None
     if not isinstance(value, dict):
-        raise SpecError(f"{path} does not hold a JSON object; delete it to run that seed again")
+        raise UserError(f"{path} does not hold a JSON object; delete it to run that seed again")
     return value
 
 
@@ -487,7 +487,7 @@ def _check_same_config(stored: dict[str, Any], config: TrainConfig, path: Path) 
     differing = [k for k in wanted if k not in INCIDENTAL_KEYS and made[k] != wanted[k]]
     if differing:
         key = differing[0]
-        raise SpecError(
+        raise UserError(
             f"{path} was made with {key}={made[key]!r}, this invocation wants {wanted[key]!r} "
             f"({len(differing)} key(s) differ): use another --out for other settings"
         )

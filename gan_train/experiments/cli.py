@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from stability.spec.errors import SpecError, int_type
+from stability.util.errors import UserError, int_type
 
 EXAMPLES = """\
 examples:
@@ -78,7 +78,7 @@ def run_command(args: argparse.Namespace) -> int:
         return 0
     get_experiment(args.name)  # an unknown name is one line before anything else
     if not args.out:
-        raise SpecError("--out DIR is required to run an experiment")
+        raise UserError("--out DIR is required to run an experiment")
     from gan_train.errors import Preempted, TrainingStopped
     from gan_train.experiments.base import Options, run_experiment
 

@@ -59,7 +59,7 @@ from gan_train.experiments.base import (
 from gan_train.presets import ITERATIONS, get_preset
 
 DATASETS = ("8gaussians", "25gaussians", "swissroll")
-METHODS = ("wgan", "wgan-gp", "p_g", "p_d", "mu_gp", "mu_mid", "mu_g_anc")
+METHODS = ("wgan", "wgan-gp", "p_g", "p_d", "mu_gp", "mu_mid", "mu_anchor")
 LABELS = {
     "wgan": "WGAN",
     "wgan-gp": "WGAN-GP",
@@ -67,9 +67,9 @@ LABELS = {
     "p_d": "$p_d$",
     "mu_gp": "$\\mu_{GP}$",
     "mu_mid": "$\\mu_{mid}$",
-    "mu_g_anc": "$\\mu_{g,anc}$",
+    "mu_anchor": "$\\mu_{g,anc}$",
 }
-TEXT_LABELS = {"p_g": "p_g", "p_d": "p_d", "mu_gp": "μ_GP", "mu_mid": "μ_mid", "mu_g_anc": "μ_g,anc"}
+TEXT_LABELS = {"p_g": "p_g", "p_d": "p_d", "mu_gp": "μ_GP", "mu_mid": "μ_mid", "mu_anchor": "μ_g,anc"}
 W1_SAMPLES, COVERAGE_SAMPLES, GRID, SHOWN = 1000, 2500, 64, 500
 QUICK = ["width=16", "batch_size=32", "n_critic=2"]
 QUICK_W1_SAMPLES = 128

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 from scipy import linalg
 
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 #: The routes :func:`frechet_distance` knows.
 METHODS = ("eigh", "sqrtm", "torch-fidelity")
@@ -57,7 +57,7 @@ DEFAULT_METHOD = "eigh"
 
 
 def check_statistics(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> tuple[np.ndarray, ...]:
-    """The four statistics as float64 arrays, or a one-line :class:`SpecError` saying what is wrong.
+    """The four statistics as float64 arrays, or a one-line :class:`UserError` saying what is wrong.
 
     Means must be 1-D of one length d, covariances (d, d), everything finite.
     """
@@ -66,22 +66,22 @@ def check_statistics(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> tuple[np.n
         try:
             array = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError) as exc:
-            raise SpecError(f"Fréchet distance: {name} is not a numeric array ({exc})") from None
+            raise UserError(f"Fréchet distance: {name} is not a numeric array ({exc})") from None
         if array.ndim != ndim:
-            raise SpecError(f"Fréchet distance: {name} must be {ndim}-D, got shape {array.shape}")
+            raise UserError(f"Fréchet distance: {name} must be {ndim}-D, got shape {array.shape}")
         if not np.isfinite(array).all():
             bad = int(array.size - np.isfinite(array).sum())
-            raise SpecError(f"Fréchet distance: {name} has {bad} non-finite entries (NaN or inf)")
+            raise UserError(f"Fréchet distance: {name} has {bad} non-finite entries (NaN or inf)")
         out.append(array)
     m1, s1, m2, s2 = out
     d = m1.shape[0]
     if d == 0:
-        raise SpecError("Fréchet distance: the statistics are empty (dimension 0)")
+        raise UserError("Fréchet distance: the statistics are empty (dimension 0)")
     if m2.shape != (d,):
-        raise SpecError(f"Fréchet distance: the means have different lengths, {m1.shape[0]} and {m2.shape[0]}")
+        raise UserError(f"Fréchet distance: the means have different lengths, {m1.shape[0]} and {m2.shape[0]}")
     for name, s in (("sigma1", s1), ("sigma2", s2)):
         if s.shape != (d, d):
-            raise SpecError(f"Fréchet distance: {name} must be ({d}, {d}) to match the means, got {s.shape}")
+            raise UserError(f"Fréchet distance: {name} must be ({d}, {d}) to match the means, got {s.shape}")
     return m1, s1, m2, s2
 
 
@@ -120,7 +120,7 @@ def frechet_distance_sqrtm(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, eps: fl
 
     Guards (pytorch-fid's): if the root of the product is not finite, ``eps`` is added to both
     diagonals and the root taken again; an imaginary part of the root's diagonal within 1e-3 of
-    zero is rounding and dropped, a larger one raises :class:`SpecError`. scipy's warning that the
+    zero is rounding and dropped, a larger one raises :class:`UserError`. scipy's warning that the
     product is singular or ill-conditioned (pytorch-fid silences it with ``disp=False``, which
     scipy ≥ 1.16 deprecates) is silenced here too.
     """
@@ -134,13 +134,13 @@ def frechet_distance_sqrtm(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, eps: fl
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             worst = float(np.max(np.abs(covmean.imag)))
-            raise SpecError(
+            raise UserError(
                 f"Fréchet distance: sqrt(C1 C2) has an imaginary part of {worst:.3g}; "
                 "the covariances are not positive semi-definite"
             )
         covmean = covmean.real
     if not np.isfinite(covmean).all():
-        raise SpecError("Fréchet distance: sqrt(C1 C2) is not finite even with eps on the diagonals")
+        raise UserError("Fréchet distance: sqrt(C1 C2) is not finite even with eps on the diagonals")
     return _mean_term(m1, m2) + float(np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
 
 
@@ -170,10 +170,10 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, method: str |
             ``None`` means :data:`DEFAULT_METHOD`.
 
     Raises:
-        SpecError: wrong shapes, non-finite entries, an unknown method, or (sqrtm) a
+        UserError: wrong shapes, non-finite entries, an unknown method, or (sqrtm) a
             product whose square root is not real.
     """
     method = DEFAULT_METHOD if method is None else method
     if method not in _ROUTES:
-        raise SpecError(f"unknown Fréchet distance method {method!r}; valid: {', '.join(METHODS)}")
+        raise UserError(f"unknown Fréchet distance method {method!r}; valid: {', '.join(METHODS)}")
     return _ROUTES[method](mu1, sigma1, mu2, sigma2)

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from stability.spec.errors import SpecError, unknown_name
+from stability.util.errors import UserError, unknown_name
 
 #: The weights file the user must fetch (pytorch-fid's name for the converted TF 2015-12-05 graph).
 WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -84,7 +84,7 @@ def no_download() -> Iterator[None]:
     import torch_fidelity.feature_extractor_inceptionv3 as fe
 
     def refuse(url: str, *args: Any, **kwargs: Any) -> Any:
-        raise SpecError(f"torch-fidelity tried to download {url}; {_weights_hint()}")
+        raise UserError(f"torch-fidelity tried to download {url}; {_weights_hint()}")
 
     saved = fe.load_state_dict_from_url
     fe.load_state_dict_from_url = refuse
@@ -117,13 +117,13 @@ def _examples(keys: Iterable[str], n: int = 2) -> str:
 
 
 def check_state_dict(state: Any, path: str | os.PathLike) -> None:
-    """A one-line :class:`SpecError` unless ``state`` is a state dict of torch-fidelity's InceptionV3.
+    """A one-line :class:`UserError` unless ``state`` is a state dict of torch-fidelity's InceptionV3.
 
     ``*.num_batches_tracked`` buffers may be absent (older files; unused in eval mode).
     """
     what = f"{path} is not a state dict of torch-fidelity's InceptionV3"
     if not isinstance(state, Mapping):
-        raise SpecError(f"{what} (it holds a {type(state).__name__}); expected {WEIGHTS_FILENAME}")
+        raise UserError(f"{what} (it holds a {type(state).__name__}); expected {WEIGHTS_FILENAME}")
     expected = expected_state_shapes()
     keys = {k for k in state if isinstance(k, str)}
     missing = {k for k in expected if k not in keys and not k.endswith(".num_batches_tracked")}
@@ -142,19 +142,19 @@ def check_state_dict(state: Any, path: str | os.PathLike) -> None:
         k = sorted(wrong)[0]
         problems.append(f"{len(wrong)} of the wrong shape ({k}: {wrong[k]}, expected {expected[k]})")
     if problems:
-        raise SpecError(f"{what}: {'; '.join(problems)}; expected {WEIGHTS_FILENAME}")
+        raise UserError(f"{what}: {'; '.join(problems)}; expected {WEIGHTS_FILENAME}")
     bad = [k for k in expected if k in keys and state[k].is_floating_point() and not torch.isfinite(state[k]).all()]
     if bad:
-        raise SpecError(f"{what}: {len(bad)} tensors hold NaN or inf ({_examples(bad)}); the file is damaged")
+        raise UserError(f"{what}: {len(bad)} tensors hold NaN or inf ({_examples(bad)}); the file is damaged")
 
 
 def _device(device: str | torch.device | None) -> torch.device:
     try:
         device = torch.device("cpu" if device is None else device)
     except (RuntimeError, TypeError) as exc:
-        raise SpecError(f"not a torch device: {device!r} ({_first_line(exc)})") from None
+        raise UserError(f"not a torch device: {device!r} ({_first_line(exc)})") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SpecError(f"device {device} was asked for, but CUDA is not available here; use 'cpu'")
+        raise UserError(f"device {device} was asked for, but CUDA is not available here; use 'cpu'")
     return device
 
 
@@ -164,19 +164,19 @@ def load_inception(weights_path: str | os.PathLike, device: str | torch.device |
     without gradients, on ``device``. Never downloads.
 
     Raises:
-        SpecError: the file is missing, unreadable as a plain-tensor state dict, or not one of this
+        UserError: the file is missing, unreadable as a plain-tensor state dict, or not one of this
             network (missing keys, foreign keys, wrong shapes, non-finite values); CUDA asked for and absent.
     """
     if weights_path is None or str(weights_path) == "":
-        raise SpecError(f"InceptionV3 needs a local weights file: {_weights_hint()}")
+        raise UserError(f"InceptionV3 needs a local weights file: {_weights_hint()}")
     path = Path(weights_path).expanduser()
     if not path.is_file():
-        raise SpecError(f"InceptionV3 weights not found at {path}: {_weights_hint()}")
+        raise UserError(f"InceptionV3 weights not found at {path}: {_weights_hint()}")
     device = _device(device)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # text files, other pickles, damaged zips: all one message
-        raise SpecError(
+        raise UserError(
             f"{path} cannot be read as a PyTorch state dict ({_first_line(exc)}); expected {WEIGHTS_FILENAME}"
         ) from None
     check_state_dict(state, path)
@@ -193,10 +193,10 @@ def load_inception(weights_path: str | os.PathLike, device: str | torch.device |
                 feature_extractor_compile=False,
                 verbose=False,
             )
-    except SpecError:
+    except UserError:
         raise
     except Exception as exc:  # torch-fidelity's own (strict) load refused the file after all
-        raise SpecError(
+        raise UserError(
             f"torch-fidelity could not load {path} ({_first_line(exc)}); expected {WEIGHTS_FILENAME}"
         ) from None
     return extractor.to(device)
@@ -219,9 +219,9 @@ def to_uint8(x: Any, scale: str = "tanh") -> torch.Tensor:
     if x.dtype == torch.uint8:
         return x
     if not x.is_floating_point():
-        raise SpecError(f"images must be uint8 or floating point, got {x.dtype}")
+        raise UserError(f"images must be uint8 or floating point, got {x.dtype}")
     if not torch.isfinite(x).all():
-        raise SpecError("images hold NaN or inf; cannot convert them to uint8")
+        raise UserError("images hold NaN or inf; cannot convert them to uint8")
     if scale == "tanh":
         return (255 * (x.clamp(-1, 1) * 0.5 + 0.5)).to(torch.uint8)
     return (255 * x.clamp(0, 1)).to(torch.uint8)
@@ -230,9 +230,9 @@ def to_uint8(x: Any, scale: str = "tanh") -> torch.Tensor:
 def _as_image_batch(batch: Any) -> torch.Tensor:
     x = torch.as_tensor(batch)
     if x.dtype != torch.uint8:
-        raise SpecError(f"Inception features need uint8 images, got {x.dtype}; convert them with to_uint8(x, scale)")
+        raise UserError(f"Inception features need uint8 images, got {x.dtype}; convert them with to_uint8(x, scale)")
     if x.dim() != 4 or x.shape[1] != 3:
-        raise SpecError(f"Inception features need images shaped (N, 3, H, W), got {tuple(x.shape)}")
+        raise UserError(f"Inception features need images shaped (N, 3, H, W), got {tuple(x.shape)}")
     return x
 
 
@@ -266,7 +266,7 @@ def merge_features(parts: Sequence[InceptionFeatures]) -> InceptionFeatures:
     """
     parts = [p for p in parts if p is not None and p.n > 0]
     if not parts:
-        raise SpecError("no images were given to the Inception network")
+        raise UserError("no images were given to the Inception network")
     n = sum(p.n for p in parts)
     merged = InceptionFeatures(n=n)
     if all(p.mu is not None for p in parts):
@@ -314,7 +314,7 @@ def inception_features(
     wanted = ([POOL_FEATURES] if statistics else []) + ([LOGITS] if logits else [])
     lacking = [name for name in wanted if name not in names]
     if lacking:
-        raise SpecError(f"the feature extractor does not produce {lacking} (it has {names}); use load_inception")
+        raise UserError(f"the feature extractor does not produce {lacking} (it has {names}); use load_inception")
     device = _extractor_device(extractor)
     n = 0
     shift = total_sum = total_outer = None
@@ -339,22 +339,22 @@ def inception_features(
             n += len(x)
             bar.update(len(x))
     if n == 0:
-        raise SpecError("no images were given to the Inception network")
+        raise UserError("no images were given to the Inception network")
     result = InceptionFeatures(n=n)
     if statistics:
         if n < 2:
-            raise SpecError("the covariance of the Inception features needs at least 2 images, got 1")
+            raise UserError("the covariance of the Inception features needs at least 2 images, got 1")
         mean_shifted = total_sum / n
         mu = (shift + mean_shifted).cpu().numpy()
         sigma = ((total_outer - n * torch.outer(mean_shifted, mean_shifted)) / (n - 1)).cpu().numpy()
         sigma = (sigma + sigma.T) * 0.5
         if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
-            raise SpecError("the Inception features are not finite; are the weights the right ones?")
+            raise UserError("the Inception features are not finite; are the weights the right ones?")
         result.mu, result.sigma = mu, sigma
     if logits:
         result.logits = torch.cat(kept)
         if not torch.isfinite(result.logits).all():
-            raise SpecError("the Inception logits are not finite; are the weights the right ones?")
+            raise UserError("the Inception logits are not finite; are the weights the right ones?")
     return result
 
 
@@ -376,14 +376,14 @@ def inception_score(
     """
     x = torch.as_tensor(logits_or_probs)
     if x.dim() != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-        raise SpecError(f"the Inception Score needs an (N, classes) array, got shape {tuple(x.shape)}")
+        raise UserError(f"the Inception Score needs an (N, classes) array, got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         x = x.to(torch.float64)
     n = x.shape[0]
     if not isinstance(splits, (int, np.integer)) or not 1 <= splits <= n:
-        raise SpecError(f"the Inception Score needs 1 <= splits <= number of samples ({n}), got {splits}")
+        raise UserError(f"the Inception Score needs 1 <= splits <= number of samples ({n}), got {splits}")
     if not torch.isfinite(x).all():
-        raise SpecError("the Inception Score got NaN or inf among its inputs")
+        raise UserError("the Inception Score got NaN or inf among its inputs")
     x = x.detach().cpu()
     if not probs:
         from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
@@ -392,7 +392,7 @@ def inception_score(
         return float(out[KEY_METRIC_ISC_MEAN]), float(out[KEY_METRIC_ISC_STD])
     p = x.to(torch.float64)
     if (p < 0).any() or not torch.allclose(p.sum(1), torch.ones(n, dtype=torch.float64), rtol=0, atol=1e-6):
-        raise SpecError("probs=True needs rows of non-negative class probabilities that sum to 1")
+        raise UserError("probs=True needs rows of non-negative class probabilities that sum to 1")
     if shuffle:
         p = p[np.random.RandomState(rng_seed).permutation(n), :]
     scores = []
@@ -428,14 +428,14 @@ def max_is_samples(available: int | None = None) -> int:
 
 
 def check_is_memory(n_samples: int) -> None:
-    """A one-line :class:`SpecError` when ``n_samples``' logits (n × 1008 floats) cannot be held in memory."""
+    """A one-line :class:`UserError` when ``n_samples``' logits (n × 1008 floats) cannot be held in memory."""
     available = available_memory_bytes()
     if available <= 0:
         return  # unknown: do not refuse on a guess
     limit = max_is_samples(available)
     if n_samples > limit:
         gib = 2.0**30
-        raise SpecError(
+        raise UserError(
             f"n_samples={n_samples} is too many for the Inception Score here: its logits ({n_samples}×{NUM_LOGITS} "
             f"floats, ~{n_samples * IS_BYTES_PER_SAMPLE / gib:.1f} GiB at the peak) must be held in memory, and "
             f"{available / gib:.1f} GiB is available, enough for at most {limit} samples; lower n_samples"
@@ -450,7 +450,7 @@ def _reference(reference_stats: Any) -> tuple[np.ndarray, np.ndarray]:
             pass
     elif hasattr(reference_stats, "mu") and hasattr(reference_stats, "sigma"):
         return np.asarray(reference_stats.mu), np.asarray(reference_stats.sigma)
-    raise SpecError("FID needs reference statistics with 'mu' and 'sigma' (see reference_statistics)")
+    raise UserError("FID needs reference statistics with 'mu' and 'sigma' (see reference_statistics)")
 
 
 def even_batches(n: int, batch_size: int) -> list[int]:
@@ -503,7 +503,7 @@ def evaluate_generator(
         ``{"n_samples", "is_mean", "is_std", "fid"}``, the last three as requested.
 
     Raises:
-        SpecError: bad arguments, or more samples than the IS logits can be held for (the
+        UserError: bad arguments, or more samples than the IS logits can be held for (the
             message says how many can).
     """
     from gan_train.metrics.frechet import frechet_distance
@@ -513,19 +513,19 @@ def evaluate_generator(
         if name not in METRICS:
             raise unknown_name("image metric", name, METRICS)
     if not metrics:
-        raise SpecError(f"no image metric asked for; valid: {', '.join(METRICS)}")
+        raise UserError(f"no image metric asked for; valid: {', '.join(METRICS)}")
     if extractor is None:
-        raise SpecError("evaluate_generator needs an extractor: load_inception(weights_path)")
+        raise UserError("evaluate_generator needs an extractor: load_inception(weights_path)")
     if not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
-        raise SpecError(f"n_samples must be an integer >= 2, got {n_samples!r}")
+        raise UserError(f"n_samples must be an integer >= 2, got {n_samples!r}")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise SpecError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        raise UserError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if scale not in SCALES:
         raise unknown_name("image scale", scale, SCALES)
     want_is, want_fid = "is" in metrics, "fid" in metrics
     if want_is:
         if not isinstance(splits, (int, np.integer)) or not 1 <= splits <= n_samples:
-            raise SpecError(f"the Inception Score needs 1 <= splits <= n_samples ({n_samples}), got {splits}")
+            raise UserError(f"the Inception Score needs 1 <= splits <= n_samples ({n_samples}), got {splits}")
         check_is_memory(int(n_samples))
     ref = _reference(reference_stats) if want_fid else None
     sizes = even_batches(int(n_samples), int(batch_size))
@@ -533,10 +533,10 @@ def evaluate_generator(
     mine = sizes
     if sharded:
         if skip_fn is None:
-            raise SpecError("a sharded evaluation needs skip_fn to move each rank's sampler to its first image")
+            raise UserError("a sharded evaluation needs skip_fn to move each rank's sampler to its first image")
         k, w = len(sizes), world.world_size
         if k < w or min(sizes) < 2:
-            raise SpecError(
+            raise UserError(
                 f"{n_samples} samples in batches of {batch_size} make {k} batch(es) for {w} processes: each process "
                 "needs a batch of at least 2 images (more samples, or a smaller batch)"
             )
@@ -548,7 +548,7 @@ def evaluate_generator(
         for b in mine:
             x = to_uint8(sample_fn(b), scale)
             if x.dim() < 1 or len(x) != b:
-                raise SpecError(f"sample_fn({b}) returned {len(x) if x.dim() else 'no'} images, not {b}")
+                raise UserError(f"sample_fn({b}) returned {len(x) if x.dim() else 'no'} images, not {b}")
             yield x
 
     with torch.no_grad():

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from gan_train.metrics.inception import EXTRACTOR_NAME, POOL_FEATURES, inception_features
-from stability.spec.errors import SpecError
 from stability.util.atomic import atomic_save, remove_stale_temporaries
+from stability.util.errors import UserError
 
 #: Version of the cache file's layout; a file of another version is recomputed.
 CACHE_FORMAT = 1
@@ -37,7 +37,7 @@ def file_sha256(path: str | os.PathLike) -> str:
     """sha256 (hex) of a file's bytes, read in chunks (e.g. of the Inception weights file)."""
     path = Path(path)
     if not path.is_file():
-        raise SpecError(f"cannot checksum {path}: no such file")
+        raise UserError(f"cannot checksum {path}: no such file")
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(_CHUNK):
@@ -71,7 +71,7 @@ def array_sha256(arr: Any) -> str:
 
 def _checksum(name: str, value: Any) -> str:
     if not isinstance(value, str) or not _HEX.fullmatch(value):
-        raise SpecError(
+        raise UserError(
             f"{name} must be a lowercase hex digest (at least 16 digits, e.g. from array_sha256/file_sha256), "
             f"got {value!r}"
         )
@@ -154,11 +154,11 @@ def reference_statistics(
         "feature_layer": POOL_FEATURES,
     }
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise SpecError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        raise UserError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     images = images_uint8 if torch.is_tensor(images_uint8) else np.asarray(images_uint8)
     is_uint8 = images.dtype == torch.uint8 if torch.is_tensor(images) else images.dtype == np.uint8
     if not is_uint8 or images.ndim != 4 or images.shape[1] != 3:
-        raise SpecError(
+        raise UserError(
             f"reference images must be uint8 (N, 3, H, W), got {images.dtype} {tuple(images.shape)}; "
             "convert them with to_uint8"
         )
@@ -166,7 +166,7 @@ def reference_statistics(
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SpecError(f"cannot create the cache folder {folder}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot create the cache folder {folder}: {exc.strerror or exc}") from None
     path = cache_path(folder, key["data_checksum"], key["weights_checksum"])
     if path.exists():
         cached = _read_cache(path, key)

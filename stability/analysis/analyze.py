@@ -15,9 +15,9 @@ import sympy
 from stability.analysis.equilibria import Equilibrium, find_equilibria
 from stability.analysis.linear import CENTER, NON_HYPERBOLIC, LinearAnalysis, Tolerance, linearise
 from stability.analysis.lyapunov import LyapunovCheck, lyapunov_check
-from stability.spec.errors import TooLarge, within_limit
 from stability.spec.system import GanSystem
 from stability.symbolic.field import SymbolicField
+from stability.util.errors import TooLarge, within_limit
 
 
 @dataclass

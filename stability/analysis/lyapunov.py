@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 
-from stability.spec.errors import SpecError
 from stability.spec.expressions import exact_value
 from stability.symbolic.field import SymbolicField
+from stability.util.errors import UserError
 
 
 @dataclass
@@ -67,7 +67,7 @@ def lyapunov_check(
         function = sum((p - ci) ** 2 for p, ci in zip(params, c))
     unknown = sympy.sympify(function).free_symbols - set(params)
     if unknown:
-        raise SpecError(f"Lyapunov function uses unknown symbol(s) {', '.join(sorted(map(str, unknown)))}")
+        raise UserError(f"Lyapunov function uses unknown symbol(s) {', '.join(sorted(map(str, unknown)))}")
     derivative = sum(sympy.diff(function, p) * f for p, f in zip(params, field_.exprs))
     derivative = (
         sympy.factor(sympy.expand(derivative)) if derivative.is_polynomial(*params) else sympy.simplify(derivative)
@@ -79,7 +79,7 @@ def lyapunov_check(
     distance = np.linalg.norm(points - np.array([float(v) for v in c]), axis=1)
     values = np.where(np.isnan(values) & (distance < 1e-12), 0.0, values)  # L̇(centre) = 0 by definition
     if np.any(np.isnan(values)):
-        raise SpecError("the Lyapunov derivative is undefined (NaN) near the centre; the flow is not defined there")
+        raise UserError("the Lyapunov derivative is undefined (NaN) near the centre; the flow is not defined there")
     off_center = distance > radius / 100
     max_value = float(np.max(values))
     return LyapunovCheck(

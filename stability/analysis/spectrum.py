@@ -35,7 +35,7 @@ from stability.analysis.linear import (
     spectral_radius,
 )
 from stability.autodiff.field import Point, TorchField
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 #: ARPACK selection rules offered here.
 WHICH = {"LR": "largest real part", "LM": "largest magnitude", "LI": "largest imaginary part"}
@@ -118,22 +118,22 @@ def warm_start_vector(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
     """
     vectors = np.asarray(vectors)
     if vectors.ndim != 2 or vectors.shape[1] == 0:
-        raise SpecError(f"warm start needs Ritz vectors of shape (n, k >= 1), got {vectors.shape}")
+        raise UserError(f"warm start needs Ritz vectors of shape (n, k >= 1), got {vectors.shape}")
     rng = np.random.default_rng(seed)
     a, b = rng.standard_normal(vectors.shape[1]), rng.standard_normal(vectors.shape[1])
     columns = vectors / np.maximum(np.linalg.norm(vectors, axis=0), 1e-300)
     v0 = columns.real @ a + (columns.imag @ b if np.iscomplexobj(columns) else 0.0)
     norm = float(np.linalg.norm(v0))
     if not np.isfinite(norm) or norm == 0.0:
-        raise SpecError("warm start vector is zero or not finite")
+        raise UserError("warm start vector is zero or not finite")
     return v0 / norm
 
 
 def _check(which: str, operator: str) -> None:
     if which not in WHICH:
-        raise SpecError(f"unknown eigenvalue selection {which!r}; valid: {', '.join(WHICH)}")
+        raise UserError(f"unknown eigenvalue selection {which!r}; valid: {', '.join(WHICH)}")
     if operator not in OPERATORS:
-        raise SpecError(f"unknown product {operator!r}; valid: {', '.join(OPERATORS)}")
+        raise UserError(f"unknown product {operator!r}; valid: {', '.join(OPERATORS)}")
 
 
 def _default_tol(field_: TorchField) -> float:
@@ -215,7 +215,7 @@ def arpack(
     if v0 is None:
         v0 = np.random.default_rng(seed).standard_normal(n)
     elif np.shape(v0) != (n,) or not np.all(np.isfinite(v0)):
-        raise SpecError(f"ARPACK start vector must be {n} finite numbers, got shape {np.shape(v0)}")
+        raise UserError(f"ARPACK start vector must be {n} finite numbers, got shape {np.shape(v0)}")
     v0 = np.asarray(v0).astype(np_dtype)
     notes: list[str] = []
     converged = True
@@ -300,7 +300,7 @@ def top_eigenvalues(
     _check(which, operator)
     n = field_.size
     if k < 1:
-        raise SpecError(f"k must be >= 1, got {k}")
+        raise UserError(f"k must be >= 1, got {k}")
     if k >= n - 1:
         spectrum = dense_spectrum(field_, point)
         spectrum.eigenvalues = _order(spectrum.eigenvalues, which)[:k]
@@ -425,9 +425,9 @@ def discrete_stability(
     (default :func:`default_ncv` per rule).
     """
     if method not in METHODS:
-        raise SpecError(f"unknown GD method {method!r}; valid: {', '.join(METHODS)}")
+        raise UserError(f"unknown GD method {method!r}; valid: {', '.join(METHODS)}")
     if not step > 0:
-        raise SpecError(f"the step size must be > 0, got {step}")
+        raise UserError(f"the step size must be > 0, got {step}")
     start = time.perf_counter()
     n = field_.size
     if n <= dense_limit:

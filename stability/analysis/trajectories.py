@@ -26,8 +26,8 @@ import sympy
 from scipy.integrate import solve_ivp
 
 from stability.analysis.equilibria import Equilibrium
-from stability.spec.errors import SpecError
 from stability.symbolic.field import SymbolicField
+from stability.util.errors import UserError
 
 #: Label of a start that does not converge to any equilibrium within the horizon.
 NO_CONVERGENCE = -1
@@ -157,7 +157,7 @@ def gd_trajectory(
     ‖x‖ exceeds ``escape`` or becomes non-finite.
     """
     if step <= 0:
-        raise SpecError(f"the learning rate must be > 0, got {step}")
+        raise UserError(f"the learning rate must be > 0, got {step}")
     F = _vector_flow(field_)
     n_psi = len(field_.system.psi)
     x = field_.as_vector(start).copy()
@@ -305,7 +305,7 @@ def basin_of_attraction(
         progress: show a tqdm bar over the RK4 steps.
     """
     if len(field_.params) != 2:
-        raise SpecError(f"basins are drawn in the (psi, theta) plane; this system has {len(field_.params)} parameters")
+        raise UserError(f"basins are drawn in the (psi, theta) plane; this system has {len(field_.params)} parameters")
     names = [p.name for p in field_.params]
     targets = unique_equilibria(list(equilibria))
     psi = np.linspace(box[0], box[1], resolution)

@@ -30,7 +30,6 @@ from torch import nn
 from stability.autodiff.from_modules import flatten_modules, game_from_modules
 from stability.autodiff.from_spec import game_from_system
 from stability.autodiff.game import TorchGame
-from stability.spec.errors import SpecError
 from stability.spec.laws import Law
 from stability.spec.links import LossLink
 from stability.spec.ops import TORCH
@@ -38,6 +37,7 @@ from stability.spec.penalties import half_rho
 from stability.spec.quadrature import QUADRATURE_NODES, Nodes
 from stability.spec.serialize import values_by_name
 from stability.spec.system import GanSystem, Penalty
+from stability.util.errors import UserError
 
 NodeSet = tuple[torch.Tensor, torch.Tensor]
 
@@ -176,7 +176,7 @@ class TorchField:
         """The point as a flat torch vector of the field's dtype, checked for size and finiteness."""
         if point is None:
             if self.point is None:
-                raise SpecError("a point is needed: this field was not built from modules with their own parameters")
+                raise UserError("a point is needed: this field was not built from modules with their own parameters")
             vector = self.point
         elif isinstance(point, Mapping):
             names = [str(getattr(p, "name", p)) for p in self.params]
@@ -185,7 +185,7 @@ class TorchField:
             vector = torch.as_tensor(np.asarray(point, dtype=float) if not isinstance(point, torch.Tensor) else point)
             vector = vector.detach().reshape(-1).to(self.dtype)
         if vector.numel() != self.size:
-            raise SpecError(
+            raise UserError(
                 f"parameter vector has {vector.numel()} entries, but this game has {self.size} "
                 f"({self.n_psi} for psi, {self.size - self.n_psi} for theta)"
             )
@@ -251,7 +251,7 @@ class TorchField:
         cost a fraction of rows of ∂ψ̇/∂w, whose graph holds the penalty's second derivatives.
         """
         if part not in ("psi", "theta", "both"):
-            raise SpecError(f"unknown field part {part!r}; valid: psi, theta, both")
+            raise UserError(f"unknown field part {part!r}; valid: psi, theta, both")
         game = self.placed
         f = game.link
         psi, theta = self.split(vector)
@@ -305,7 +305,7 @@ class TorchField:
         vector = self.vector(point)
         chunk = chunk_size or 64
         if mode not in ("fwd", "rev"):
-            raise SpecError(f"unknown Jacobian mode {mode!r}; valid: fwd, rev")
+            raise UserError(f"unknown Jacobian mode {mode!r}; valid: fwd, rev")
         J = torch.empty(self.size, self.size, dtype=self.dtype)  # filled block by block: no second copy
         with torch.no_grad():
             if mode == "rev":
@@ -384,7 +384,7 @@ class TorchField:
         )
         t = t.reshape(-1).to(self.dtype)
         if t.numel() != self.size:
-            raise SpecError(f"direction vector has {t.numel()} entries, but this game has {self.size}")
+            raise UserError(f"direction vector has {t.numel()} entries, but this game has {self.size}")
         return t
 
     def _check_finite(self, tensor: torch.Tensor, what: str, matrix: bool = False) -> None:
@@ -406,7 +406,7 @@ class TorchField:
             names = ", ".join(self.name_of(i) for i in index[:5].tolist())
             block = "ψ̇ (critic)" if int(index[0]) < self.n_psi else "θ̇ (generator)"
             where = f"{int(index.numel())} entr{'y' if index.numel() == 1 else 'ies'}, first in {block}: {names}"
-        raise SpecError(f"NaN/Inf in {what} at {where}")
+        raise UserError(f"NaN/Inf in {what} at {where}")
 
 
 def _basis_chunks(n: int, chunk: int, dtype: torch.dtype) -> Iterator[tuple[int, torch.Tensor]]:

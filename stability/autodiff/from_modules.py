@@ -15,11 +15,11 @@ from torch import nn
 from stability.autodiff.game import GamePenalty, ParamSegment, TorchGame
 from stability.autodiff.nodes import LawNodes, describe_rule
 from stability.autodiff.penalty_nodes import NodeSet, PairedNodes, sampled_penalty_nodes
-from stability.spec.errors import SpecError
 from stability.spec.laws import Law
 from stability.spec.links import LossLink, get_link
 from stability.spec.penalties import MaxPenalty
 from stability.spec.system import Penalty
+from stability.util.errors import UserError
 
 
 def batchnorm_layers(module: nn.Module) -> list[str]:
@@ -67,10 +67,10 @@ def _nodes_of(
         return LawNodes(source, (), rule=rule, nodes=nodes, samples=samples, seed=seed, dtype=dtype)()
     if isinstance(source, torch.Tensor):
         if source.dim() < 2 or source.shape[0] < 1:
-            raise SpecError(f"{what} samples must have shape (N, ...), got {tuple(source.shape)}")
+            raise UserError(f"{what} samples must have shape (N, ...), got {tuple(source.shape)}")
         n = source.shape[0]
         return torch.full((n,), 1.0 / n, dtype=dtype), source.detach().to(dtype)
-    raise SpecError(f"{what} must be a Law or a tensor of samples, got {type(source).__name__}")
+    raise UserError(f"{what} must be a Law or a tensor of samples, got {type(source).__name__}")
 
 
 def game_from_modules(
@@ -115,14 +115,14 @@ def game_from_modules(
     nodes are paired samples: the term is then ``−objective(max_i q_i)`` over those points, not an expectation.
 
     Raises:
-        SpecError: BatchNorm in the critic while a gradient penalty is on
+        UserError: BatchNorm in the critic while a gradient penalty is on
             (per-sample input gradients would be wrong), a mass that depends on
             ψ or θ, mismatched shapes, an unknown link.
     """
     if penalty is not None:
         bn = batchnorm_layers(critic)
         if bn:
-            raise SpecError(
+            raise UserError(
                 f"the critic has BatchNorm ({', '.join(bn)}) while a gradient penalty is on: "
                 "per-sample input gradients ∇ₓD would be coupled across the batch and wrong; "
                 "use no normalisation or LayerNorm"
@@ -152,12 +152,12 @@ def game_from_modules(
         measure = penalty.measure
         mass_expr = sympy.sympify(measure.mass)
         if not mass_expr.is_number:
-            raise SpecError(
+            raise UserError(
                 f"a penalty mass M = {mass_expr} that depends on parameters is not supported for modules; use M = 1"
             )
         rho_expr = sympy.sympify(penalty.rho)
         if not rho_expr.is_number:
-            raise SpecError(f"rho = {rho_expr} must be a number for modules")
+            raise UserError(f"rho = {rho_expr} must be a number for modules")
         mass = None
         if float(mass_expr) != 1.0:
             constant = float(mass_expr)
@@ -175,7 +175,7 @@ def game_from_modules(
         note += extra
         if isinstance(penalty.form, MaxPenalty):
             if not isinstance(penalty_nodes, PairedNodes):
-                raise SpecError(
+                raise UserError(
                     f"the {penalty.form.name} penalty takes a maximum over a sample set, not over quadrature nodes: "
                     'give data and latent samples (tensors, or rule="samples") of equal size'
                 )

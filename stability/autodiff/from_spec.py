@@ -18,11 +18,11 @@ import torch
 from stability.autodiff.game import GamePenalty, ParamSegment, TorchGame
 from stability.autodiff.nodes import LawNodes, describe_rule, used_nodes
 from stability.autodiff.penalty_nodes import KinkSplitBlock, ProductBlock, ProductNodes, sampled_penalty_nodes
-from stability.spec.errors import SpecError
 from stability.spec.lambdify import lambdify_torch
 from stability.spec.laws import Branch, Law
 from stability.spec.quadrature import QUADRATURE_NODES, Nodes, nodes_per_base
 from stability.spec.system import GanSystem, Penalty
+from stability.util.errors import UserError
 
 
 def game_from_system(
@@ -45,7 +45,7 @@ def game_from_system(
     """
     if system.constants:
         names = ", ".join(s.name for s in system.constants)
-        raise SpecError(f"the torch backend needs numbers for {names} (e.g. --param {system.constants[0].name}=1)")
+        raise UserError(f"the torch backend needs numbers for {names} (e.g. --param {system.constants[0].name}=1)")
     psi, theta = system.psi, system.theta
     D_fn = lambdify_torch(list(system.x) + list(psi), [system.discriminator])
 

@@ -25,10 +25,10 @@ import numpy as np
 import sympy
 import torch
 
-from stability.spec.errors import SpecError
 from stability.spec.lambdify import _as_tensor, lambdify_torch
 from stability.spec.laws import Law
 from stability.spec.quadrature import QUADRATURE_NODES, Nodes, base_nodes, describe_nodes, nodes_per_base
+from stability.util.errors import UserError
 
 RULES = ("quadrature", "samples")
 
@@ -140,10 +140,10 @@ class LawNodes:
         branch_nodes: Sequence[int] | None = None,
     ):
         if rule not in RULES:
-            raise SpecError(f"unknown expectation rule {rule!r}; valid: {', '.join(RULES)}")
+            raise UserError(f"unknown expectation rule {rule!r}; valid: {', '.join(RULES)}")
         extra = law.parameters() - set(params)
         if extra:
-            raise SpecError(
+            raise UserError(
                 f"law {law} depends on {', '.join(sorted(s.name for s in extra))}, which are not parameters here"
             )
         self.law = law

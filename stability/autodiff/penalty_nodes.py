@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from stability.autodiff.nodes import LawNodes, find_roots, split_legendre
-from stability.spec.errors import SpecError
 from stability.spec.measures import PenaltyMeasure
+from stability.util.errors import UserError
 
 NodeSet = tuple[torch.Tensor, torch.Tensor]
 GeneratorNodes = Callable[[torch.Tensor], NodeSet]
@@ -179,7 +179,7 @@ def sampled_penalty_nodes(
     same_size = not (measure.uses_data and measure.uses_generator) or n_data == n_generated
     if alpha is not None and (measure.alpha is None or not (can_pair and same_size)):
         reason = "the measure draws no α" if measure.alpha is None else "the nodes are not paired samples"
-        raise SpecError(f"given interpolation weights α cannot be used for {measure.describe()}: {reason}")
+        raise UserError(f"given interpolation weights α cannot be used for {measure.describe()}: {reason}")
     if not (can_pair and same_size):
         block = ProductBlock(
             data if measure.uses_data else None,
@@ -193,7 +193,7 @@ def sampled_penalty_nodes(
     n = n_data if measure.uses_data else n_generated
     if alpha is not None:
         if alpha.numel() != n:
-            raise SpecError(f"{alpha.numel()} interpolation weights α given for {n} penalty pairs")
+            raise UserError(f"{alpha.numel()} interpolation weights α given for {n} penalty pairs")
         alpha = alpha.detach().reshape(n).to(dtype)
         note = f"; penalty nodes paired x̂ᵢ = h(x_d,i, x_g,i, αᵢ) with the given α, {n} pairs"
         return PairedNodes(measure, data, generator, alpha, anchor), note

@@ -1,37 +1,53 @@
 """The ``ganstab`` command line.
 
-Each sub-command lives in its own module with a ``register(subparsers)``
-function; :data:`COMMANDS` lists them. The modules import only ``argparse`` at
-the top (their work is imported when a command runs), so ``ganstab --help``
-loads neither sympy nor scipy nor torch. User mistakes
-(:class:`~stability.spec.errors.SpecError`) become one line on stderr and exit
-status 2, outputs that cannot be written (:class:`~stability.util.atomic.WriteError`) one line and exit
-status 4, a closed pipe a quiet exit; never a traceback.
+Commands are found, not imported: every package that adds commands declares a module with a
+``register(subparsers)`` function under the ``ganstab.commands`` entry-point group of ``pyproject.toml``
+(the analysis' ``lemmas``, ``analyze``, ``portrait``; the trainer's ``train``, ``sample``, ``table2``,
+``experiment``; the bridge's ``spectrum``). So this package, the bottom of the house, never imports the
+trainer that builds on it. The modules import only ``argparse`` at the top (their work is imported when a
+command runs), so ``ganstab --help`` loads neither sympy nor scipy nor torch.
+
+User mistakes (:class:`~stability.util.errors.UserError`, the one user-error type of the whole tool) become
+one line on stderr and exit status 2, outputs that cannot be written
+(:class:`~stability.util.atomic.WriteError`) one line and exit status 4, a closed pipe a quiet exit; never a
+traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import sys
+from importlib.metadata import entry_points
+from types import ModuleType
 from typing import NoReturn
 
-from gan_train import cli as train_cli
-from gan_train.experiments import cli as experiment_cli
-from stability.cli import analyze, lemmas, portrait, spectrum
-from stability.spec.errors import SpecError
 from stability.util.atomic import WriteError
+from stability.util.errors import UserError
 
-#: Modules that add sub-commands, in the order ``--help`` lists them.
-COMMANDS = (lemmas, analyze, portrait, train_cli, spectrum, experiment_cli)
-
+#: The entry-point group a package fills with its command modules.
+COMMAND_GROUP = "ganstab.commands"
+#: The analysis' own commands, used when the package metadata is missing (the tree run uninstalled).
+OWN_COMMANDS = {
+    "lemmas": "stability.cli.lemmas",
+    "analyze": "stability.cli.analyze",
+    "portrait": "stability.cli.portrait",
+}
 
 #: Exit statuses: 0 done, 1 a lemma check disagrees (``ganstab lemmas`` only), 2 bad input, 3 a training run stopped
 #: (divergence, a checkpoint that cannot be written), 4 an output that cannot be written, 141 a closed pipe.
 EXIT_BAD_INPUT = 2
 EXIT_WRITE = 4
 EXIT_PIPE = 128 + 13  # the shell's status for SIGPIPE, as `yes | head` gives
+
+
+def command_modules() -> list[ModuleType]:
+    """The modules that add sub-commands, in the order ``--help`` lists them (the analysis' first)."""
+    found = {ep.name: ep.value for ep in entry_points(group=COMMAND_GROUP)}
+    names = list(OWN_COMMANDS) + sorted(set(found) - set(OWN_COMMANDS))
+    return [importlib.import_module(found.get(name) or OWN_COMMANDS[name]) for name in names]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stability analysis of GAN gradient flows under gradient-penalty measures.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS:
+    for module in command_modules():
         module.register(subparsers)
     return parser
 
@@ -67,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_PIPE
-    except SpecError as exc:
+    except UserError as exc:
         print(f"ganstab {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except WriteError as exc:

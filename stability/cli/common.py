@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from stability.spec.errors import SpecError, checked_float, int_type, number_type
+from stability.util.errors import UserError, checked_float, int_type, number_type
 
 __all__ = ["dump_json", "finite_float", "int_type", "number_type", "parse_assignments", "parse_box", "positive_float"]
 from stability.spec.serialize import jsonable
@@ -21,9 +21,9 @@ def parse_assignments(text: str | None, what: str) -> dict[str, float]:
         name, sep, value = part.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise SpecError(f"{what}: expected name=value pairs separated by commas, got {text!r}")
+            raise UserError(f"{what}: expected name=value pairs separated by commas, got {text!r}")
         if name in values:  # a silent last-one-wins would analyse a point the user did not mean
-            raise SpecError(f"{what}: {name} is given twice (in {text!r})")
+            raise UserError(f"{what}: {name} is given twice (in {text!r})")
         values[name] = checked_float(value, f"{what} {name}")
     return values
 
@@ -34,13 +34,13 @@ def parse_box(text: str | None, dims: int) -> list[tuple[float, float]] | None:
         return None
     parts = text.split(",")
     if len(parts) != 2 * dims:
-        raise SpecError(f"--box needs {2 * dims} numbers (min,max per parameter), got {len(parts)}")
+        raise UserError(f"--box needs {2 * dims} numbers (min,max per parameter), got {len(parts)}")
     numbers = [checked_float(v, "--box") for v in parts]
     box = list(zip(numbers[::2], numbers[1::2]))
     if any(not lo < hi for lo, hi in box):
-        raise SpecError(f"--box: each min must be below its max, got {text!r}")
+        raise UserError(f"--box: each min must be below its max, got {text!r}")
     if any(not math.isfinite(hi - lo) for lo, hi in box):  # the search steps by a fraction of the width
-        raise SpecError(f"--box: a width max - min overflows float64, got {text!r}")
+        raise UserError(f"--box: a width max - min overflows float64, got {text!r}")
     return box
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from stability.cli.common import dump_json, finite_float, int_type, number_type, parse_box, positive_float
-from stability.spec.errors import SpecError, checked_float
+from stability.util.errors import UserError, checked_float
 
 FORMATS = (".png", ".pdf", ".svg")
 
@@ -38,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--form", default=None, help="penalty form for --toy: simple, gp, lp (default: simple)")
     parser.add_argument("--mass", default=None, help="penalty mass M(psi, theta) for --toy, e.g. 'exp(-psi**2)'")
-    parser.add_argument("--anchor", type=finite_float, default=None, help="anchor A of mu_g_anc for --toy (default: 2)")
+    parser.add_argument(
+        "--anchor", type=finite_float, default=None, help="anchor A of mu_anchor for --toy (default: 2)"
+    )
     parser.add_argument(
         "--rho",
         type=positive_float,
@@ -78,11 +80,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _system(args: argparse.Namespace):
-    """The GanSystem to draw, from a spec file or a toy; every misuse is a SpecError."""
+    """The GanSystem to draw, from a spec file or a toy; every misuse is a UserError."""
     if args.spec is None and args.toy is None:
-        raise SpecError("give a spec file or --toy NAME (dirac, psi_x2, lemma3)")
+        raise UserError("give a spec file or --toy NAME (dirac, psi_x2, lemma3)")
     if args.spec is not None and args.toy is not None:
-        raise SpecError("give a spec file or --toy NAME, not both")
+        raise UserError("give a spec file or --toy NAME, not both")
     if args.spec is not None:
         toy_only = [
             flag
@@ -96,19 +98,19 @@ def _system(args: argparse.Namespace):
         ]
         if toy_only:
             verb = "applies" if len(toy_only) == 1 else "apply"
-            raise SpecError(
+            raise UserError(
                 f"{', '.join(toy_only)} {verb} to --toy only; edit the spec file's [system.penalty] instead"
             )
         try:
             from stability.spec.specfile import load_spec
         except ModuleNotFoundError as exc:
-            raise SpecError(f"spec files need stability.spec.specfile, which is not available ({exc})") from None
+            raise UserError(f"spec files need stability.spec.specfile, which is not available ({exc})") from None
         system = load_spec(args.spec)
         if args.rho is not None:
             system = system.bind(rho=args.rho)
         if system.constants:
             names = ", ".join(s.name for s in system.constants)
-            raise SpecError(f"the spec leaves {names} symbolic; give a value with --rho")
+            raise UserError(f"the spec leaves {names} symbolic; give a value with --rho")
         return system
     from stability.spec.toys import get_toy
 
@@ -130,7 +132,7 @@ def _starts(text: str | None) -> list[tuple[float, float]] | None:
     for part in filter(None, (p.strip() for p in text.split(";"))):
         values = part.split(",")
         if len(values) != 2:
-            raise SpecError(f"--starts: each start needs 2 numbers (psi,theta), got {part!r}")
+            raise UserError(f"--starts: each start needs 2 numbers (psi,theta), got {part!r}")
         values = [checked_float(v, "--starts") for v in values]
         starts.append((values[0], values[1]))
     return starts
@@ -139,9 +141,9 @@ def _starts(text: str | None) -> list[tuple[float, float]] | None:
 def run(args: argparse.Namespace) -> int:
     suffix = args.out.suffix.lower()
     if args.out.is_dir():
-        raise SpecError(f"--out {args.out} is a folder; give a file name ending in {', '.join(FORMATS)}")
+        raise UserError(f"--out {args.out} is a folder; give a file name ending in {', '.join(FORMATS)}")
     if suffix not in FORMATS:
-        raise SpecError(f"--out: unknown figure format {suffix or '(none)'!r}; use one of {', '.join(FORMATS)}")
+        raise UserError(f"--out: unknown figure format {suffix or '(none)'!r}; use one of {', '.join(FORMATS)}")
     from stability.util.atomic import check_writable
 
     check_writable(args.out)

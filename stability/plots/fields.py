@@ -12,12 +12,12 @@ from typing import Any
 
 import sympy
 
-from stability.spec.errors import SpecError
 from stability.spec.expressions import exact_value
 from stability.spec.measures import MEASURES
 from stability.spec.system import GanSystem
 from stability.spec.toys import get_toy
 from stability.symbolic.field import SymbolicField
+from stability.util.errors import UserError
 
 #: Display names of the toy systems of ``003_…``.
 TOY_TITLES = {"dirac": "Dirac GAN", "psi_x2": r"$\psi x^2$ toy (Lemma 2)", "lemma3": "Lemma 3 system"}
@@ -69,14 +69,14 @@ def as_field(spec: SymbolicField | GanSystem) -> SymbolicField:
         return spec
     if isinstance(spec, GanSystem):
         return SymbolicField(spec)
-    raise SpecError(f"expected a GanSystem or a SymbolicField, got {type(spec).__name__}")
+    raise UserError(f"expected a GanSystem or a SymbolicField, got {type(spec).__name__}")
 
 
 def require_plane(field_: SymbolicField) -> tuple[str, str]:
     """The two parameter names of a flow in the (ψ, θ) plane; a clear error otherwise."""
     names = [p.name for p in field_.params]
     if len(names) != 2:
-        raise SpecError(
+        raise UserError(
             f"phase portraits need one discriminator and one generator parameter; this system has "
             f"{len(names)} ({', '.join(names)})"
         )

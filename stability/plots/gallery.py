@@ -121,7 +121,7 @@ def root_locus_rho(anchor: Any = 2, rho_max: float = 4.0, count: int = 240) -> t
     )
     plot_root_locus(dirac, left, title="Dirac GAN at (0, 0) (Lemma 1)")
     loci: list[Locus] = []
-    for measure in ("p_d", "mu_gp", "mu_mid", "mu_g_anc"):
+    for measure in ("p_d", "mu_gp", "mu_mid", "mu_anchor"):
         label = MEASURE_TITLES[measure] + (" (= $p_g$)" if measure == "p_d" else "")
         if MEASURES[measure].needs_anchor:
             label += f", A = {float(anchor):g}"
@@ -141,7 +141,7 @@ def root_locus_anchor(rho: Any = 1, anchor_max: float = 4.0, count: int = 240) -
     fig = Figure(figsize=(11.0, 4.6), layout="constrained")
     left, right = fig.subplots(1, 2)
     toy = eigenvalue_locus(
-        symbolic_field("psi_x2", "mu_g_anc", rho=str(rho), anchor="A"),
+        symbolic_field("psi_x2", "mu_anchor", rho=str(rho), anchor="A"),
         "A",
         values,
         {"psi": 0.0, "theta": 1.0},
@@ -149,7 +149,7 @@ def root_locus_anchor(rho: Any = 1, anchor_max: float = 4.0, count: int = 240) -
     )
     plot_root_locus(toy, left, title=r"$\psi x^2$ toy at (0, 1)")
     lemma3 = eigenvalue_locus(
-        symbolic_field("lemma3", "mu_g_anc", rho=str(rho), anchor="A"),
+        symbolic_field("lemma3", "mu_anchor", rho=str(rho), anchor="A"),
         "A",
         values,
         {"psi": 0.0, "theta": 0.0},

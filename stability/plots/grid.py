@@ -48,7 +48,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("wgan", None, "simple", "no penalty (WGAN)"),
     *(
         Column(name, name, "simple", rf"$\mu = {MEASURES[name].tex}$")
-        for name in ("p_d", "p_g", "mu_gp", "mu_mid", "mu_g_anc")
+        for name in ("p_d", "p_g", "mu_gp", "mu_mid", "mu_anchor")
     ),
     Column("wgan_gp", "mu_gp", "gp", r"WGAN-GP $(\|\nabla_x D\|-1)^2$, $\mu_{GP}$"),
 )

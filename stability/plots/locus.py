@@ -20,9 +20,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
 from stability.plots.style import new_axes
-from stability.spec.errors import SpecError
 from stability.spec.lambdify import lambdify_numpy
 from stability.symbolic.field import SymbolicField
+from stability.util.errors import UserError
 
 #: Marker per locus when several share one axes.
 LOCUS_MARKERS = ("o", "s", "^", "D", "v", "P")
@@ -78,14 +78,14 @@ def eigenvalue_locus(
     """
     constants = {s.name: s for s in field_.free_constants}
     if parameter not in constants:
-        raise SpecError(
+        raise UserError(
             f"the field has no free constant {parameter!r} (free: {', '.join(constants) or 'none'}); "
             f"build the system with a symbolic {parameter}"
         )
     fixed = dict(fixed or {})
     missing = set(constants) - {parameter} - set(fixed)
     if missing:
-        raise SpecError(f"give values for the other free constants: {', '.join(sorted(missing))}")
+        raise UserError(f"give values for the other free constants: {', '.join(sorted(missing))}")
     order = list(field_.params) + [constants[parameter]] + [constants[k] for k in sorted(fixed)]
     jacobian = lambdify_numpy(order, field_.jacobian_expr.tolist())
     values = np.asarray(values, dtype=float)
@@ -130,7 +130,7 @@ def plot_root_locus(
     """
     loci = [loci] if isinstance(loci, Locus) else list(loci)
     if not loci:
-        raise SpecError("no locus to draw")
+        raise UserError("no locus to draw")
     fig, ax = new_axes(ax, figsize=(5.5, 4.5))
     low = min(float(locus.values.min()) for locus in loci)
     high = max(float(locus.values.max()) for locus in loci)

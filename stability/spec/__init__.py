@@ -9,7 +9,7 @@ sympy becomes numbers (``lambdify``) with its quadrature rule (``quadrature``). 
 from stability.util.lazy import lazy_exports
 
 _EXPORTS = {
-    "SpecError": "stability.spec.errors",
+    "UserError": "stability.util.errors",
     **dict.fromkeys(
         ["Law", "dirac", "discrete", "mixture", "normal", "product", "pushforward", "uniform"], "stability.spec.laws"
     ),

@@ -4,7 +4,7 @@ Spec files hold expressions such as ``"psi*x**2"`` or ``"uniform(-1, 1)"``.
 They are parsed with :mod:`ast` and only a whitelist of node types is turned
 into sympy objects: numbers, declared names, arithmetic, lists, and calls of
 functions from a table the caller supplies. Anything else is a
-:class:`~stability.spec.errors.SpecError` naming the offending text.
+:class:`~stability.util.errors.UserError` naming the offending text.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import sympy
 
-from stability.spec.errors import SpecError, checked_float, within_limit
+from stability.util.errors import UserError, checked_float, within_limit
 
 #: Functions allowed inside algebraic expressions.
 MATH_FUNCTIONS: dict[str, Callable[..., sympy.Expr]] = {
@@ -92,7 +92,7 @@ def exact_number(value: Any, name: str = "number") -> sympy.Rational:
 
     ``nsimplify`` finds the simple rational behind a decimal (0.375 → 3/8, 1/3 → 1/3), but it also rounds
     1e-300 to 0; when its answer is not the same double, the value's own decimal is used (1e-300 → 1/10³⁰⁰).
-    Non-finite values are refused by :func:`~stability.spec.errors.checked_float`.
+    Non-finite values are refused by :func:`~stability.util.errors.checked_float`.
     """
     if isinstance(value, int) and not isinstance(value, bool):
         return sympy.Integer(value)
@@ -129,7 +129,7 @@ def exact_to_complex(expr: Any) -> complex:
     value = sympy.N(expr, 17, maxn=2000)
     parts = [part for part in value.as_real_imag() if isinstance(part, sympy.Float)]
     if any(part._prec < 10 and part != 0 for part in parts):
-        raise SpecError(f"cannot evaluate {_quote(str(expr))} to float64 precision")
+        raise UserError(f"cannot evaluate {_quote(str(expr))} to float64 precision")
     return complex(value)
 
 
@@ -138,9 +138,9 @@ def make_symbols(names: list[str] | tuple[str, ...], role: str) -> tuple[sympy.S
     symbols = []
     for name in names:
         if not isinstance(name, str) or not name.isidentifier():
-            raise SpecError(f"{role} variable name {name!r} is not a valid identifier")
+            raise UserError(f"{role} variable name {name!r} is not a valid identifier")
         if name in MATH_FUNCTIONS or name in CONSTANTS:
-            raise SpecError(f"{role} variable name {name!r} clashes with a built-in function or constant")
+            raise UserError(f"{role} variable name {name!r} clashes with a built-in function or constant")
         symbols.append(sympy.Symbol(name, real=True))
     return tuple(symbols)
 
@@ -160,14 +160,14 @@ def parse(
         what: a short description used in error messages, e.g. ``"discriminator"``.
 
     Raises:
-        SpecError: on syntax errors, undeclared names or disallowed constructs.
+        UserError: on syntax errors, undeclared names or disallowed constructs.
     """
     if isinstance(text, bool):
-        raise SpecError(f"{what}: expected an expression, got {text!r}")
+        raise UserError(f"{what}: expected an expression, got {text!r}")
     if isinstance(text, (int, float)):  # a TOML number: nan, inf and 1e400 (already inf) are refused here
         return exact_number(text, what)
     if not isinstance(text, str):
-        raise SpecError(f"{what}: expected an expression string, got {type(text).__name__}")
+        raise UserError(f"{what}: expected an expression string, got {type(text).__name__}")
     functions = MATH_FUNCTIONS if functions is None else functions
     # x^2 means a power here; replacing the token (not mapping the XOR node)
     # keeps Python's precedence right: psi*x^2 is psi*(x**2).
@@ -175,26 +175,26 @@ def parse(
     flat = source.replace("**", "^")  # the depth of the tree is the longest chain of one kind of operator
     operators = max(flat.count("+") + flat.count("-"), flat.count("*") + flat.count("/"))
     if operators > MAX_OPERATORS:  # the parser's C stack would overflow (a crash, not an error) far beyond
-        raise SpecError(
+        raise UserError(
             f"{what} {_quote(text)} chains {operators:,} operators; at most {MAX_OPERATORS:,} (use a smaller spec)"
         )
     try:
         with _recursion_limit(2 * operators + 1000):  # Python's parser recurses once per term of a sum
             tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
-        raise SpecError(f"{what} {_quote(text)} does not parse: {exc.msg}") from None
+        raise UserError(f"{what} {_quote(text)} does not parse: {exc.msg}") from None
     except ValueError as exc:  # e.g. a NUL character
-        raise SpecError(f"{what} {_quote(text)} does not parse: {exc}") from None
+        raise UserError(f"{what} {_quote(text)} does not parse: {exc}") from None
     except (RecursionError, MemoryError):
-        raise SpecError(f"{what} {_quote(text)} is nested too deeply to parse") from None
+        raise UserError(f"{what} {_quote(text)} is nested too deeply to parse") from None
     undeclared: set[str] = set()
     try:
         with within_limit(f"parsing the {what} {_quote(text)}", "write it with fewer terms (use a smaller spec)"):
             value = _Evaluator(names, functions, what, text, undeclared, source).visit(tree.body)
     except RecursionError:  # long sums are flattened below; this is deep nesting, e.g. 5,000 parentheses
-        raise SpecError(f"{what} {_quote(text)} is nested too deeply (simplify it)") from None
+        raise UserError(f"{what} {_quote(text)} is nested too deeply (simplify it)") from None
     if undeclared:
-        raise SpecError(f"{what} {_quote(text)} uses undeclared name(s): {', '.join(sorted(undeclared))}")
+        raise UserError(f"{what} {_quote(text)} uses undeclared name(s): {', '.join(sorted(undeclared))}")
     return value
 
 
@@ -207,8 +207,8 @@ class _Evaluator:
         self.text = text
         self.undeclared = undeclared
 
-    def fail(self, message: str) -> SpecError:
-        return SpecError(f"{self.what} {_quote(self.text)}: {message}")
+    def fail(self, message: str) -> UserError:
+        return UserError(f"{self.what} {_quote(self.text)}: {message}")
 
     def visit(self, node: ast.AST) -> Any:
         if isinstance(node, ast.Constant):
@@ -245,7 +245,7 @@ class _Evaluator:
             kwargs = {kw.arg: self.visit(kw.value) for kw in node.keywords if kw.arg is not None}
             try:
                 return self.functions[name](*args, **kwargs)
-            except SpecError:
+            except UserError:
                 raise
             except (TypeError, ValueError) as exc:
                 raise self.fail(f"bad arguments to {name}(): {exc}") from None

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import sympy
 
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 
 class KinkSqrt(sympy.Function):
@@ -73,7 +73,7 @@ def _refuse_dirac(exprs: Any) -> None:
     """A Dirac delta has no numeric value at its point: refuse it in one line rather than raise a NameError."""
     items = exprs if isinstance(exprs, (list, tuple)) else [exprs]
     if any(isinstance(e, sympy.Basic) and e.has(sympy.DiracDelta) for e in items):
-        raise SpecError(
+        raise UserError(
             "the field contains a Dirac delta (the derivative of a kink or step, e.g. d/dx of abs or Heaviside "
             "inside ∇ₓD); write D without the kink, or use the torch backend, whose autodiff takes one-sided values"
         )

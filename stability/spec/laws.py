@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import sympy
 
-from stability.spec.errors import SpecError
 from stability.spec.expressions import exact_value
 from stability.spec.quadrature import base_nodes
+from stability.util.errors import UserError
 
 BASE_KINDS = ("uniform01", "normal01")
 
@@ -171,7 +171,7 @@ class Law:
         free = self.parameters()
         if free:
             names = ", ".join(sorted(s.name for s in free))
-            raise SpecError(f"{what} of law {self} needs numbers, but it depends on {names}")
+            raise UserError(f"{what} of law {self} needs numbers, but it depends on {names}")
 
 
 @functools.lru_cache(maxsize=256)
@@ -189,11 +189,11 @@ def _as_vector(value: Any, what: str) -> tuple[sympy.Expr, ...]:
         value if isinstance(value, (list, tuple)) else list(value.ravel()) if isinstance(value, np.ndarray) else [value]
     )
     if not items:
-        raise SpecError(f"{what} must not be empty")
+        raise UserError(f"{what} must not be empty")
     try:
         return tuple(sympy.sympify(float(v) if isinstance(v, np.generic) else v, strict=True) for v in items)
     except (sympy.SympifyError, TypeError):
-        raise SpecError(f"{what} must be numbers or sympy expressions, got {value!r}") from None
+        raise UserError(f"{what} must be numbers or sympy expressions, got {value!r}") from None
 
 
 def _broadcast(a: tuple, b: tuple, what: str) -> tuple[tuple, tuple]:
@@ -203,7 +203,7 @@ def _broadcast(a: tuple, b: tuple, what: str) -> tuple[tuple, tuple]:
         return a * len(b), b
     if len(b) == 1:
         return a, b * len(a)
-    raise SpecError(f"{what}: lengths {len(a)} and {len(b)} do not match")
+    raise UserError(f"{what}: lengths {len(a)} and {len(b)} do not match")
 
 
 def dirac(point: Any) -> Law:
@@ -217,7 +217,7 @@ def uniform(low: Any, high: Any) -> Law:
     a, b = _broadcast(_as_vector(low, "uniform low"), _as_vector(high, "uniform high"), "uniform(low, high)")
     for lo, hi in zip(a, b):
         if (hi - lo).is_number and not (hi - lo) > 0:
-            raise SpecError(f"uniform({lo}, {hi}): need low < high")
+            raise UserError(f"uniform({lo}, {hi}): need low < high")
     bases = tuple(BaseVariable(sympy.Dummy(f"u{i}", real=True), "uniform01") for i in range(len(a)))
     point = tuple(lo + (hi - lo) * base.symbol for lo, hi, base in zip(a, b, bases))
     return Law((Branch(sympy.Integer(1), point, bases),), f"uniform({_fmt(a)}, {_fmt(b)})")
@@ -228,7 +228,7 @@ def normal(mean: Any, std: Any) -> Law:
     m, s = _broadcast(_as_vector(mean, "normal mean"), _as_vector(std, "normal std"), "normal(mean, std)")
     for sd in s:
         if sd.is_number and not sd > 0:
-            raise SpecError(f"normal(..., {sd}): the standard deviation must be > 0")
+            raise UserError(f"normal(..., {sd}): the standard deviation must be > 0")
     bases = tuple(BaseVariable(sympy.Dummy(f"n{i}", real=True), "normal01") for i in range(len(m)))
     point = tuple(mu + sd * base.symbol for mu, sd, base in zip(m, s, bases))
     return Law((Branch(sympy.Integer(1), point, bases),), f"normal({_fmt(m)}, {_fmt(s)})")
@@ -237,10 +237,10 @@ def normal(mean: Any, std: Any) -> Law:
 def discrete(points: Sequence[Any], weights: Sequence[Any] | None = None) -> Law:
     """Σ w_i δ_{p_i}; equal weights when none are given."""
     if not isinstance(points, (list, tuple)) or not points:
-        raise SpecError("discrete(points, weights): points must be a non-empty list")
+        raise UserError("discrete(points, weights): points must be a non-empty list")
     vectors = [_as_vector(p, "discrete point") for p in points]
     if len({len(v) for v in vectors}) != 1:
-        raise SpecError("discrete(points, weights): all points must have the same dimension")
+        raise UserError("discrete(points, weights): all points must have the same dimension")
     ws = _check_weights(weights, len(vectors), "discrete")
     branches = tuple(Branch(w, v) for w, v in zip(ws, vectors))
     return Law(branches, f"discrete({len(vectors)} points)")
@@ -249,9 +249,9 @@ def discrete(points: Sequence[Any], weights: Sequence[Any] | None = None) -> Law
 def mixture(laws: Sequence[Law], weights: Sequence[Any] | None = None) -> Law:
     """Σ w_i law_i; equal weights when none are given."""
     if not isinstance(laws, (list, tuple)) or not laws or not all(isinstance(l, Law) for l in laws):
-        raise SpecError("mixture(laws, weights): laws must be a non-empty list of laws")
+        raise UserError("mixture(laws, weights): laws must be a non-empty list of laws")
     if len({law.dim for law in laws}) != 1:
-        raise SpecError("mixture(laws, weights): all laws must have the same dimension")
+        raise UserError("mixture(laws, weights): all laws must have the same dimension")
     ws = _check_weights(weights, len(laws), "mixture")
     branches = tuple(Branch(w * b.weight, b.point, b.bases) for w, law in zip(ws, laws) for b in law.fresh().branches)
     return Law(branches, "mixture(" + ", ".join(str(l) for l in laws) + ")")
@@ -260,7 +260,7 @@ def mixture(laws: Sequence[Law], weights: Sequence[Any] | None = None) -> Law:
 def product(*laws: Law) -> Law:
     """The independent joint law of ``laws`` on the concatenated space."""
     if not laws:
-        raise SpecError("product() needs at least one law")
+        raise UserError("product() needs at least one law")
     branches = []
     for combo in itertools.product(*[law.fresh().branches for law in laws]):
         weight = sympy.Mul(*[b.weight for b in combo])
@@ -280,7 +280,7 @@ def pushforward(latent: Law, mapping: Any, variables: Sequence[sympy.Symbol]) ->
     """
     exprs = _as_vector(mapping, "pushforward map")
     if len(variables) != latent.dim:
-        raise SpecError(
+        raise UserError(
             f"pushforward: the latent law has dimension {latent.dim} but {len(variables)} latent variables were named"
         )
     latent = latent.fresh()
@@ -295,16 +295,16 @@ def _check_weights(weights: Sequence[Any] | None, n: int, what: str) -> list[sym
     if weights is None:
         return [sympy.Rational(1, n)] * n
     if not isinstance(weights, (list, tuple)) or len(weights) != n:
-        raise SpecError(f"{what}: expected {n} weights")
+        raise UserError(f"{what}: expected {n} weights")
     try:
         ws = [exact_value(w, f"{what}: weight") for w in weights]
     except (sympy.SympifyError, TypeError):
-        raise SpecError(f"{what}: weights must be numbers, got {weights!r}") from None
+        raise UserError(f"{what}: weights must be numbers, got {weights!r}") from None
     if any(w.is_number and w < 0 for w in ws):
-        raise SpecError(f"{what}: weights must be non-negative, got {[str(w) for w in ws]}")
+        raise UserError(f"{what}: weights must be non-negative, got {[str(w) for w in ws]}")
     total = sympy.Add(*ws)
     if total.is_number and abs(float(total) - 1.0) > 1e-12:
-        raise SpecError(f"{what}: weights must sum to 1, they sum to {float(total):g}")
+        raise UserError(f"{what}: weights must sum to 1, they sum to {float(total):g}")
     return ws
 
 

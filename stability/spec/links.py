@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from stability.spec.errors import unknown_name
+from stability.util.errors import unknown_name
 
 
 @dataclass(frozen=True)

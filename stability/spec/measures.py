@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from stability.spec.errors import SpecError, unknown_name
+from stability.util.errors import UserError, unknown_name
 
 Rule = Callable[[Any, Any, Any, Any], Any]
 
@@ -108,7 +108,7 @@ class PenaltyMeasure:
         from stability.spec.laws import Branch, Law
 
         if self.uses_data and self.uses_generator and data.dim != generator.dim:
-            raise SpecError(f"data law has dimension {data.dim} but generator law has {generator.dim}")
+            raise UserError(f"data law has dimension {data.dim} but generator law has {generator.dim}")
         dim = data.dim if self.uses_data else generator.dim
         measure = replace(self, alpha=self.alpha.fresh()) if self.alpha is not None else self
         branches = []
@@ -173,7 +173,7 @@ class PenaltyMeasure:
         if len(self.anchor) == 1:
             return self.anchor * dim
         if len(self.anchor) != dim:
-            raise SpecError(f"anchor {list(self.anchor)} has {len(self.anchor)} components but x has {dim}")
+            raise UserError(f"anchor {list(self.anchor)} has {len(self.anchor)} components but x has {dim}")
         return self.anchor
 
 
@@ -208,7 +208,7 @@ def interpolation(alpha: Any, name: str = "interpolation") -> PenaltyMeasure:
     from stability.spec.laws import Law
 
     if not isinstance(alpha, Law) or alpha.dim != 1:
-        raise SpecError("interpolation(alpha): alpha must be a law on R, e.g. uniform(0, 1)")
+        raise UserError("interpolation(alpha): alpha must be a law on R, e.g. uniform(0, 1)")
     return PenaltyMeasure(name, _interpolation_rule, alpha=alpha)
 
 
@@ -239,7 +239,7 @@ def mu_anchor(anchor: Any, alpha: Any = None) -> PenaltyMeasure:
     try:
         vector = tuple(exact_value(v, "mu_anchor: the anchor") for v in values)
     except (sympy.SympifyError, TypeError):
-        raise SpecError(f"mu_anchor: the anchor must be a number or a list of numbers, got {anchor!r}") from None
+        raise UserError(f"mu_anchor: the anchor must be a number or a list of numbers, got {anchor!r}") from None
     return PenaltyMeasure("mu_anchor", _anchor_rule, alpha=alpha or uniform(0, 1), anchor=vector)
 
 
@@ -269,10 +269,10 @@ class MeasureKind:
     def __call__(self, anchor: Any = None) -> PenaltyMeasure:
         if self.needs_anchor:
             if anchor is None:
-                raise SpecError(f"{self.name} needs an anchor, e.g. {self.name}(2)")
+                raise UserError(f"{self.name} needs an anchor, e.g. {self.name}(2)")
             return self.build(anchor)
         if anchor is not None:
-            raise SpecError(f"{self.name} takes no anchor")
+            raise UserError(f"{self.name} takes no anchor")
         return self.build()
 
 
@@ -286,8 +286,7 @@ _ANCHORED = MeasureKind(
     description="x̂ = αA + (1−α)x_g, α ~ U(0,1)",
 )
 
-#: Measures by name, as used in spec files and by the trainer. ``mu_g_anc`` is
-#: the paper's name for ``mu_anchor``.
+#: Measures by name, as used in spec files and by the trainer (``mu_anchor`` is the paper's μ_g,anc).
 MEASURES: dict[str, MeasureKind] = {
     "p_d": MeasureKind("p_d", p_d, "p_d", "p_d", description="x̂ = x_d"),
     "p_g": MeasureKind("p_g", p_g, "p_g", "p_g", description="x̂ = x_g"),
@@ -296,7 +295,6 @@ MEASURES: dict[str, MeasureKind] = {
     ),
     "mu_mid": MeasureKind("mu_mid", mu_mid, "μ_mid", r"\mu_{mid}", draws_alpha=True, description="x̂ = (x_d + x_g)/2"),
     "mu_anchor": _ANCHORED,
-    "mu_g_anc": _ANCHORED,
 }
 
 

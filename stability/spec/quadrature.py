@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 #: Quadrature nodes per base variable, by the number of base variables in a branch (tensor-product rules grow as
 #: n^k, so fewer per variable in higher dimension).
@@ -34,7 +34,7 @@ def nodes_per_base(nodes: Nodes, count: int) -> int:
     if isinstance(nodes, Mapping):
         return int(nodes.get(count, 6))
     if int(nodes) < 1:
-        raise SpecError(f"nodes must be >= 1, got {nodes}")
+        raise UserError(f"nodes must be >= 1, got {nodes}")
     return int(nodes)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 
 def jsonable(value: Any) -> Any:
@@ -35,12 +35,12 @@ def jsonable(value: Any) -> Any:
 
 
 def values_by_name(point: Mapping[str, Any], names: Sequence[str]) -> list[float]:
-    """The values of ``point`` in the order of ``names``; exactly those names, or a :class:`SpecError`."""
+    """The values of ``point`` in the order of ``names``; exactly those names, or a :class:`UserError`."""
     missing = [n for n in names if n not in point]
     extra = [k for k in point if k not in names]
     if missing or extra:
         shown = ", ".join(list(names)[:20]) + (", ..." if len(names) > 20 else "")
-        raise SpecError(
+        raise UserError(
             f"point must give exactly {shown}"
             + (f"; missing {', '.join(missing[:10])}" if missing else "")
             + (f"; unknown {', '.join(map(str, extra[:10]))}" if extra else "")

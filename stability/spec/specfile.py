@@ -29,7 +29,6 @@ from typing import Any
 
 import sympy
 
-from stability.spec.errors import SpecError, checked_float, within_limit
 from stability.spec.expressions import make_symbols, parse
 from stability.spec.laws import LAWS, Law, pushforward
 from stability.spec.links import LINKS, LossLink
@@ -37,6 +36,7 @@ from stability.spec.measures import MEASURES, PenaltyMeasure, interpolation, wei
 from stability.spec.ops import SYMPY
 from stability.spec.penalties import get_form
 from stability.spec.system import GanSystem, Penalty
+from stability.util.errors import UserError, checked_float, within_limit
 
 SYSTEM_KEYS = {"x", "psi", "theta", "discriminator", "rho", "link", "data", "generator", "penalty", "name"}
 REQUIRED_KEYS = ("x", "psi", "theta", "discriminator", "data", "generator")
@@ -45,22 +45,22 @@ GENERATOR_KEYS = {"latent", "map", "z"}
 
 
 def load_spec(path: str | Path) -> GanSystem:
-    """Read and validate a spec file; every problem is one :class:`SpecError`."""
+    """Read and validate a spec file; every problem is one :class:`UserError`."""
     path = Path(path)
     if path.is_dir():
-        raise SpecError(f"{str(path)!r} is a folder; give the spec file in it (a .toml file, e.g. examples/specs/)")
+        raise UserError(f"{str(path)!r} is a folder; give the spec file in it (a .toml file, e.g. examples/specs/)")
     if not path.is_file():
-        raise SpecError(f"spec file {str(path)!r} does not exist")
+        raise UserError(f"spec file {str(path)!r} does not exist")
     try:
         # utf-8-sig: an editor's byte-order mark is not the user's mistake (TOML itself forbids it)
         with within_limit(f"reading the spec file {path.name}", "use a smaller spec"):
             document = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"spec file {str(path)!r} is not valid TOML: {exc}") from None
+        raise UserError(f"spec file {str(path)!r} is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
-        raise SpecError(f"spec file {str(path)!r} is not UTF-8 text") from None
+        raise UserError(f"spec file {str(path)!r} is not UTF-8 text") from None
     except OSError as exc:  # unreadable: permissions, a FIFO, a vanished file
-        raise SpecError(f"cannot read spec file {str(path)!r}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot read spec file {str(path)!r}: {exc.strerror or exc}") from None
     with within_limit(f"parsing the expressions of {path.name}", "use a smaller spec"):
         return system_from_dict(document, source=path.name)
 
@@ -68,15 +68,15 @@ def load_spec(path: str | Path) -> GanSystem:
 def system_from_dict(document: dict[str, Any], source: str = "spec") -> GanSystem:
     """Build a system from the parsed TOML document (``{"system": {...}}``)."""
     if "system" not in document or not isinstance(document["system"], dict):
-        raise SpecError(f"{source}: missing the [system] table")
+        raise UserError(f"{source}: missing the [system] table")
     extra_top = set(document) - {"system"}
     if extra_top:
-        raise SpecError(f"{source}: unknown top-level key(s) {', '.join(sorted(extra_top))}; only [system] is read")
+        raise UserError(f"{source}: unknown top-level key(s) {', '.join(sorted(extra_top))}; only [system] is read")
     spec = document["system"]
     _check_keys(spec, SYSTEM_KEYS, "[system]")
     missing = [k for k in REQUIRED_KEYS if k not in spec]
     if missing:
-        raise SpecError(f"[system] is missing required key(s): {', '.join(missing)}")
+        raise UserError(f"[system] is missing required key(s): {', '.join(missing)}")
 
     x = make_symbols(_names(spec["x"], "x"), "x")
     psi = make_symbols(_names(spec["psi"], "psi"), "psi")
@@ -91,10 +91,10 @@ def system_from_dict(document: dict[str, Any], source: str = "spec") -> GanSyste
     if "penalty" in spec:
         table = spec["penalty"]
         if not isinstance(table, dict):
-            raise SpecError("[system.penalty] must be a table")
+            raise UserError("[system.penalty] must be a table")
         _check_keys(table, PENALTY_KEYS, "[system.penalty]")
         if "measure" not in table:
-            raise SpecError('[system.penalty] needs a measure, e.g. measure = "mu_gp"')
+            raise UserError('[system.penalty] needs a measure, e.g. measure = "mu_gp"')
         measure = _measure(table["measure"])
         if "mass" in table:
             mass = parse(table["mass"], {s.name: s for s in psi + theta}, what="penalty mass")
@@ -107,21 +107,21 @@ def system_from_dict(document: dict[str, Any], source: str = "spec") -> GanSyste
 def _check_keys(table: dict, valid: set[str], where: str) -> None:
     unknown = set(table) - valid
     if unknown:
-        raise SpecError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(valid))}")
+        raise UserError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(valid))}")
 
 
 def _names(value: Any, key: str) -> list[str]:
     if isinstance(value, str):
         return [value]
     if not isinstance(value, list) or not value:
-        raise SpecError(f'{key} must be a non-empty list of variable names, e.g. {key} = ["{key}"]')
+        raise UserError(f'{key} must be a non-empty list of variable names, e.g. {key} = ["{key}"]')
     return value
 
 
 def _law(text: Any, names: dict, what: str) -> Law:
     law = parse(text, names, functions=LAWS, what=f"{what} law")
     if not isinstance(law, Law):
-        raise SpecError(f"{what} law {text!r} is not a law; use one of: {', '.join(sorted(LAWS))}")
+        raise UserError(f"{what} law {text!r} is not a law; use one of: {', '.join(sorted(LAWS))}")
     return law
 
 
@@ -129,20 +129,20 @@ def _generator(value: Any, thetas: dict) -> Law:
     if isinstance(value, str):
         return _law(value, thetas, "generator")
     if not isinstance(value, dict):
-        raise SpecError("generator must be a law string or a table { latent = ..., map = ... }")
+        raise UserError("generator must be a law string or a table { latent = ..., map = ... }")
     _check_keys(value, GENERATOR_KEYS, "generator")
     if "latent" not in value or "map" not in value:
-        raise SpecError(
+        raise UserError(
             'generator table needs both latent and map, e.g. { latent = "uniform(-1, 1)", map = "theta*z" }'
         )
     latent = _law(value["latent"], {}, "latent")
     default = ["z"] if latent.dim == 1 else [f"z{i + 1}" for i in range(latent.dim)]
     zs = make_symbols(_names(value.get("z", default), "z"), "latent")
     if len(zs) != latent.dim:
-        raise SpecError(f"generator: the latent law has dimension {latent.dim} but z names {len(zs)} variables")
+        raise UserError(f"generator: the latent law has dimension {latent.dim} but z names {len(zs)} variables")
     clash = {z.name for z in zs} & set(thetas)
     if clash:
-        raise SpecError(f"generator: latent variable name(s) {', '.join(sorted(clash))} clash with theta")
+        raise UserError(f"generator: latent variable name(s) {', '.join(sorted(clash))} clash with theta")
     names = {**thetas, **{z.name: z for z in zs}}
     mapping = value["map"]
     exprs = [parse(m, names, what="generator map") for m in (mapping if isinstance(mapping, list) else [mapping])]
@@ -151,17 +151,17 @@ def _generator(value: Any, thetas: dict) -> Law:
 
 def _measure(text: Any) -> PenaltyMeasure:
     if not isinstance(text, str):
-        raise SpecError(f"penalty measure must be a string, got {text!r}")
+        raise UserError(f"penalty measure must be a string, got {text!r}")
     plain = {name: kind() for name, kind in MEASURES.items() if not kind.needs_anchor}
     anchored = {name: kind for name, kind in MEASURES.items() if kind.needs_anchor}
     functions = {**anchored, "interpolation": interpolation, **LAWS}
     valid = sorted(plain) + [f"{name}(A)" for name in anchored] + ["interpolation(law)"]
     try:
         measure = parse(text, plain, functions=functions, what="penalty measure")
-    except SpecError as exc:
-        raise SpecError(f"{exc}; valid measures: {', '.join(valid)}") from None
+    except UserError as exc:
+        raise UserError(f"{exc}; valid measures: {', '.join(valid)}") from None
     if not isinstance(measure, PenaltyMeasure):
-        raise SpecError(f"penalty measure {text!r} is not a measure; valid: {', '.join(valid)}")
+        raise UserError(f"penalty measure {text!r} is not a measure; valid: {', '.join(valid)}")
     return measure
 
 
@@ -170,21 +170,21 @@ def _rho(value: Any) -> sympy.Expr:
         return sympy.Symbol(value.strip(), positive=True)
     rho = parse(value, {}, what="rho")
     if not isinstance(rho, sympy.Expr) or not rho.is_number or rho.is_real is False:
-        raise SpecError(f"rho must be a positive number or a symbol name, got {value!r}")
+        raise UserError(f"rho must be a positive number or a symbol name, got {value!r}")
     checked_float(rho, "rho", positive=True)  # exact, but also a float64 the numeric engines can use
     return rho
 
 
 def _link(value: Any) -> LossLink:
     if not isinstance(value, str):
-        raise SpecError(f"link must be a name or an expression in t, got {value!r}")
+        raise UserError(f"link must be a name or an expression in t, got {value!r}")
     if value in LINKS:
         return LINKS[value]
     t = sympy.Symbol("t", real=True)
     try:
         expr = parse(value, {"t": t}, what="link")
-    except SpecError as exc:
-        raise SpecError(f"{exc}; or use a named link: {', '.join(sorted(LINKS))}") from None
+    except UserError as exc:
+        raise UserError(f"{exc}; or use a named link: {', '.join(sorted(LINKS))}") from None
 
     def f(arg: Any, ops: Any) -> Any:
         if ops is SYMPY:

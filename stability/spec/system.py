@@ -4,7 +4,7 @@ A :class:`GanSystem` is the tuple (D(x; ψ), p_d, p_θ, μ, φ, ρ, f) of the SG
 μ-WGAN (Definition 4 of ``003_…``, generalised to the penalty forms and loss
 links of the other papers). It holds sympy objects only and validates itself
 on construction, so a mistake surfaces as one clear
-:class:`~stability.spec.errors.SpecError` before any derivation runs.
+:class:`~stability.util.errors.UserError` before any derivation runs.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from typing import Any
 
 import sympy
 
-from stability.spec.errors import SpecError, checked_float
 from stability.spec.expressions import exact_number
 from stability.spec.laws import Law
 from stability.spec.links import LINKS, LossLink
 from stability.spec.measures import PenaltyMeasure
 from stability.spec.penalties import SIMPLE, PenaltyForm
+from stability.util.errors import UserError, checked_float
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class GanSystem:
             rho: a new penalty weight, replacing the spec's (numeric or symbolic) ρ.
 
         Raises:
-            SpecError: a name that is not a free constant, a value that is not a finite
+            UserError: a name that is not a free constant, a value that is not a finite
                 number, ρ ≤ 0 once bound, or a ρ for a system without a penalty.
         """
         values = dict(constants or {})
@@ -99,10 +99,10 @@ class GanSystem:
         unknown = sorted(set(values) - set(by_name))
         if unknown:
             free = ", ".join(by_name) or "none"
-            raise SpecError(f"unknown constant(s) {', '.join(unknown)}; free constants: {free}")
+            raise UserError(f"unknown constant(s) {', '.join(unknown)}; free constants: {free}")
         if self.penalty is None:
             if rho is not None:
-                raise SpecError("rho: the spec has no penalty to weight")
+                raise UserError("rho: the spec has no penalty to weight")
             return self
         mapping = {by_name[k]: _number(v, k) for k, v in values.items()}
         weight = _number(rho, "rho") if rho is not None else sympy.sympify(self.penalty.rho).xreplace(mapping)
@@ -120,16 +120,16 @@ class GanSystem:
 
     def _validate(self) -> None:
         if not self.x or not self.psi or not self.theta:
-            raise SpecError("x, psi and theta each need at least one variable")
+            raise UserError("x, psi and theta each need at least one variable")
         names = [s.name for s in self.x + self.psi + self.theta]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise SpecError(f"variable names used twice: {', '.join(duplicates)}")
+            raise UserError(f"variable names used twice: {', '.join(duplicates)}")
         _only(self.discriminator.free_symbols, set(self.x) | set(self.psi), "discriminator D(x; psi)")
         if self.data.dim != len(self.x):
-            raise SpecError(f"data law {self.data} has dimension {self.data.dim}, but x has {len(self.x)} variables")
+            raise UserError(f"data law {self.data} has dimension {self.data.dim}, but x has {len(self.x)} variables")
         if self.generator.dim != len(self.x):
-            raise SpecError(
+            raise UserError(
                 f"generator law {self.generator} has dimension {self.generator.dim}, but x has {len(self.x)} variables"
             )
         _only(self.data.parameters(), set(), "data law p_d")
@@ -137,9 +137,9 @@ class GanSystem:
         if self.penalty is not None:
             rho = sympy.sympify(self.penalty.rho)
             if rho.is_number and not rho > 0:
-                raise SpecError(f"rho must be > 0, got {rho}")
+                raise UserError(f"rho must be > 0, got {rho}")
             if not rho.is_number and any(s.is_positive is not True for s in rho.free_symbols):
-                raise SpecError(f"a symbolic rho must be built from positive symbols, got {rho}")
+                raise UserError(f"a symbolic rho must be built from positive symbols, got {rho}")
             _only(sympy.sympify(self.penalty.measure.mass).free_symbols, set(self.params), "penalty mass M(psi, theta)")
 
 
@@ -147,7 +147,7 @@ def _number(value: Any, name: str) -> sympy.Expr:
     """A finite real number as an exact sympy number, or a one-line error naming ``name``."""
     if isinstance(value, sympy.Basic):
         if not value.is_number or value.is_real is not True:
-            raise SpecError(f"{name} must be a finite real number, got {value}")
+            raise UserError(f"{name} must be a finite real number, got {value}")
         checked_float(value, name)  # representable in float64, as the spec's own numbers are
         return value
     return exact_number(value, name)  # the one rule of spec numbers: finite, exact, no rounding to 0
@@ -158,4 +158,4 @@ def _only(found: set[Any], allowed: set[Any], what: str) -> None:
     if extra:
         names = ", ".join(sorted(str(s) for s in extra))
         allowed_names = ", ".join(sorted(str(s) for s in allowed)) or "none"
-        raise SpecError(f"{what} uses undeclared symbol(s) {names} (allowed here: {allowed_names})")
+        raise UserError(f"{what} uses undeclared symbol(s) {names} (allowed here: {allowed_names})")

@@ -16,13 +16,13 @@ from typing import Any
 
 import sympy
 
-from stability.spec.errors import SpecError, unknown_name
 from stability.spec.expressions import exact_value, parse
 from stability.spec.laws import dirac, pushforward, uniform
 from stability.spec.links import LossLink, get_link
 from stability.spec.measures import PenaltyMeasure, measure_from, weighted
 from stability.spec.penalties import PenaltyForm, get_form
 from stability.spec.system import GanSystem, Penalty
+from stability.util.errors import UserError, unknown_name
 
 X = sympy.Symbol("x", real=True)
 PSI = sympy.Symbol("psi", real=True)
@@ -111,4 +111,4 @@ def get_toy(name: str, **kwargs: Any) -> GanSystem:
     try:
         return TOYS[name](**kwargs)
     except TypeError as exc:
-        raise SpecError(f"toy {name}: {exc}") from None
+        raise UserError(f"toy {name}: {exc}") from None

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import sympy
 
-from stability.spec.errors import SpecError, within_limit
 from stability.spec.expressions import exact_number
 from stability.spec.lambdify import KinkSqrt, lambdify_numpy, lambdify_torch
 from stability.spec.ops import SYMPY
@@ -30,6 +29,7 @@ from stability.spec.penalties import half_rho
 from stability.spec.serialize import values_by_name
 from stability.spec.system import GanSystem
 from stability.symbolic.expectation import expectation
+from stability.util.errors import UserError, within_limit
 
 Point = Mapping[str, float] | Sequence[float] | np.ndarray
 
@@ -203,15 +203,15 @@ class SymbolicField:
             return np.array(values_by_name(point, names))
         vector = np.asarray(point, dtype=float).ravel()
         if vector.size != len(names):
-            raise SpecError(f"point needs {len(names)} values ({', '.join(names)}), got {vector.size}")
+            raise UserError(f"point needs {len(names)} values ({', '.join(names)}), got {vector.size}")
         return vector
 
     def require_numeric(self) -> None:
-        """Raise a :class:`SpecError` naming any symbolic constant still free (e.g. ρ)."""
+        """Raise a :class:`UserError` naming any symbolic constant still free (e.g. ρ)."""
         free = self.free_constants
         if free:
             names = ", ".join(s.name for s in free)
-            raise SpecError(f"numeric evaluation needs values for {names} (e.g. --param {free[0].name}=1)")
+            raise UserError(f"numeric evaluation needs values for {names} (e.g. --param {free[0].name}=1)")
 
 
 #: Flows longer than this (characters) get their numeric Jacobian by forward-mode autodiff of the lambdified
@@ -240,7 +240,7 @@ def _step(what: str):
 def _defined(expr: sympy.Expr, what: str) -> None:
     """Refuse a term that sympy has found infinite or undefined (D = psi/x on a Dirac at 0 divides by zero)."""
     if sympy.sympify(expr).has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
-        raise SpecError(
+        raise UserError(
             f"{what} is infinite or undefined (D or its gradient divides by zero, or explodes, on the laws' points)"
         )
 
@@ -259,7 +259,7 @@ def _finite(evaluate: Any, what: str, params: Sequence[sympy.Symbol], point: np.
             array = np.array([[np.inf]])
     if not np.all(np.isfinite(array)):
         bad = "overflows float64" if not np.any(np.isnan(array)) else "is not a number (NaN)"
-        raise SpecError(f"the {what} at ({where}) {bad}: the spec's numbers are too large (or a division by zero)")
+        raise UserError(f"the {what} at ({where}) {bad}: the spec's numbers are too large (or a division by zero)")
     return array
 
 

@@ -1,7 +1,7 @@
 """Spectra of the real game along training: one :class:`CheckpointSpectrum` per checkpoint of a run.
 
 At each checkpoint (ψ, θ) the field v(ψ, θ) = (ψ̇, θ̇) of Definition 4 of ``003_…`` is built from the run's own
-objects (:func:`~stability.runs.field.run_field`) over one fixed sample set shared by all checkpoints, and:
+objects (:func:`~gan_train.spectra.field.run_field`) over one fixed sample set shared by all checkpoints, and:
 
 * the top-k eigenvalues of J = ∂v/∂(ψ, θ), matrix-free (ARPACK over VJPs, :func:`~stability.analysis.spectrum.
   top_eigenvalues`), each ARPACK run started from the previous checkpoint's Ritz vectors
@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from gan_train.spectra.checkpoints import load_checkpoint, run_checkpoints, select_checkpoints
+from gan_train.spectra.field import SampleSet, run_field, run_notes, sample_set
 from stability.analysis.spectrum import (
     WHICH,
     DiscreteStability,
@@ -33,9 +35,7 @@ from stability.analysis.spectrum import (
     warm_start_vector,
 )
 from stability.analysis.theorem1 import theorem1_check
-from stability.runs.checkpoints import load_checkpoint, run_checkpoints, select_checkpoints
-from stability.runs.field import SampleSet, run_field, run_notes, sample_set
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 #: Largest game for which the Theorem 1 check (a dense Jacobian and Q, R blocks) is run.
 THEOREM1_LIMIT = 4000
@@ -145,7 +145,7 @@ def check_which(which: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     rules = tuple(w.strip().upper() for w in (which.split(",") if isinstance(which, str) else which) if w.strip())
     bad = [w for w in rules if w not in WHICH]
     if bad or not rules:
-        raise SpecError(f"unknown eigenvalue selection {','.join(bad) or which!r}; valid: {', '.join(WHICH)}")
+        raise UserError(f"unknown eigenvalue selection {','.join(bad) or which!r}; valid: {', '.join(WHICH)}")
     return tuple(dict.fromkeys(rules))
 
 
@@ -173,7 +173,7 @@ def spectra_along_training(
         k: eigenvalues per selection rule (k ≥ n − 1 falls back to the dense spectrum, with a note).
         which: selection rules, ``LR`` (largest real part), ``LM`` (magnitude), ``LI`` (imaginary part).
         samples: the size N of the fixed sample set (default: the run's batch size), or a given
-            :class:`~stability.runs.field.SampleSet` (e.g. one trainer batch).
+            :class:`~gan_train.spectra.field.SampleSet` (e.g. one trainer batch).
         seed: seed of the sample set and of ARPACK's first start vector.
         dtype: of the field and of ARPACK (float32 halves the cost of large games; tolerance 1e-5 then).
         warm_start: start each ARPACK run from the previous checkpoint's Ritz vectors of the same rule.
@@ -184,7 +184,7 @@ def spectra_along_training(
     """
     rules = check_which(which)
     if k < 1:
-        raise SpecError(f"--k must be >= 1, got {k}")
+        raise UserError(f"--k must be >= 1, got {k}")
     config, found = run_checkpoints(run_dir)
     chosen = select_checkpoints(found, checkpoints, run_dir)
     if not isinstance(samples, SampleSet):

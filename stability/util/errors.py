@@ -1,7 +1,7 @@
 """The one exception type for user mistakes.
 
 Everything a user can get wrong (a spec, a law name, a parameter value) raises
-:class:`SpecError` with a one-line message; the CLI prints it and exits 2.
+:class:`UserError` with a one-line message; the CLI prints it and exits 2.
 Bugs stay ordinary exceptions so that they still show a traceback.
 """
 
@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 
-class SpecError(ValueError):
+class UserError(ValueError):
     """A user-facing input error with a message that says what to fix."""
 
 
-def unknown_name(kind: str, name: str, valid: list[str] | tuple[str, ...]) -> SpecError:
+def unknown_name(kind: str, name: str, valid: list[str] | tuple[str, ...]) -> UserError:
     """Build the standard 'unknown X' error listing the valid names."""
-    return SpecError(f"unknown {kind} {name!r}; valid: {', '.join(sorted(valid))}")
+    return UserError(f"unknown {kind} {name!r}; valid: {', '.join(sorted(valid))}")
 
 
 def checked_float(
@@ -31,7 +31,7 @@ def checked_float(
     low: float | None = None,
     high: float | None = None,
 ) -> float:
-    """``value`` (a number or its text) as a finite float64 in range, or a one-line :class:`SpecError`.
+    """``value`` (a number or its text) as a finite float64 in range, or a one-line :class:`UserError`.
 
     The one check every number a user gives passes (spec values, command-line options, ``--set``), so
     NaN, ±inf, overflow and out-of-range values are refused before any work starts.
@@ -44,37 +44,37 @@ def checked_float(
     """
     shown = _shown(value)
     if isinstance(value, bool):
-        raise SpecError(f"{name}: {value!r} is not a number")
+        raise UserError(f"{name}: {value!r} is not a number")
     try:
         number = float(value.strip() if isinstance(value, str) else value)
     except OverflowError:
-        raise SpecError(f"{name}: {shown} does not fit in a float64 (|x| < 1.8e308)") from None
+        raise UserError(f"{name}: {shown} does not fit in a float64 (|x| < 1.8e308)") from None
     except (TypeError, ValueError):
-        raise SpecError(f"{name}: {_shown(value)!r} is not a number") from None
+        raise UserError(f"{name}: {_shown(value)!r} is not a number") from None
     if math.isnan(number):
-        raise SpecError(f"{name}: NaN is not a number")
+        raise UserError(f"{name}: NaN is not a number")
     if math.isinf(number):
         text = str(value).strip().lower().lstrip("+-")
         reason = "infinite" if text in ("inf", "infinity") else "too large for a float64 (|x| < 1.8e308)"
-        raise SpecError(f"{name} must be finite, got {shown} ({reason})")
+        raise UserError(f"{name} must be finite, got {shown} ({reason})")
     if number == 0 and isinstance(value, str) and any(c in "123456789" for c in value.lower().split("e")[0]):
-        raise SpecError(f"{name}: {shown} rounds to 0 in float64 (its smallest non-zero number is about 5e-324)")
+        raise UserError(f"{name}: {shown} rounds to 0 in float64 (its smallest non-zero number is about 5e-324)")
     if positive and number <= 0:
-        raise SpecError(f"{name} must be > 0, got {shown}")
+        raise UserError(f"{name} must be > 0, got {shown}")
     if low is not None and number < low:
-        raise SpecError(f"{name} must be >= {low:g}, got {shown}")
+        raise UserError(f"{name} must be >= {low:g}, got {shown}")
     if high is not None and number > high:
-        raise SpecError(f"{name} must be <= {high:g}, got {shown}")
+        raise UserError(f"{name} must be <= {high:g}, got {shown}")
     return number
 
 
 def checked_int(value: Any, name: str, low: int, high: int) -> int:
-    """``value`` (an int, an integral float or its text, e.g. ``"1e3"``) as an int in [low, high], or a SpecError.
+    """``value`` (an int, an integral float or its text, e.g. ``"1e3"``) as an int in [low, high], or a UserError.
 
     ``high`` is the caller's sanity bound (a width of 1e12 would exhaust memory long before it trained).
     """
     if isinstance(value, bool):
-        raise SpecError(f"{name} must be an integer, got {value!r}")
+        raise UserError(f"{name} must be an integer, got {value!r}")
     try:
         # int() of a float would truncate 2.5 silently; only ints and integer text go this way
         number = value if isinstance(value, int) else int(value.strip()) if isinstance(value, str) else None
@@ -83,12 +83,12 @@ def checked_int(value: Any, name: str, low: int, high: int) -> int:
     if number is None:
         real = checked_float(value, name)
         if not real.is_integer():
-            raise SpecError(f"{name} must be an integer, got {_shown(value)}")
+            raise UserError(f"{name} must be an integer, got {_shown(value)}")
         number = int(real)
     if number > high:
-        raise SpecError(f"{name} must be at most {high:,}, got {_shown(value)}")
+        raise UserError(f"{name} must be at most {high:,}, got {_shown(value)}")
     if number < low:
-        raise SpecError(f"{name} must be at least {low:,}, got {_shown(value)}")
+        raise UserError(f"{name} must be at least {low:,}, got {_shown(value)}")
     return number
 
 
@@ -98,7 +98,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else f"{text[:12]}…{text[-6:]} ({len(text)} characters)"
 
 
-class TooLarge(SpecError):
+class TooLarge(UserError):
     """A spec whose symbolic work runs past its time limit or nests too deeply for sympy."""
 
 
@@ -133,7 +133,7 @@ def number_type(positive: bool = False, low: float | None = None, high: float | 
     def parse(text: str) -> float:
         try:
             return checked_float(text, "value", positive=positive, low=low, high=high)
-        except SpecError as exc:
+        except UserError as exc:
             raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ").removeprefix("value ")) from None
 
     return parse
@@ -145,7 +145,7 @@ def int_type(low: int, high: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             return checked_int(text, "value", low, high)
-        except SpecError as exc:
+        except UserError as exc:
             raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ").removeprefix("value ")) from None
 
     return parse

@@ -9,11 +9,11 @@ DATA=${DATA:-data}
 WEIGHTS=${WEIGHTS:-weights/pt_inception-2015-12-05-6726825d.pth}
 DEVICE=${DEVICE:-cuda}
 for ARCH in resnet dcgan; do
-  ganstab bench-cifar --arch "$ARCH" --data-dir "$DATA" --inception-weights "$WEIGHTS" \
+  ganstab table2 --arch "$ARCH" --data-dir "$DATA" --inception-weights "$WEIGHTS" \
     --set device="$DEVICE" --set eval_every=10000 --out "runs/table2-$ARCH"
 done
 # One method alone, e.g. the ResNet with mu_mid:
 #   ganstab train --preset cifar10-resnet-mu_mid --set data_dir=data --set device=cuda \
 #     --set eval_every=10000 --set inception_weights=$WEIGHTS --out runs/resnet-mu_mid
 # For a cluster, print one command per method instead:
-#   ganstab bench-cifar --arch resnet --data-dir data --out runs/table2-resnet --print-commands
+#   ganstab table2 --arch resnet --data-dir data --out runs/table2-resnet --print-commands

@@ -22,7 +22,7 @@ from gan_train.data.streams import anchor_image
 from gan_train.errors import CheckpointError
 from gan_train.nets import architecture, build_critic, build_generator
 from gan_train.penalty import CriticPenalty
-from stability.spec.errors import SpecError
+from stability.util.errors import UserError
 
 
 @dataclass
@@ -55,7 +55,7 @@ def run_checkpoints(run_dir: str | Path) -> tuple[TrainConfig, list[tuple[int, P
     """The resolved config of a run and its checkpoints ``(iteration, path)``, oldest first.
 
     Raises:
-        SpecError: not a run directory (no or a bad ``config.json``), or no checkpoints yet.
+        UserError: not a run directory (no or a bad ``config.json``), or no checkpoints yet.
     """
     run_dir = Path(run_dir)
     config = read_run_config(run_dir, "analyse")
@@ -80,7 +80,7 @@ def select_checkpoints(
         try:
             iteration = int(part)
         except ValueError:
-            raise SpecError(f"--checkpoints expects all, last or iterations like 100,200; got {selection!r}") from None
+            raise UserError(f"--checkpoints expects all, last or iterations like 100,200; got {selection!r}") from None
         if iteration not in by_iteration:
             raise CheckpointError(
                 f"run {run_dir} has no checkpoint of iteration {iteration}; it has {sorted(by_iteration)}"

@@ -21,13 +21,13 @@ from typing import Any
 import torch
 
 from gan_train.data.streams import training_stream
+from gan_train.spectra.checkpoints import RunCheckpoint
 from stability.autodiff.field import TorchField
 from stability.autodiff.from_modules import batchnorm_layers
-from stability.runs.checkpoints import RunCheckpoint
-from stability.spec.errors import SpecError
 from stability.spec.links import get_link
 from stability.spec.penalties import MaxPenalty
 from stability.spec.system import Penalty
+from stability.util.errors import UserError
 
 #: Added to the run's seed for the analysis sample set, so it is not a batch the trainer drew.
 SAMPLE_SEED_OFFSET = 7_000_017
@@ -67,7 +67,7 @@ def sample_set(config: Any, size: int, seed: int = 0) -> SampleSet:
     training set with the run's dequantisation); z and α come from their own generators of the same seed.
     """
     if size < 1:
-        raise SpecError(f"--samples must be >= 1, got {size}")
+        raise UserError(f"--samples must be >= 1, got {size}")
     from gan_train.penalty import CriticPenalty
 
     base = config.seed + SAMPLE_SEED_OFFSET + seed
@@ -94,13 +94,13 @@ def run_field(checkpoint: RunCheckpoint, samples: SampleSet, dtype: torch.dtype 
     without running averages (:func:`torch.func.replace_all_batch_norm_modules_`; the module is changed in place).
 
     Raises:
-        SpecError: a critic with BatchNorm (with a penalty, as :meth:`TorchField.from_modules` refuses; without
+        UserError: a critic with BatchNorm (with a penalty, as :meth:`TorchField.from_modules` refuses; without
             one too, since the trainer evaluates data and generated points as one coupled batch).
     """
     critic, generator = checkpoint.critic, checkpoint.generator
     critic_bn = batchnorm_layers(critic)
     if critic_bn and checkpoint.penalty is None:
-        raise SpecError(
+        raise UserError(
             f"the critic has BatchNorm ({', '.join(critic_bn)}): the trainer evaluates data and generated points as "
             "one coupled batch, so D is not a per-sample function and the field is not defined"
         )

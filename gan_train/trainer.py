@@ -49,9 +49,9 @@ from gan_train.losses import critic_loss, generator_loss
 from gan_train.metrics.log import MetricsLog, w1_assignment
 from gan_train.nets import architecture, build_critic, build_generator, clip_weights_
 from gan_train.penalty import CriticPenalty, widened
-from stability.spec.errors import SpecError
 from stability.spec.links import get_link
 from stability.util.atomic import atomic_save
+from stability.util.errors import UserError
 
 #: Per-critic-step statistics, in the order they are accumulated.
 CRITIC_STATS = ("loss_d", "loss_adv", "penalty", "gap", "d_mean", "grad_norm", "max_grad_norm", "param_grad_norm_d")
@@ -176,7 +176,7 @@ class Trainer:
         """Start a new run; refuses a run directory that already holds files."""
         run_dir = Path(run_dir)
         if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise SpecError(f"run directory {run_dir} already exists; pass --resume to continue it or choose a new one")
+            raise UserError(f"run directory {run_dir} already exists; pass --resume to continue it or choose a new one")
         trainer = cls(config, run_dir)  # under torchrun: every rank has checked the directory before this rendezvous
         trainer.run_lock = None
         if trainer.world.is_main:
@@ -203,7 +203,7 @@ class Trainer:
         base = read_run_config(run_dir, "resume")
         config = apply_overrides(base, list(overrides), allowed=RESUMABLE_KEYS)
         if config.lr_decay and config.iterations != base.iterations:
-            raise SpecError("iterations cannot change on resume when lr_decay is on (the schedule depends on it)")
+            raise UserError("iterations cannot change on resume when lr_decay is on (the schedule depends on it)")
         found = ckpt.list_checkpoints(run_dir)
         state = ckpt.read_checkpoint(found[-1][1]) if found else None
         if state is not None:  # everything is checked before anything is written
@@ -215,7 +215,7 @@ class Trainer:
                 )
             done = int(state.get("iteration", 0))
             if config.iterations < done:  # training would not run, and config.json would claim a shorter run
-                raise SpecError(
+                raise UserError(
                     f"{run_dir} is already at iteration {done}; iterations={config.iterations} would not train "
                     f"(set iterations >= {done}, or sample from an earlier checkpoint with --checkpoint)"
                 )
@@ -743,11 +743,11 @@ def _device(name: str, world: World | None = None) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise SpecError(f"unknown device {name!r}; e.g. cpu, cuda, cuda:1") from None
+        raise UserError(f"unknown device {name!r}; e.g. cpu, cuda, cuda:1") from None
     if world is not None and world.distributed and device.type == "cuda" and device.index is None:
         device = torch.device("cuda", world.local_rank)  # one GPU per process under torchrun
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SpecError(f"device {name!r} is not available here (torch.cuda.is_available() is False)")
+        raise UserError(f"device {name!r} is not available here (torch.cuda.is_available() is False)")
     return device
 
 

@@ -11,11 +11,11 @@ from stability.util.lazy import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(
-        ["RunCheckpoint", "run_checkpoints", "select_checkpoints", "load_checkpoint"], "stability.runs.checkpoints"
+        ["RunCheckpoint", "run_checkpoints", "select_checkpoints", "load_checkpoint"], "gan_train.spectra.checkpoints"
     ),
-    **dict.fromkeys(["SampleSet", "sample_set", "run_field", "run_notes"], "stability.runs.field"),
-    **dict.fromkeys(["CheckpointSpectrum", "RunSpectra", "spectra_along_training"], "stability.runs.spectra"),
-    "spectrum_figures": "stability.runs.figures",
+    **dict.fromkeys(["SampleSet", "sample_set", "run_field", "run_notes"], "gan_train.spectra.field"),
+    **dict.fromkeys(["CheckpointSpectrum", "RunSpectra", "spectra_along_training"], "gan_train.spectra.spectra"),
+    "spectrum_figures": "gan_train.spectra.figures",
 }
 
 __all__ = sorted(_EXPORTS)

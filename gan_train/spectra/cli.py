@@ -79,20 +79,20 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from stability.runs.checkpoints import run_checkpoints, select_checkpoints
-    from stability.runs.figures import spectrum_figures
-    from stability.runs.spectra import check_which, spectra_along_training
-    from stability.spec.errors import SpecError
+    from gan_train.spectra.checkpoints import run_checkpoints, select_checkpoints
+    from gan_train.spectra.figures import spectrum_figures
+    from gan_train.spectra.spectra import check_which, spectra_along_training
     from stability.spec.serialize import jsonable
     from stability.util.atomic import atomic_write
+    from stability.util.errors import UserError
 
     rules = check_which(args.which)
     if args.k < 1:
-        raise SpecError(f"--k must be >= 1, got {args.k}")
+        raise UserError(f"--k must be >= 1, got {args.k}")
     if args.samples is not None and args.samples < 1:
-        raise SpecError(f"--samples must be >= 1, got {args.samples}")
+        raise UserError(f"--samples must be >= 1, got {args.samples}")
     if args.ncv is not None and args.ncv <= args.k + 1:
-        raise SpecError(f"--ncv must exceed k + 1 = {args.k + 1}, got {args.ncv}")
+        raise UserError(f"--ncv must exceed k + 1 = {args.k + 1}, got {args.ncv}")
     total = 0
     for run_dir in args.run_dirs:  # every run is checked before any work
         _, found = run_checkpoints(run_dir)
