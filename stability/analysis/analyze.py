@@ -15,6 +15,7 @@ import sympy
 from stability.analysis.equilibria import Equilibrium, find_equilibria
 from stability.analysis.linear import CENTER, NON_HYPERBOLIC, LinearAnalysis, Tolerance, linearise
 from stability.analysis.lyapunov import LyapunovCheck, lyapunov_check
+from stability.spec.lambdify import numeric_function
 from stability.spec.system import GanSystem
 from stability.symbolic.field import SymbolicField
 from stability.util.errors import TooLarge, within_limit
@@ -138,7 +139,7 @@ def nonsmooth_notes(system: GanSystem, point: dict[str, float], nodes: int = 8) 
     values = {s: sympy.Float(point[s.name]) for s in system.params}
     law = penalty.measure.law(system.data, system.generator).subs(values)
     grad_norm = sympy.sqrt(sum(sympy.diff(system.discriminator, x) ** 2 for x in system.x)).xreplace(values)
-    evaluate = sympy.lambdify(system.x, grad_norm, modules="numpy")
+    evaluate = numeric_function(system.x, grad_norm)
     weights, nodes_x = law.quadrature(nodes)
     norms = np.broadcast_to(np.asarray(evaluate(*nodes_x.T), dtype=float), weights.shape)
     notes = []
@@ -158,7 +159,7 @@ def mass_warnings(system: GanSystem, box: list[tuple[float, float]], points_per_
     if system.penalty is None or system.penalty.measure.is_probability:
         return []
     mass = sympy.sympify(system.penalty.measure.mass)
-    evaluate = sympy.lambdify(system.params, mass, modules="numpy")
+    evaluate = numeric_function(system.params, mass)
     axes = [np.linspace(lo, hi, points_per_axis if len(box) <= 3 else 5) for lo, hi in box]
     grid = np.meshgrid(*axes, indexing="ij")
     values = np.broadcast_to(np.asarray(evaluate(*grid), dtype=float), grid[0].shape)

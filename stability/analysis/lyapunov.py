@@ -14,6 +14,7 @@ import numpy as np
 import sympy
 
 from stability.spec.expressions import exact_value
+from stability.spec.lambdify import numeric_function
 from stability.symbolic.field import SymbolicField
 from stability.util.errors import UserError
 
@@ -73,7 +74,7 @@ def lyapunov_check(
         sympy.factor(sympy.expand(derivative)) if derivative.is_polynomial(*params) else sympy.simplify(derivative)
     )
     points = _ball(np.array([float(v) for v in c]), radius, samples, seed)
-    evaluate = sympy.lambdify(params, derivative, modules="numpy")
+    evaluate = numeric_function(params, derivative)
     with np.errstate(invalid="ignore", divide="ignore"):  # sign(0)-type 0/0 at the centre of non-smooth flows
         values = np.broadcast_to(np.asarray(evaluate(*points.T), dtype=float), (len(points),))
     distance = np.linalg.norm(points - np.array([float(v) for v in c]), axis=1)
@@ -119,7 +120,7 @@ def lemma1_basin_radius(
     Returns ``inf`` when g ≥ 0 on the whole disk of radius ``r_max``.
     """
     g = 2 * mass + psi * sympy.diff(mass, psi)
-    evaluate = sympy.lambdify((psi, theta), g, modules="numpy")
+    evaluate = numeric_function((psi, theta), g)
     radii = np.linspace(0, r_max, 2001)
     best = np.inf
     for angle in np.linspace(0, 2 * np.pi, angles, endpoint=False):

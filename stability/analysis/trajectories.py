@@ -26,6 +26,7 @@ import sympy
 from scipy.integrate import solve_ivp
 
 from stability.analysis.equilibria import Equilibrium
+from stability.spec.lambdify import numeric_function
 from stability.symbolic.field import SymbolicField
 from stability.util.errors import UserError
 
@@ -242,7 +243,7 @@ def _continuum_distance(equilibrium: Equilibrium, names: list[str]) -> Callable[
     parts = []
     for symbol, expr in (equilibrium.solution or {}).items():
         expr = sympy.sympify(expr).xreplace({s: symbols[s.name] for s in sympy.sympify(expr).free_symbols})
-        parts.append((names.index(symbol.name), sympy.lambdify([symbols[n] for n in names], expr, modules="numpy")))
+        parts.append((names.index(symbol.name), numeric_function([symbols[n] for n in names], expr)))
 
     def distance(*coordinates: np.ndarray) -> np.ndarray:
         result = np.zeros(np.shape(coordinates[0]))

@@ -1,13 +1,15 @@
-"""The one boundary where sympy expressions become numeric functions (numpy or torch).
+"""The one boundary where sympy expressions become numeric functions (numpy, torch or mpmath).
 
-Both engines and the laws' samplers cross it here, with the same conventions at kinks: the subgradient
-sign(0) = 0 and Heaviside(0) = ½, so the symbolic and autodiff flows agree on non-smooth points.
+Every ``sympy.lambdify`` of the code base is the one in :func:`numeric_function` (``tests/test_architecture.py``
+fails on a second call site). Both engines, the analysis, the plots and the laws' samplers cross it here, with the
+same conventions at kinks: the subgradient sign(0) = 0 and Heaviside(0) = ½, so the symbolic and autodiff flows
+agree on non-smooth points.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import sympy
@@ -79,10 +81,9 @@ def _refuse_dirac(exprs: Any) -> None:
         )
 
 
-def lambdify_numpy(args: Sequence[sympy.Symbol], exprs: Any):
-    """numpy code for ``exprs`` in ``args``, with the kink conventions above."""
-    _refuse_dirac(exprs)  # (the symbolic field drops its deltas by the sign(0) = 0 convention before this)
-    return sympy.lambdify(args, exprs, modules=NUMPY_MODULES, cse=len(str(exprs)) < CSE_LIMIT)
+def lambdify_numpy(args: Sequence[sympy.Symbol], exprs: Any) -> Callable[..., Any]:
+    """numpy code for ``exprs`` in ``args``, with the kink conventions above (:func:`numeric_function`)."""
+    return numeric_function(args, exprs, backend="numpy")
 
 
 def _as_tensor(value, like):
@@ -149,7 +150,35 @@ TORCH_MODULES = [
 ]
 
 
-def lambdify_torch(args: Sequence[sympy.Symbol], exprs: Sequence[sympy.Expr]):
+def lambdify_torch(args: Sequence[sympy.Symbol], exprs: Sequence[sympy.Expr]) -> Callable[..., list]:
     """torch code for ``exprs``; the result returns a list (numbers may stay Python floats)."""
-    _refuse_dirac(list(exprs))
-    return sympy.lambdify(list(args), list(exprs), modules=TORCH_MODULES, cse=True)
+    return numeric_function(list(args), list(exprs), backend="torch", cse=True)
+
+
+Backend = Literal["numpy", "torch", "mpmath"]
+
+#: The namespaces by backend; mpmath's own printer already gives Heaviside(0) = ½ and has no kink functions.
+_MODULES: dict[str, list] = {"numpy": NUMPY_MODULES, "torch": TORCH_MODULES, "mpmath": ["mpmath"]}
+
+
+def numeric_function(
+    args: Any, exprs: Any, *, backend: Backend = "numpy", cse: bool | None = None
+) -> Callable[..., Any]:
+    """Compile sympy ``exprs`` into a function of ``args`` — the code base's one ``sympy.lambdify``.
+
+    Args:
+        args: a symbol or a sequence of symbols, the function's positional arguments (as ``sympy.lambdify``).
+        exprs: one expression (the function returns one value) or a list of them (it returns a list).
+        backend: ``"numpy"`` (arrays broadcast), ``"torch"`` (tensors, differentiable) or ``"mpmath"``
+            (arbitrary precision scalars).
+        cse: share common subexpressions; ``None`` decides by size (below :data:`CSE_LIMIT` characters it pays).
+
+    Raises:
+        UserError: the expressions hold a Dirac delta (no numeric value at its point), or the backend is unknown.
+    """
+    if backend not in _MODULES:
+        raise UserError(f"unknown numeric backend {backend!r}; valid: {', '.join(_MODULES)}")
+    _refuse_dirac(exprs)  # (the symbolic field drops its deltas by the sign(0) = 0 convention before this)
+    if cse is None:
+        cse = len(str(exprs)) < CSE_LIMIT
+    return sympy.lambdify(args, exprs, modules=_MODULES[backend], cse=cse)
