@@ -196,3 +196,54 @@ def test_readme_python_examples_run_as_written(index, tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600
     )
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+BOUNDARY = ROOT / "stability" / "spec" / "lambdify.py"
+
+
+def _lambdify_sites(path: Path) -> list[str]:
+    """Where a file reaches ``lambdify`` itself: a name or attribute ``lambdify`` (``sympy.lambdify``, ``sp.lambdify``,
+    a bare ``lambdify``) or an import of it. The boundary's own module path ``stability.spec.lambdify`` is allowed."""
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+    sites = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute) and node.attr == "lambdify":
+            if ast.unparse(node) != "stability.spec.lambdify":
+                sites.append(f"{shown}:{node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Name) and node.id == "lambdify":
+            sites.append(f"{shown}:{node.lineno}: lambdify")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sympy":
+            if node.module.endswith(".lambdify") or any(a.name in ("lambdify", "*") for a in node.names):
+                sites.append(f"{shown}:{node.lineno}: from {node.module} import ...")
+        elif isinstance(node, ast.Import) and any(a.name.startswith("sympy.utilities.lambdify") for a in node.names):
+            sites.append(f"{shown}:{node.lineno}: import of sympy's lambdify module")
+    return sites
+
+
+def test_one_lambdify_call_site():
+    """sympy → numbers crosses one boundary (``stability/spec/lambdify.py``), where the kink conventions live."""
+    scanned = [*_modules(), *sorted((ROOT / "benchmarks").rglob("*.py")), *sorted((ROOT / "examples").rglob("*.py"))]
+    sites = [site for path in scanned if path != BOUNDARY for site in _lambdify_sites(path)]
+    assert not sites, "lambdify outside stability/spec/lambdify.py (use its numeric_function):\n" + "\n".join(sites)
+    assert len(_lambdify_sites(BOUNDARY)) == 1, _lambdify_sites(BOUNDARY)  # the one call, in numeric_function
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import sympy\nf = sympy.lambdify(x, e, modules='numpy')",
+        "import sympy as sp\ncompile_ = sp.lambdify",
+        "from sympy import lambdify\n",
+        "from sympy import *\n",
+        "from sympy.utilities.lambdify import lambdify as compile_\n",
+        "import sympy.utilities.lambdify\n",
+    ],
+)
+def test_the_lambdify_scan_sees_a_second_site(code, tmp_path):
+    planted = tmp_path / "planted.py"
+    planted.write_text(code, encoding="utf-8")
+    assert _lambdify_sites(planted)
+    allowed = tmp_path / "allowed.py"
+    allowed.write_text("from stability.spec.lambdify import numeric_function\nimport stability.spec.lambdify\n"
+                       "f = stability.spec.lambdify.numeric_function", encoding="utf-8")  # fmt: skip
+    assert not _lambdify_sites(allowed)

@@ -101,3 +101,24 @@ def test_symbolic_rho_needs_a_value():
     with pytest.raises(UserError, match="needs values for rho"):
         field.jacobian([0, 0])
     assert field.substitute({"rho": 0.375}).value([1, 1]).shape == (2,)
+
+
+def test_custom_link_in_torch_is_its_formula_and_compiles_once(tmp_path, monkeypatch):
+    import torch
+
+    import stability.spec.specfile as specfile
+    from stability.spec.ops import TORCH
+
+    compiled = []
+    real = specfile.numeric_function
+    monkeypatch.setattr(specfile, "numeric_function", lambda *a, **k: compiled.append(a) or real(*a, **k))
+    link = load_spec(write(tmp_path, GOOD.replace('link = "identity"', 'link = "t - t**3/3"'))).link
+    t = torch.tensor([-2.0, 0.0, 0.5, 3.0], dtype=torch.float64, requires_grad=True)
+    for _ in range(3):  # a training run calls the link every step
+        value = link(t, TORCH)
+    # f(t) = t − t³/3 and f'(t) = 1 − t², by hand
+    expected = [-2 + 8 / 3, 0.0, 0.5 - 0.125 / 3, 3 - 9.0]
+    assert torch.allclose(value, torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-15)
+    (slope,) = torch.autograd.grad(value.sum(), t)
+    assert torch.allclose(slope, 1 - t.detach() ** 2, rtol=0, atol=1e-15)
+    assert len(compiled) == 1

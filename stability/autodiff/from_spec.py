@@ -18,7 +18,7 @@ import torch
 from stability.autodiff.game import GamePenalty, ParamSegment, TorchGame
 from stability.autodiff.nodes import LawNodes, describe_rule, used_nodes
 from stability.autodiff.penalty_nodes import KinkSplitBlock, ProductBlock, ProductNodes, sampled_penalty_nodes
-from stability.spec.lambdify import lambdify_torch
+from stability.spec.lambdify import lambdify_torch, numeric_function
 from stability.spec.laws import Branch, Law
 from stability.spec.quadrature import QUADRATURE_NODES, Nodes, nodes_per_base
 from stability.spec.system import GanSystem, Penalty
@@ -148,7 +148,7 @@ def _kink_split(system, penalty, parts, made, block, point, integrand, nodes: No
     functions = []
     for kink in penalty.form.kinks:
         expr = grads[0] if (kink == 0 and len(grads) == 1) else sum(g**2 for g in grads) - kink**2
-        functions.append(sympy.lambdify([base.symbol, *system.params], expr, modules="numpy"))
+        functions.append(numeric_function([base.symbol, *system.params], expr))
     return KinkSplitBlock(block, made[key], partial(_place, key), tuple(functions), nodes_per_base(nodes, 1))
 
 

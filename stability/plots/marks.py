@@ -27,6 +27,7 @@ from stability.analysis.linear import Tolerance, classify, eigenvalues
 from stability.analysis.trajectories import evaluate_flow, unique_equilibria
 from stability.plots.fields import is_nonsmooth, require_plane
 from stability.plots.style import CONTINUUM_STYLE, marker_kwargs
+from stability.spec.lambdify import numeric_function
 from stability.symbolic.field import SymbolicField
 
 #: The class given to a point where the flow is not differentiable (a jump of a
@@ -165,7 +166,7 @@ def _continuum_segments(equilibrium, names, box, jacobian, samples, tol) -> list
     solution = {s.name: e for s, e in (equilibrium.solution or {}).items()}
     expr = sympy.sympify(solution.get(fixed_name, 0))
     expr = expr.xreplace({s: symbols[s.name] for s in expr.free_symbols if s.name in symbols})
-    along = sympy.lambdify(symbols[free[0]], expr, modules="numpy")
+    along = numeric_function(symbols[free[0]], expr)
     low, high = (box[0], box[1]) if free_index == 0 else (box[2], box[3])
     t = np.linspace(low, high, samples)
     s = np.broadcast_to(np.asarray(along(t), dtype=float), t.shape)

@@ -27,6 +27,7 @@ import numpy as np
 import sympy
 
 from stability.spec.expressions import exact_value
+from stability.spec.lambdify import numeric_function
 from stability.spec.quadrature import base_nodes
 from stability.util.errors import UserError
 
@@ -177,7 +178,7 @@ class Law:
 @functools.lru_cache(maxsize=256)
 def _lambdify_point(branch: Branch):
     # Cached: samplers call this every minibatch, and lambdify costs ~0.5 ms.
-    return sympy.lambdify([b.symbol for b in branch.bases], list(branch.point), modules="numpy")
+    return numeric_function([b.symbol for b in branch.bases], list(branch.point))
 
 
 # ---- constructors ---------------------------------------------------------------

@@ -30,6 +30,7 @@ from typing import Any
 import sympy
 
 from stability.spec.expressions import make_symbols, parse
+from stability.spec.lambdify import numeric_function
 from stability.spec.laws import LAWS, Law, pushforward
 from stability.spec.links import LINKS, LossLink
 from stability.spec.measures import MEASURES, PenaltyMeasure, interpolation, weighted
@@ -186,9 +187,13 @@ def _link(value: Any) -> LossLink:
     except UserError as exc:
         raise UserError(f"{exc}; or use a named link: {', '.join(sorted(LINKS))}") from None
 
+    compiled: list = []  # the torch function, compiled on the first torch call (training calls f every step)
+
     def f(arg: Any, ops: Any) -> Any:
         if ops is SYMPY:
             return expr.xreplace({t: arg})
-        return sympy.lambdify(t, expr, modules="torch")(arg)
+        if not compiled:
+            compiled.append(numeric_function(t, expr, backend="torch"))
+        return compiled[0](arg)
 
     return LossLink(value, f, f"f(t) = {value}")
