@@ -22,6 +22,7 @@ from gan_train.config import RESUMABLE_KEYS, apply_overrides
 from gan_train.presets import IMAGE_METHODS, get_preset
 from stability.util.atomic import atomic_save, atomic_write
 from stability.util.errors import UserError, unknown_name
+from stability.util.tables import markdown_table
 
 #: Table 2 of ``003_…``: method → (IS mean, IS std, FID) under DCGAN and ResNet; ``None`` where not reported
 #: (WGAN failed on the ResNet, footnote 3).
@@ -149,19 +150,15 @@ def write_table(arch: str, methods: Sequence[str], out: Path) -> dict[str, Any]:
                 "paper_fid": paper[2] if paper else None,
             }
         )
-    lines = [
-        f"# Table 2 of Kim et al. (003), {arch}: ours beside the paper's",
-        "",
-        "| method | iteration | IS (ours) | FID (ours) | IS (paper) | FID (paper) |",
-        "|---|---|---|---|---|---|",
-    ]
+    cells = []
     for r in rows:
         ours_is = f"{_fmt(r['is_mean'])} ± {_fmt(r['is_std'])}" if r["is_mean"] is not None else "–"
         paper_is = f"{_fmt(r['paper_is_mean'])} ± {_fmt(r['paper_is_std'])}" if r["paper_is_mean"] else "–"
-        lines.append(
-            f"| {r['method']} | {r['iteration'] or '–'} | {ours_is} | {_fmt(r['fid'], 1)} | {paper_is} | "
-            f"{_fmt(r['paper_fid'], 1)} |"
+        cells.append(
+            (r["method"], r["iteration"] or "–", ours_is, _fmt(r["fid"], 1), paper_is, _fmt(r["paper_fid"], 1))
         )
+    header = ("method", "iteration", "IS (ours)", "FID (ours)", "IS (paper)", "FID (paper)")
+    lines = [f"# Table 2 of Kim et al. (003), {arch}: ours beside the paper's", "", markdown_table(header, cells)]
     lines += ["", "Ours: the last evaluation of each run (eval_every, eval_samples images). '–': not evaluated."]
     atomic_write(out / "table2.md", "\n".join(lines) + "\n")
     buffer = io.StringIO()

@@ -25,11 +25,11 @@ from gan_train.experiments.geometry import (
     cosines,
     mixture_modes,
     mode_coverage,
-    ot_targets,
     quartiles,
     ray_hits,
     two_point_targets,
 )
+from gan_train.metrics.log import optimal_matching
 from stability.cli import main
 from stability.util.errors import UserError
 
@@ -59,26 +59,28 @@ def test_two_point_targets_against_a_hand_computed_assignment():
     assert np.linalg.norm(real - fake[1], axis=1).argmin() == 0  # the greedy choice differs for Q
     swapped, cost_swapped, _ = two_point_targets(fake, real[::-1])  # relabel the real points: the pairing follows
     assert swapped.tolist() == [1, 0] and cost_swapped == pytest.approx(5.0)
-    assert ot_targets(fake, real).tolist() == [0, 1]  # Kuhn–Munkres agrees
+    partner, distance = optimal_matching(fake, real)
+    assert partner.tolist() == [0, 1] and distance == pytest.approx([1.0, 4.0])  # Kuhn–Munkres agrees: |PA|, |QB|
 
 
 def test_closed_form_and_assignment_agree_on_the_experiments_points():
     for seed in range(40):
         real, fake = two_points.points(seed)
         targets, cost, other = two_point_targets(fake, real)
-        assert targets.tolist() == ot_targets(fake, real).tolist()
+        assert targets.tolist() == optimal_matching(fake, real)[0].tolist()
         assert other >= 1.1 * cost  # the rule that keeps the target unambiguous
         every = np.concatenate([real, fake])
         gaps = [np.linalg.norm(a - b) for i, a in enumerate(every) for b in every[i + 1 :]]
         assert np.abs(every).max() <= 1 and min(gaps) >= 0.25
 
 
-def test_ot_targets_of_a_shifted_set_is_the_shift():
+def test_optimal_matching_of_a_shifted_set_is_the_shift():
     rng = np.random.default_rng(0)
     real = rng.normal(size=(30, 5)) * 10
     order = rng.permutation(30)
     fake = real[order] + 0.01  # each fake point sits next to one real point
-    assert (ot_targets(fake, real) == order).all()
+    partner, distance = optimal_matching(fake, real)
+    assert (partner == order).all() and distance == pytest.approx(np.full(30, 0.01 * np.sqrt(5)))  # ‖0.01·1₅‖
 
 
 def test_angles_cosines_and_rays_by_hand():

@@ -37,8 +37,11 @@ from typing import Any
 import numpy as np
 
 from gan_train.config import RESUMABLE_KEYS, TrainConfig
+from gan_train.experiments.geometry import quartiles
+from stability.spec.serialize import jsonable
 from stability.util.atomic import atomic_save, atomic_write, check_writable, ensure_directory
 from stability.util.errors import UserError
+from stability.util.tables import markdown_table
 
 #: Keys that do not change what a run computes (or only its speed), so a seed file made with other values of them
 #: is still this experiment's: where the data lives, the device, threads and the progress bar.
@@ -148,9 +151,7 @@ class Table:
     rows: Sequence[Sequence[Any]]
 
     def markdown(self) -> str:
-        lines = [f"**{self.caption}**", "", "| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
-        lines += ["| " + " | ".join(_cell_text(v) for v in row) + " |" for row in self.rows]
-        return "\n".join(lines)
+        return f"**{self.caption}**\n\n" + markdown_table(self.header, self.rows, _cell_text)
 
     def to_dict(self) -> dict[str, Any]:
         return {"caption": self.caption, "header": list(self.header), "rows": [list(r) for r in self.rows]}
@@ -214,7 +215,7 @@ class Workspace:
                     )
                 trainer.run(stop_at=stop)
                 with _evaluating(trainer):
-                    at[stop] = _finite_json(measure(trainer, task, stop))
+                    at[stop] = jsonable(measure(trainer, task, stop))
                 ensure_directory(partial_path.parent)
                 atomic_write(partial_path, json.dumps({str(k): v for k, v in at.items()}) + "\n")
         except DivergenceError as exc:
@@ -274,14 +275,14 @@ class Workspace:
             "diverged": [f"{o.task.cell}/seed_{o.task.seed}" for o in diverged],
             "deviations": deviations,
             "notes": report.notes,
-            "tables": _finite_json([t.to_dict() for t in report.tables]),
-            "summary": _finite_json(report.summary),
+            "tables": jsonable([t.to_dict() for t in report.tables]),
+            "summary": jsonable(report.summary),
             "figures": [{"name": n, "caption": c, "files": [f"{n}.png", f"{n}.pdf"]} for n, c in self.figures],
         }
         full = {
             **head,
-            "figure_data": _finite_json(report.figure_data),
-            "per_run": [_finite_json(o.to_dict()) for o in outcomes],
+            "figure_data": jsonable(report.figure_data),
+            "per_run": [jsonable(o.to_dict()) for o in outcomes],
         }
         atomic_write(self.out / "results.json", json.dumps(full, allow_nan=False) + "\n")
         atomic_write(self.out / "results.md", self._markdown(report, outcomes, deviations))
@@ -317,12 +318,8 @@ class Workspace:
                 lines += [f"![{name}]({name}.png)", "", f"*{caption}* ([PDF]({name}.pdf))", ""]
         lines += ["## Deviations from the paper", ""]
         lines += [f"- {d}" for d in deviations] or ["- none"]
-        lines += ["", "## Runs", "", "| cell | seed | iterations | seconds | status |", "|---|---|---|---|---|"]
-        for o in outcomes:
-            if o.excluded:
-                continue
-            status = "diverged: " + o.diverged if o.diverged else ("skipped (finished earlier)" if o.skipped else "ran")
-            lines.append(f"| {o.task.cell} | {o.task.seed} | {o.task.config.iterations} | {o.seconds:.1f} | {status} |")
+        runs = [(o.task.cell, o.task.seed, o.task.config.iterations, f"{o.seconds:.1f}", _run_status(o)) for o in ran]
+        lines += ["", "## Runs", "", markdown_table(("cell", "seed", "iterations", "seconds", "status"), runs)]
         return "\n".join(lines) + "\n"
 
 
@@ -380,6 +377,13 @@ def not_run(outcomes: list[Outcome]) -> bool:
     return all(o.excluded for o in outcomes)
 
 
+def _run_status(outcome: Outcome) -> str:
+    """The status column of the report's table of runs."""
+    if outcome.diverged:
+        return "diverged: " + outcome.diverged
+    return "skipped (finished earlier)" if outcome.skipped else "ran"
+
+
 def missing_panel(outcome: Outcome) -> str:
     """What a figure panel without a measurement says: outside ``--cells``, diverged, or no data."""
     if outcome.excluded:
@@ -398,7 +402,7 @@ def med_iqr(values: Sequence[float], digits: int = 3) -> str:
     ok = v[np.isfinite(v)]
     if not len(ok):
         return "–"
-    q25, q50, q75 = np.percentile(ok, [25, 50, 75])
+    q25, q50, q75 = (quartiles(ok)[k] for k in ("q25", "median", "q75"))
     text = f"{q50:.{digits}g} [{q25:.{digits}g}, {q75:.{digits}g}]" if len(ok) > 1 else f"{q50:.{digits}g}"
     return text + (f" ({len(v) - len(ok)} not finite)" if len(ok) < len(v) else "")
 
@@ -495,23 +499,6 @@ def _check_same_config(stored: dict[str, Any], config: TrainConfig, path: Path) 
 
 def _as_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _finite_json(value: Any) -> Any:
-    """``value`` with numpy scalars and arrays as plain JSON, and every non-finite float as ``None``."""
-    if isinstance(value, dict):
-        return {str(k): _finite_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_json(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _finite_json(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
 
 
 def _cell_text(value: Any) -> str:

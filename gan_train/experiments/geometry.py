@@ -2,10 +2,8 @@
 
 Everything here takes arrays and returns arrays, so each rule is checked by hand in ``tests/test_experiments.py``:
 
-* :func:`ot_targets`: the optimal-transport partner of each fake sample. For two uniform empirical measures with the
-  same number of points an optimal coupling is a permutation (Birkhoff), so it is the minimum-cost perfect matching
-  under the Euclidean distance (Kuhn–Munkres, as W1 in :mod:`gan_train.metrics.log`);
-* :func:`two_point_targets`: the same for two points a side in closed form, the cheaper of the two pairings;
+* :func:`two_point_targets`: the optimal-transport partner of each of two fake points in closed form, the cheaper of
+  the two pairings (for more points, :func:`gan_train.metrics.log.optimal_matching`, the matching behind W1);
 * :func:`angles_deg` and :func:`cosines`: between the critic's input gradient and the direction to the target;
 * :func:`mixture_modes` and :func:`mode_coverage`: the modes of a Gaussian-mixture data law and how many of them a
   sample set covers;
@@ -19,21 +17,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-
-
-def ot_targets(fake: Any, real: Any) -> np.ndarray:
-    """For each fake point, the index of its real partner in an optimal coupling (``(n, d)`` each, equal n)."""
-    from scipy.optimize import linear_sum_assignment
-    from scipy.spatial.distance import cdist
-
-    fake = np.asarray(fake, dtype=np.float64).reshape(len(fake), -1)
-    real = np.asarray(real, dtype=np.float64).reshape(len(real), -1)
-    if fake.shape != real.shape:
-        raise ValueError(f"ot_targets needs two sets of the same shape, got {fake.shape} and {real.shape}")
-    rows, cols = linear_sum_assignment(cdist(fake, real))
-    targets = np.empty(len(fake), dtype=np.int64)
-    targets[rows] = cols
-    return targets
 
 
 def two_point_targets(fake: Any, real: Any) -> tuple[np.ndarray, float, float]:

@@ -131,14 +131,15 @@ def tasks(options: Options) -> list[Task]:
 def measure(trainer: Any, task: Task, iteration: int) -> dict[str, Any]:
     import torch
 
-    from gan_train.experiments.geometry import angles_deg, mixture_modes, ot_targets, ray_hits
+    from gan_train.experiments.geometry import angles_deg, mixture_modes, ray_hits
+    from gan_train.metrics.log import optimal_matching
     from gan_train.plots import critic_gradients, critic_on_grid
 
     n = QUICK_SAMPLES if task.quick else SAMPLES
     fake = trainer.samples(n, seeded(task.seed, 31)).double().numpy()
     real = trainer.law.sample(n, generator=seeded(task.seed, 32), dtype=torch.float64).numpy()
     grad = critic_gradients(trainer.critic, torch.tensor(fake, dtype=torch.float32)).astype(np.float64)
-    targets = ot_targets(fake, real)
+    targets, _ = optimal_matching(fake, real)  # the optimal-transport partner of each fake point
     centres, sigmas = mixture_modes(trainer.law)
     hits = np.stack([ray_hits(fake, grad, centres[k : k + 1], 3 * sigmas[k]) for k in range(len(centres))], 1)
     far = int(np.argmax(np.linalg.norm(centres - fake.mean(0), axis=1)))

@@ -104,7 +104,8 @@ def real_images(trainer: Any) -> Any:
 def measure(trainer: Any, task: Task, iteration: int) -> dict[str, Any]:
     import torch
 
-    from gan_train.experiments.geometry import cosines, ot_targets
+    from gan_train.experiments.geometry import cosines
+    from gan_train.metrics.log import optimal_matching
     from stability.util.atomic import atomic_save
 
     x = trainer.generator.samples.float()  # (10, C, H, W) on the device
@@ -112,7 +113,7 @@ def measure(trainer: Any, task: Task, iteration: int) -> dict[str, Any]:
     probe = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(trainer.critic(probe).sum(), probe)
     xf, rf, gf = (t.detach().double().cpu().flatten(1).numpy() for t in (x, real, grad))
-    targets = ot_targets(xf, rf)
+    targets, _ = optimal_matching(xf, rf)  # the optimal-transport partner of each fake image
     direction = rf[targets] - xf
     cos = cosines(gf, direction)
     sq = np.einsum("ij,ij->i", gf, gf)

@@ -11,6 +11,7 @@ _EXPORTS = {
     "MetricsLog": "gan_train.metrics.log",
     "read_metrics": "gan_train.metrics.log",
     "w1_assignment": "gan_train.metrics.log",
+    "optimal_matching": "gan_train.metrics.log",
     "frechet_distance": "gan_train.metrics.frechet",
     "frechet_distance_eigh": "gan_train.metrics.frechet",
     "frechet_distance_sqrtm": "gan_train.metrics.frechet",

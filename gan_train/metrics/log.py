@@ -5,7 +5,8 @@ W1 between two equal-size sample sets is estimated as in Section 6 of
 distance (Kuhn–Munkres; scipy's ``linear_sum_assignment``), divided by the
 number of pairs. For n samples per side this is the exact W1 between the two
 empirical measures (an optimal coupling of uniform empirical measures of equal
-size is a permutation).
+size is a permutation, Birkhoff). The matching itself (:func:`optimal_matching`)
+is also the experiments' optimal-transport target of each fake sample.
 """
 
 from __future__ import annotations
@@ -23,15 +24,27 @@ from scipy.spatial.distance import cdist
 from stability.util.atomic import WriteError, atomic_write
 
 
-def w1_assignment(a: Any, b: Any) -> float:
-    """W1 between the empirical measures of ``a`` and ``b`` (each ``(n, d)``), in float64."""
+def optimal_matching(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The minimum-cost perfect matching of ``a`` to ``b`` (each ``(n, d)``, equal n) under the Euclidean distance.
+
+    Returns:
+        ``(partner, distance)``, both ``(n,)``: row i of ``a`` is matched with row ``partner[i]`` of ``b``, at
+        distance ``distance[i]`` (float64), an optimal coupling of the two uniform empirical measures.
+    """
     a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
     b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
     if a.shape != b.shape:
-        raise ValueError(f"w1_assignment needs two sets of the same shape, got {a.shape} and {b.shape}")
+        raise ValueError(f"optimal_matching needs two sets of the same shape, got {a.shape} and {b.shape}")
     cost = cdist(a, b)  # (n, n) Euclidean distances
     rows, cols = linear_sum_assignment(cost)
-    return float(cost[rows, cols].mean())
+    partner = np.empty(len(a), dtype=np.int64)
+    partner[rows] = cols
+    return partner, cost[rows, cols][np.argsort(rows)]
+
+
+def w1_assignment(a: Any, b: Any) -> float:
+    """W1 between the empirical measures of ``a`` and ``b`` (each ``(n, d)``), in float64: the matching's mean cost."""
+    return float(optimal_matching(a, b)[1].mean())
 
 
 class MetricsLog:

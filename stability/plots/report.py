@@ -39,6 +39,7 @@ import numpy as np
 
 from stability.spec.serialize import jsonable
 from stability.util.atomic import atomic_write
+from stability.util.tables import markdown_table
 
 
 @dataclass(frozen=True)
@@ -386,9 +387,7 @@ def _markdown(table: _Table | None, report: Any, metas: list[dict], rho: float, 
     elif table.text is not None:
         lines += ["```", table.text, "```", ""]
     else:
-        lines += ["| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |" for row in table.rows]
-        lines.append("")
+        lines += [markdown_table(table.header, table.rows), ""]
     verdict = _verdict(report)
     if verdict:
         lines += [verdict, ""]
