@@ -298,10 +298,11 @@ def _parameter_summary(config) -> str:
     """Trainable parameters of the run's generator and critic, built on the CPU (no data is read)."""
     import torch
 
-    from gan_train.nets import build_critic, build_generator, parameter_count
+    from gan_train.nets import build_critic, build_generator
+    from models.counting import trainable_parameter_count
 
     with torch.random.fork_rng(devices=[]):
-        g, d = parameter_count(build_generator(config)), parameter_count(build_critic(config))
+        g, d = trainable_parameter_count(build_generator(config)), trainable_parameter_count(build_critic(config))
     return f"parameters: generator {g:,}, critic {d:,}, total {g + d:,} ({config.arch}, width {config.width})"
 
 

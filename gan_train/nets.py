@@ -66,11 +66,6 @@ def clip_weights_(module: nn.Module, c: float) -> None:
         parameter.clamp_(-c, c)
 
 
-def parameter_count(module: nn.Module) -> int:
-    """Trainable parameters (spectral norm's u, v vectors are buffers and do not count)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
 def architecture(config) -> dict:
     """What a checkpoint must match to be loaded into models built from ``config``."""
     keys = ("latent_dim", "width", "depth", "activation", "spectral_norm")

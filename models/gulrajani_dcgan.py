@@ -53,7 +53,6 @@ __all__ = [
     "TFConv2d",
     "TFDeconv2d",
     "gulrajani_init_",
-    "parameter_count",
     "tf_batchnorm",
     "tf_same_padding",
 ]
@@ -193,11 +192,6 @@ def gulrajani_init_(module: nn.Module) -> nn.Module:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
     return module
-
-
-def parameter_count(module: nn.Module) -> int:
-    """Number of trainable scalars (BatchNorm scale and offset included; no running statistics exist here)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 class DCGANGenerator32(nn.Module):

@@ -80,7 +80,3 @@ class DCGANCritic(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, 32, 32) -> (N,)
         return self.head(self.net(x).flatten(1)).squeeze(-1)
-
-
-def parameter_count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.gulrajani_dcgan import TFConv2d, gulrajani_init_, parameter_count, tf_batchnorm
+from models.gulrajani_dcgan import TFConv2d, gulrajani_init_, tf_batchnorm
 
 __all__ = [
     "ConvMeanPool",
@@ -51,7 +51,6 @@ __all__ = [
     "ResNetGenerator",
     "ResidualBlock",
     "UpsampleConv",
-    "parameter_count",
 ]
 
 

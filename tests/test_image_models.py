@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.counting import total_parameter_count, trainable_parameter_count
 from models.gulrajani_dcgan import (
     DCGANCritic32,
     DCGANGenerator32,
@@ -105,10 +106,6 @@ def mnist_critic_params(dim: int) -> int:
     return conv(5, 1, dim) + conv(5, dim, 2 * dim) + conv(5, 2 * dim, 4 * dim) + linear(4 * 4 * 4 * dim, 1)
 
 
-def n_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 # (name, constructor(width), hand count(width), full width, hand total at full width written out)
 NETS = [
     ("resnet_G", lambda w: ResNetGenerator(width=w), resnet_generator_params, 128, 1_204_483),
@@ -123,15 +120,24 @@ NETS = [
 @pytest.mark.parametrize("name,make,count,full,total", NETS, ids=[n[0] for n in NETS])
 def test_parameter_counts(name, make, count, full, total):
     assert count(full) == total  # the formula against the total worked out on paper
-    assert n_params(make(full)) == total
-    assert n_params(make(TINY)) == count(TINY)
+    assert total_parameter_count(make(full)) == total
+    assert total_parameter_count(make(TINY)) == count(TINY)
 
 
 def test_tiny_counts_written_out():
     # width 8, ResNet G: 16512 (linear) + 3·(72 + 16 + 584 + 16 + 584) + 16 + 219
-    assert n_params(ResNetGenerator(width=8)) == 16512 + 3 * (72 + 16 + 584 + 16 + 584) + 16 + 219
+    assert total_parameter_count(ResNetGenerator(width=8)) == 16512 + 3 * (72 + 16 + 584 + 16 + 584) + 16 + 219
     # width 8, ResNet D: (32 + 224 + 584) + (72 + 584 + 584) + 2·(584 + 584) + 9
-    assert n_params(ResNetCritic(width=8)) == (32 + 224 + 584) + (72 + 584 + 584) + 2 * (584 + 584) + 9
+    assert total_parameter_count(ResNetCritic(width=8)) == (32 + 224 + 584) + (72 + 584 + 584) + 2 * (584 + 584) + 9
+
+
+def test_trainable_count_leaves_out_frozen_parameters_and_buffers():
+    # Linear(3 → 4): 12 + 4; BatchNorm1d(4): 4 + 4 (its running mean/var/count are buffers); spectral norm on a
+    # Linear(4 → 2): 8 + 2 (u, v are buffers). Freezing the BatchNorm takes its 8 out of the trainable count only.
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.utils.parametrizations.spectral_norm(nn.Linear(4, 2)))
+    assert total_parameter_count(net) == trainable_parameter_count(net) == 16 + 8 + 10
+    net[1].requires_grad_(False)
+    assert total_parameter_count(net) == 34 and trainable_parameter_count(net) == 26
 
 
 # ---------------------------------------------------------------------------------------------------------------------
