@@ -179,25 +179,6 @@ def test_readme_layout_table_matches_the_tree():
     assert not missing, f"packages missing from the README's layout table: {missing}"
 
 
-def _readme_python_blocks() -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
-
-
-def test_readme_has_python_examples():
-    assert len(_readme_python_blocks()) >= 3
-
-
-@pytest.mark.parametrize("index", range(len(_readme_python_blocks())))
-def test_readme_python_examples_run_as_written(index, tmp_path):
-    code = _readme_python_blocks()[index]
-    env = {"MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-
-
 BOUNDARY = ROOT / "stability" / "spec" / "lambdify.py"
 
 
