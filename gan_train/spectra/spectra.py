@@ -179,7 +179,8 @@ def spectra_along_training(
         warm_start: start each ARPACK run from the previous checkpoint's Ritz vectors of the same rule.
         gd: compute the spectral radii of simultaneous and alternating GD at the run's ``lr_d``.
         stationary_tol: run the Theorem 1 check where ‖v‖ ≤ this (and n ≤ :data:`THEOREM1_LIMIT`).
-        tol, ncv: ARPACK's tolerance and basis size (defaults: :func:`top_eigenvalues`'s).
+        tol: ARPACK's tolerance (default: :func:`top_eigenvalues`'s).
+        ncv: ARPACK's basis size (default: :func:`top_eigenvalues`'s).
         progress: product counters on stderr; ``bar``: an outer progress bar advanced once per checkpoint.
     """
     rules = check_which(which)

@@ -111,8 +111,9 @@ def flow_trajectory(
         start: initial (ψ, θ).
         t_max: integration horizon.
         n_points: number of output times (dense output, evenly spaced).
-        rtol, atol: solver tolerances (tight by default so that conserved
+        rtol: the solver's relative tolerance (tight by default so that conserved
             quantities, e.g. ψ² + θ² for the unpenalised Dirac GAN, are kept).
+        atol: the solver's absolute tolerance (tight, for the same reason).
         escape: stop when ‖x‖ exceeds this (the path is then ``diverged``).
         method: a ``solve_ivp`` method name.
     """

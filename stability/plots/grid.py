@@ -76,7 +76,8 @@ def measures_grid(
     Args:
         rho: penalty weight ρ of every penalised column.
         anchor: the anchor A of μ_g,anc.
-        rows, columns: what to draw (defaults: the issue's 3 × 7 grid).
+        rows: the toy systems to draw (default: the issue's 3 rows).
+        columns: the penalties to draw (default: the issue's 7 columns).
         seeds: flow lines per axis in each panel (see :func:`~stability.plots.portrait.draw_flowlines`).
         panel_size: inches per panel.
         progress: tqdm bar over the panels.

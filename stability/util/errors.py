@@ -40,7 +40,8 @@ def checked_float(
         value: the number, or the text the user typed.
         name: what it is, in the user's terms (``"--rho"``, ``"rho"``, ``"width"``).
         positive: require > 0 (and not so small that float64 rounds it to 0).
-        low, high: inclusive bounds.
+        low: inclusive lower bound.
+        high: inclusive upper bound.
     """
     shown = _shown(value)
     if isinstance(value, bool):
