@@ -33,13 +33,7 @@ from gan_train.metrics.log import optimal_matching
 from stability.cli import main
 from stability.util.errors import UserError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---- the maths, by hand ----------------------------------------------------------------------------------------

@@ -3,51 +3,39 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
+from functools import partial
 
 import pytest
 import torch
+from conftest import tiny_config
 
 from gan_train import checkpoint as ckpt
-from gan_train.config import TrainConfig
 from gan_train.errors import CheckpointError, CheckpointWriteError, DivergenceError
 from gan_train.metrics.log import read_metrics
 from gan_train.trainer import Trainer
 from stability.util.errors import UserError
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny nets: one thread is fastest and avoids contention
-    yield
-    torch.set_num_threads(threads)
-
-
-def tiny(**overrides) -> TrainConfig:
-    values = dict(
-        dataset="8gaussians",
-        measure="mu_gp",
-        form="simple",
-        width=16,
-        depth=2,
-        batch_size=32,
-        n_critic=2,
-        iterations=12,
-        lr_d=1e-3,
-        lr_g=1e-3,
-        checkpoint_every=4,
-        keep_checkpoints=0,
-        log_every=2,
-        w1_every=4,
-        w1_samples=64,
-        plot_every=0,
-        tensorboard=False,
-        progress=False,
-    )
-    values.update(overrides)
-    return TrainConfig(**values).validate()
+#: 12 iterations of the 8 Gaussians with μ_GP, a checkpoint every 4, logs every 2 and W1 every 4.
+tiny = partial(
+    tiny_config,
+    dataset="8gaussians",
+    measure="mu_gp",
+    form="simple",
+    batch_size=32,
+    iterations=12,
+    lr_d=1e-3,
+    lr_g=1e-3,
+    checkpoint_every=4,
+    keep_checkpoints=0,
+    log_every=2,
+    w1_every=4,
+    w1_samples=64,
+)
 
 
 def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -57,6 +45,18 @@ def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
         for index, state in opt.state_dict()["state"].items():
             out.update({f"{name}.{index}.{k}": v for k, v in state.items() if torch.is_tensor(v)})
     return out
+
+
+def run_lock_held(run_dir) -> bool:
+    """Whether ``RUN_DIR/.lock`` is locked, probed with ``flock`` on a new open of the file: flock(2) locks belong to
+    open file descriptions, so a lock this very process holds is seen too."""
+    with open(run_dir / ckpt.LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
 
 
 def _strip(records):
@@ -114,6 +114,21 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, overrides):
     if whole.penalty is not None:
         assert whole.penalty.multiplier == resumed.penalty.multiplier
     assert _strip(read_metrics(tmp_path / "whole")) == _strip(read_metrics(tmp_path / "split"))
+
+
+def test_a_trainer_used_in_a_with_block_releases_the_run_lock(tmp_path):
+    run = tmp_path / "run"
+    with Trainer.create(tiny(iterations=2), run) as trainer:
+        trainer.run()
+        assert run_lock_held(run)  # the probe sees a held lock
+    assert not run_lock_held(run)
+    with pytest.raises(DivergenceError), Trainer.resume(run, ["iterations=4"]) as trainer:
+        assert run_lock_held(run)
+        raise DivergenceError("stopped inside the block", 3, "loss_d")
+    assert not run_lock_held(run)  # released on the way out of an exception too
+    trainer.close()  # a second close releases nothing more
+    with Trainer.resume(run, ["iterations=4"]) as trainer:
+        assert trainer.run().iteration == 4
 
 
 def test_existing_run_dir_is_refused_without_resume(tmp_path):

@@ -21,12 +21,7 @@ MEASURES = ["p_d", "p_g", "mu_gp", "mu_mid", "mu_anchor"]
 ANCHOR = [2.0, -1.0]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class LinearCritic(nn.Module):
