@@ -290,11 +290,13 @@ def test_evaluate_generator_with_a_stand_in_network():
     ref = inception_features(extractor, (to_uint8(same(b)) for b in (9, 8, 8)), progress=False).statistics()
     out = evaluate_generator(sample, 25, 10, extractor, ref, splits=5, progress=False)
     assert sample.calls == [9, 8, 8]  # ⌈25/10⌉ = 3 batches of nearly equal size, not 10 + 10 + 5
-    assert set(out) == {"n_samples", "is_mean", "is_std", "fid"} and out["n_samples"] == 25
+    assert set(out) == {"metrics", "n_samples", "ref_split", "ref_n", "is_mean", "is_std", "is_splits", "fid"}
+    assert out["n_samples"] == 25 and out["is_splits"] == 5 and out["metrics"] == ["is", "fid"]
+    assert out["ref_n"] == 25 and out["ref_split"] is None  # statistics given without a split: none is claimed
     assert abs(out["fid"]) < 1e-9  # the same samples as the reference
     assert out["is_mean"] >= 1.0 and out["is_std"] >= 0.0
     only_is = evaluate_generator(tanh_sampler(1), 25, 10, extractor, metrics=("is",), splits=5, progress=False)
-    assert set(only_is) == {"n_samples", "is_mean", "is_std"}
+    assert set(only_is) == {"metrics", "n_samples", "is_mean", "is_std", "is_splits"}  # no reference: none recorded
     other = evaluate_generator(tanh_sampler(1), 25, 25, extractor, ref, metrics=["fid"], progress=False)
     assert other["fid"] > 0
 
@@ -303,8 +305,9 @@ def test_evaluate_generator_errors():
     extractor = FakeExtractor()
     ref = {"mu": np.zeros(12), "sigma": np.eye(12)}
     cases = [
-        ({"metrics": ("is", "kid")}, "unknown image metric 'kid'"),
+        ({"metrics": ("is", "kld")}, "unknown image metric 'kld'; valid: fid, is, kid, prc"),
         ({"metrics": ()}, "no image metric"),
+        ({"metrics": ("kid",)}, "need the reference features"),
         ({"reference_stats": None}, "reference statistics"),
         ({"extractor": None}, "needs an extractor"),
         ({"n_samples": 1}, "n_samples must be"),
@@ -332,7 +335,10 @@ def test_evaluate_generator_refuses_more_samples_than_memory_holds(monkeypatch):
     inception.check_is_memory(limit)  # exactly the limit is fine
     ref = {"mu": np.zeros(12), "sigma": np.eye(12)}
     out = evaluate_generator(sample, 20, 10, FakeExtractor(), ref, metrics=("fid",), progress=False)
-    assert set(out) == {"n_samples", "fid"}  # FID keeps no logits: no limit applies
+    assert out["fid"] > 0 and "is_mean" not in out  # FID keeps no logits: no limit applies
+    with pytest.raises(UserError) as excinfo:  # KID keeps the features: 24 KB a sample, 22k fit in 1 GiB / 2
+        evaluate_generator(sample, 50_000, 100, FakeExtractor(), ref, metrics=("kid",), progress=False)
+    assert f"at most {2**29 // inception.FEATURE_BYTES_PER_SAMPLE} samples" in one_line_error(excinfo)
 
 
 def test_available_memory_is_positive():
@@ -502,11 +508,15 @@ def test_no_download_guard_stops_torch_fidelity_downloading(offline):
 
 
 def test_load_inception_missing_file(tmp_path, offline):
-    for path in (tmp_path / WEIGHTS_FILENAME, None, ""):
-        with pytest.raises(UserError) as excinfo:
-            load_inception(path)
-        message = one_line_error(excinfo)
-        assert WEIGHTS_FILENAME in message and "nothing is downloaded" in message
+    # a path given: never a download; the message names the file, the URL and torch-fidelity's cache
+    # (no path at all: torch-fidelity's cache and download, tests/test_downloads.py)
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+    with pytest.raises(UserError) as excinfo:
+        load_inception(tmp_path / WEIGHTS_FILENAME)
+    message = one_line_error(excinfo)
+    assert str(tmp_path / WEIGHTS_FILENAME) in message and URL_INCEPTION_V3 in message
+    assert str(inception.weights_cache_path()) in message
 
 
 def test_load_inception_wrong_kind_of_file(tmp_path, weights_file, offline):

@@ -1,4 +1,5 @@
-"""Training metrics: W1 by exact assignment and the run log (:mod:`gan_train.metrics.log`).
+"""Training metrics: W1 by exact assignment and the run log (:mod:`gan_train.metrics.log`); the image metrics
+(IS, FID, KID, precision/recall) by name in :mod:`gan_train.metrics.registry`.
 
 Names are imported lazily so that ``import gan_train.metrics`` costs nothing until one is used.
 """
@@ -25,6 +26,12 @@ _EXPORTS = {
     "reference_statistics": "gan_train.metrics.reference",
     "file_sha256": "gan_train.metrics.reference",
     "array_sha256": "gan_train.metrics.reference",
+    "METRICS": "gan_train.metrics.registry",
+    "MetricOptions": "gan_train.metrics.registry",
+    "register_metric": "gan_train.metrics.registry",
+    "get_metric": "gan_train.metrics.registry",
+    "parse_metrics": "gan_train.metrics.registry",
+    "compute_metrics": "gan_train.metrics.registry",
 }
 
 __all__ = sorted(_EXPORTS)

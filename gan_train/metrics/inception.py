@@ -20,10 +20,17 @@ published ones). It is built from a LOCAL weights file only:
   ``torch.no_grad()``: the 2048-d pool features are folded into a float64 sum and
   sum of outer products (mean and covariance without keeping the features, as
   stylegan3's ``FeatureStats`` does; shifted by the first batch's mean so that the
-  subtraction at the end cancels no digits), the 1008 ``logits_unbiased`` kept for IS.
+  subtraction at the end cancels no digits), the 1008 ``logits_unbiased`` kept for IS,
+  and the pool features themselves kept (float32) when KID or precision/recall need them.
 - :func:`inception_score` is torch-fidelity's ``isc_features_to_metric`` on logits.
-- :func:`evaluate_generator` draws samples, and returns IS (mean ± std over splits)
-  and FID against reference statistics (:mod:`gan_train.metrics.reference`).
+- :func:`evaluate_generator` draws samples, and returns the metrics of the registry
+  (:mod:`gan_train.metrics.registry`: IS, FID, KID, precision/recall) from one pass,
+  against reference statistics (:mod:`gan_train.metrics.reference`).
+
+Without a weights path, :func:`load_inception` takes the file from torch-fidelity's own
+cache (``torch.hub``'s checkpoints folder, where torch-fidelity's ``load_state_dict_from_url``
+keeps it), downloading it there from torch-fidelity's release URL when it is missing
+(:func:`cached_weights`); the file is checked the same way before anything is built.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -59,16 +67,30 @@ NUM_LOGITS = 1008
 IS_BYTES_PER_SAMPLE = NUM_LOGITS * 32
 #: Fraction of the available memory the logits may take (the rest is left to the network and the data).
 MEMORY_FRACTION = 0.5
-METRICS = ("is", "fid")
+#: Bytes per sample of the kept pool features at their peak: float32 as kept, and KID's float64 copy (4 + 8 per dim).
+FEATURE_BYTES_PER_SAMPLE = 2048 * 12
 SCALES = ("tanh", "unit")
 
 
-def _weights_hint() -> str:
-    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+def _weights_url() -> str:
+    """torch-fidelity's release URL of the weights (read when needed, so that a test can point it elsewhere)."""
+    from torch_fidelity import feature_extractor_inceptionv3 as fe
 
+    return fe.URL_INCEPTION_V3
+
+
+def weights_cache_path() -> Path:
+    """Where torch-fidelity's own download keeps the weights: ``torch.hub``'s checkpoints folder
+    (``$TORCH_HOME/hub/checkpoints``, by default ``~/.cache/torch/hub/checkpoints``), under the URL's file name."""
+    import torch.hub
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(_weights_url()).path).name
+
+
+def _weights_hint() -> str:
     return (
-        f"fetch {WEIGHTS_FILENAME} yourself (torch-fidelity's GitHub release file "
-        f"{TORCH_FIDELITY_WEIGHTS_FILENAME}, {URL_INCEPTION_V3}) and pass its path; nothing is downloaded here"
+        f"fetch {_weights_url()} (the same weights as pytorch-fid's {WEIGHTS_FILENAME}) and pass its path, or pass "
+        f"no path to use torch-fidelity's cached copy ({weights_cache_path()}), downloaded when missing"
     )
 
 
@@ -158,21 +180,16 @@ def _device(device: str | torch.device | None) -> torch.device:
     return device
 
 
-def load_inception(weights_path: str | os.PathLike, device: str | torch.device | None = "cpu") -> torch.nn.Module:
-    """torch-fidelity's InceptionV3 feature extractor (``inception-v3-compat``, features ``2048`` and
-    ``logits_unbiased``) with the weights of a local ``pt_inception-2015-12-05-6726825d.pth``, in eval mode
-    without gradients, on ``device``. Never downloads.
+def check_weights_file(path: str | os.PathLike) -> Path:
+    """``path`` if it holds the InceptionV3 weights torch-fidelity's network loads; else a one-line :class:`UserError`.
 
-    Raises:
-        UserError: the file is missing, unreadable as a plain-tensor state dict, or not one of this
-            network (missing keys, foreign keys, wrong shapes, non-finite values); CUDA asked for and absent.
+    The file is read with ``torch.load(..., weights_only=True)`` (plain tensors only, no code run) and its keys,
+    shapes and values are checked (:func:`check_state_dict`): a missing, truncated or foreign file is refused here,
+    before a run trains for hours toward its first evaluation.
     """
-    if weights_path is None or str(weights_path) == "":
-        raise UserError(f"InceptionV3 needs a local weights file: {_weights_hint()}")
-    path = Path(weights_path).expanduser()
+    path = Path(path).expanduser()
     if not path.is_file():
         raise UserError(f"InceptionV3 weights not found at {path}: {_weights_hint()}")
-    device = _device(device)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # text files, other pickles, damaged zips: all one message
@@ -180,7 +197,77 @@ def load_inception(weights_path: str | os.PathLike, device: str | torch.device |
             f"{path} cannot be read as a PyTorch state dict ({_first_line(exc)}); expected {WEIGHTS_FILENAME}"
         ) from None
     check_state_dict(state, path)
-    del state
+    return path
+
+
+def cached_weights(progress: bool = True) -> Path:
+    """torch-fidelity's cached weights file (:func:`weights_cache_path`), downloaded there first when missing.
+
+    The download goes to a temporary name beside the cache file (``torch.hub.download_url_to_file``, which itself
+    writes a ``.partial`` file and removes it on failure); it is checked (:func:`check_weights_file`) and only then
+    renamed into place, so an interrupted or foreign download leaves nothing behind and is tried afresh next time.
+
+    Raises:
+        UserError: no network (the message says which file to put where), or a download that is not the weights.
+    """
+    import http.client
+    import urllib.error
+    import uuid
+
+    import torch.hub
+
+    path = weights_cache_path()
+    if path.is_file():
+        return path
+    url = _weights_url()
+    offline = f"offline, fetch {url} elsewhere and put it at {path}, or pass a local copy (--inception-weights PATH)"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create torch-fidelity's weights cache {path.parent} ({_first_line(exc)})") from None
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.download")
+    try:
+        try:
+            print(f"ganstab: note: downloading the InceptionV3 weights {url} to {path}", file=sys.stderr)
+            torch.hub.download_url_to_file(url, str(partial), progress=progress)
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+            raise UserError(f"cannot download the InceptionV3 weights ({_first_line(exc)}); {offline}") from None
+        try:
+            check_weights_file(partial)
+        except UserError as exc:
+            raise UserError(
+                f"the download of {url} is not the InceptionV3 weights (interrupted, or the server sent something "
+                f"else): {str(exc).replace(str(partial), 'it')}; nothing was kept"
+            ) from None
+        os.replace(partial, path)
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+    return path
+
+
+def resolve_weights(weights_path: str | os.PathLike | None = None, progress: bool = True) -> Path:
+    """The checked weights file: ``weights_path``, or torch-fidelity's cached copy when it is ``None`` or empty.
+
+    Raises:
+        UserError: see :func:`check_weights_file` and :func:`cached_weights`.
+    """
+    if weights_path is None or str(weights_path) == "":
+        path = cached_weights(progress)
+        try:
+            return check_weights_file(path)
+        except UserError as exc:
+            raise UserError(f"{exc} (torch-fidelity's cached copy: delete it to download it again)") from None
+    return check_weights_file(weights_path)
+
+
+def build_inception(path: str | os.PathLike, device: str | torch.device | None = "cpu") -> torch.nn.Module:
+    """torch-fidelity's InceptionV3 feature extractor from a file :func:`check_weights_file` has passed.
+
+    Built by torch-fidelity's own factory with ``feature_extractor_weights_path`` set, while its downloader is
+    replaced by one that raises (:func:`no_download`): no version of it can fetch anything behind our back.
+    """
+    device = _device(device)
     from torch_fidelity.utils import create_feature_extractor
 
     try:
@@ -200,6 +287,27 @@ def load_inception(weights_path: str | os.PathLike, device: str | torch.device |
             f"torch-fidelity could not load {path} ({_first_line(exc)}); expected {WEIGHTS_FILENAME}"
         ) from None
     return extractor.to(device)
+
+
+def load_inception(
+    weights_path: str | os.PathLike | None = None, device: str | torch.device | None = "cpu", progress: bool = True
+) -> torch.nn.Module:
+    """torch-fidelity's InceptionV3 feature extractor (``inception-v3-compat``, features ``2048`` and
+    ``logits_unbiased``) in eval mode without gradients, on ``device``.
+
+    Args:
+        weights_path: a local ``pt_inception-2015-12-05-6726825d.pth`` (never downloads), or ``None``/``""`` for
+            torch-fidelity's cached copy, downloaded when missing (:func:`cached_weights`).
+        device: where the network runs.
+        progress: a download's progress bar.
+
+    Raises:
+        UserError: the file is missing, unreadable as a plain-tensor state dict, or not one of this
+            network (missing keys, foreign keys, wrong shapes, non-finite values); no network for a download;
+            CUDA asked for and absent.
+    """
+    device = _device(device)
+    return build_inception(resolve_weights(weights_path, progress), device)
 
 
 def to_uint8(x: Any, scale: str = "tanh") -> torch.Tensor:
@@ -246,12 +354,15 @@ class InceptionFeatures:
         sigma: their covariance, float64, normalised by n − 1 as ``numpy.cov`` and
             torch-fidelity's ``fid_features_to_statistics`` do.
         logits: the ``logits_unbiased`` (n, 1008), float32 on the CPU (``None`` when not asked for).
+        features: the 2048-d pool features (n, 2048), float32 on the CPU, for KID and precision/recall
+            (``None`` when not asked for).
     """
 
     n: int
     mu: np.ndarray | None = None
     sigma: np.ndarray | None = None
     logits: torch.Tensor | None = None
+    features: torch.Tensor | None = None
 
     def statistics(self) -> dict[str, Any]:
         return {"mu": self.mu, "sigma": self.sigma, "n": self.n}
@@ -262,7 +373,8 @@ def merge_features(parts: Sequence[InceptionFeatures]) -> InceptionFeatures:
 
     Means and covariances combine exactly (Chan, Golub and LeVeque's pairwise update): with n = Σ nᵢ and
     μ = Σ nᵢμᵢ / n, the scatter is Σ (nᵢ − 1)Σᵢ + Σ nᵢ(μᵢ − μ)(μᵢ − μ)ᵀ and Σ = scatter / (n − 1); logits are
-    concatenated, so the Inception Score's shuffle and splits see the images in the 1-process order.
+    concatenated (and so are kept pool features), so the Inception Score's shuffle, the KID subsets and the
+    splits see the images in the 1-process order.
     """
     parts = [p for p in parts if p is not None and p.n > 0]
     if not parts:
@@ -279,6 +391,8 @@ def merge_features(parts: Sequence[InceptionFeatures]) -> InceptionFeatures:
         merged.mu, merged.sigma = mu, (sigma + sigma.T) * 0.5
     if all(p.logits is not None for p in parts):
         merged.logits = torch.cat([p.logits for p in parts])
+    if all(p.features is not None for p in parts):
+        merged.features = torch.cat([p.features for p in parts])
     return merged
 
 
@@ -295,6 +409,7 @@ def inception_features(
     total: int | None = None,
     statistics: bool = True,
     logits: bool = True,
+    features: bool = False,
     progress: bool = True,
     desc: str = "Inception features",
 ) -> InceptionFeatures:
@@ -306,12 +421,13 @@ def inception_features(
         total: the number of images, for the progress bar.
         statistics: accumulate the pool features' mean and covariance (FID).
         logits: keep the logits (IS).
+        features: keep the pool features themselves (KID, precision/recall), float32 on the CPU.
         progress: a tqdm bar on stderr.
     """
     from tqdm import tqdm
 
     names = list(getattr(extractor, "features_list", ()))
-    wanted = ([POOL_FEATURES] if statistics else []) + ([LOGITS] if logits else [])
+    wanted = ([POOL_FEATURES] if statistics or features else []) + ([LOGITS] if logits else [])
     lacking = [name for name in wanted if name not in names]
     if lacking:
         raise UserError(f"the feature extractor does not produce {lacking} (it has {names}); use load_inception")
@@ -319,6 +435,7 @@ def inception_features(
     n = 0
     shift = total_sum = total_outer = None
     kept: list[torch.Tensor] = []
+    pooled: list[torch.Tensor] = []
     with torch.no_grad(), tqdm(total=total, desc=desc, unit="img", disable=not progress, file=sys.stderr) as bar:
         for batch in images_iter:
             x = _as_image_batch(batch)
@@ -336,6 +453,8 @@ def inception_features(
                 total_outer.addmm_(f.T, f)
             if logits:
                 kept.append(out[LOGITS].to(device="cpu", dtype=torch.float32))
+            if features:
+                pooled.append(out[POOL_FEATURES].to(device="cpu", dtype=torch.float32))
             n += len(x)
             bar.update(len(x))
     if n == 0:
@@ -355,6 +474,10 @@ def inception_features(
         result.logits = torch.cat(kept)
         if not torch.isfinite(result.logits).all():
             raise UserError("the Inception logits are not finite; are the weights the right ones?")
+    if features:
+        result.features = torch.cat(pooled)
+        if not torch.isfinite(result.features).all():
+            raise UserError("the Inception features are not finite; are the weights the right ones?")
     return result
 
 
@@ -427,29 +550,45 @@ def max_is_samples(available: int | None = None) -> int:
     return int(available * MEMORY_FRACTION) // IS_BYTES_PER_SAMPLE
 
 
-def check_is_memory(n_samples: int) -> None:
-    """A one-line :class:`UserError` when ``n_samples``' logits (n × 1008 floats) cannot be held in memory."""
+def check_memory(n_samples: int, parts: set[str] | frozenset[str]) -> None:
+    """A one-line :class:`UserError` when what the metrics keep of ``n_samples`` images cannot be held in memory.
+
+    ``parts`` are those of :data:`gan_train.metrics.registry.PARTS`: the logits (n × 1008 floats, IS) and the
+    pool features (n × 2048, KID and precision/recall) grow with n; the statistics (FID) do not.
+    """
+    per_sample = IS_BYTES_PER_SAMPLE * ("logits" in parts) + FEATURE_BYTES_PER_SAMPLE * ("features" in parts)
     available = available_memory_bytes()
-    if available <= 0:
-        return  # unknown: do not refuse on a guess
-    limit = max_is_samples(available)
+    if not per_sample or available <= 0:
+        return  # nothing grows with n, or unknown memory: do not refuse on a guess
+    limit = int(available * MEMORY_FRACTION) // per_sample
     if n_samples > limit:
         gib = 2.0**30
+        kept = " and ".join(
+            what
+            for part, what in (("logits", f"its logits ({n_samples}×{NUM_LOGITS} floats)"),
+                               ("features", f"the pool features ({n_samples}×2048 floats)"))
+            if part in parts
+        )  # fmt: skip
         raise UserError(
-            f"n_samples={n_samples} is too many for the Inception Score here: its logits ({n_samples}×{NUM_LOGITS} "
-            f"floats, ~{n_samples * IS_BYTES_PER_SAMPLE / gib:.1f} GiB at the peak) must be held in memory, and "
-            f"{available / gib:.1f} GiB is available, enough for at most {limit} samples; lower n_samples"
+            f"n_samples={n_samples} is too many for these metrics here: {kept}, ~{n_samples * per_sample / gib:.1f} "
+            f"GiB at the peak, must be held in memory, and {available / gib:.1f} GiB is available, enough for at most "
+            f"{limit} samples; lower n_samples"
         )
 
 
-def _reference(reference_stats: Any) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(reference_stats, Mapping) or hasattr(reference_stats, "files"):  # dict or np.load(...) result
-        try:
-            return np.asarray(reference_stats["mu"]), np.asarray(reference_stats["sigma"])
-        except KeyError:
-            pass
-    elif hasattr(reference_stats, "mu") and hasattr(reference_stats, "sigma"):
-        return np.asarray(reference_stats.mu), np.asarray(reference_stats.sigma)
+def check_is_memory(n_samples: int) -> None:
+    """A one-line :class:`UserError` when ``n_samples``' logits (n × 1008 floats) cannot be held in memory."""
+    check_memory(n_samples, {"logits"})
+
+
+def _reference(reference_stats: Any) -> dict[str, Any] | None:
+    """Reference statistics as a dict: from a dict, an ``np.load`` result, or an object with ``mu``/``sigma``."""
+    if reference_stats is None:
+        return None
+    if hasattr(reference_stats, "files"):  # np.load(...) of a .npz
+        return {name: reference_stats[name] for name in reference_stats.files}
+    if hasattr(reference_stats, "mu") and hasattr(reference_stats, "sigma"):
+        return {"mu": reference_stats.mu, "sigma": reference_stats.sigma, "n": getattr(reference_stats, "n", 0)}
     raise UserError("FID needs reference statistics with 'mu' and 'sigma' (see reference_statistics)")
 
 
@@ -467,17 +606,19 @@ def evaluate_generator(
     n_samples: int = 50_000,
     batch_size: int = 100,
     extractor: torch.nn.Module | None = None,
-    reference_stats: Any = None,
-    metrics: Sequence[str] = METRICS,
+    reference_stats: Mapping[str, Any] | None = None,
+    metrics: str | Sequence[str] = ("is", "fid"),
     *,
-    splits: int = 10,
+    splits: int | None = None,
     scale: str = "tanh",
     fid_method: str | None = None,
+    options: Any = None,
     progress: bool = True,
     world: Any = None,
     skip_fn: Callable[[int], None] | None = None,
-) -> dict[str, float]:
-    """IS and/or FID of a generator, from ``n_samples`` images drawn in batches.
+) -> dict[str, Any]:
+    """The image metrics of a generator (:mod:`gan_train.metrics.registry`), from one Inception pass over
+    ``n_samples`` images drawn in batches.
 
     The images come in :func:`even_batches` (a generator whose BatchNorm uses batch statistics, as Gulrajani's
     does, makes each image a function of its batch, so the batches are the same on every world size). Under
@@ -491,43 +632,50 @@ def evaluate_generator(
         n_samples: images in all (50,000 is the usual for CIFAR-10).
         batch_size: images per call of ``sample_fn`` and per network pass.
         extractor: from :func:`load_inception`.
-        reference_stats: for FID, ``{"mu", "sigma"}`` of the training set's features
+        reference_stats: for the metrics that compare (FID, KID, precision/recall), the reference images'
+            ``{"mu", "sigma", "n", "split", "features"}``
             (:func:`gan_train.metrics.reference.reference_statistics`).
-        metrics: any of ``"is"``, ``"fid"``.
-        splits: IS splits.
-        fid_method: route of :func:`gan_train.metrics.frechet.frechet_distance` (default: its default).
+        metrics: registered names (``"is"``, ``"fid"``, ``"kid"``, ``"prc"``), or ``"is,fid"``.
+        splits: IS splits (overrides ``options.is_splits``).
+        fid_method: route of :func:`gan_train.metrics.frechet.frechet_distance` (overrides ``options.fid_method``).
+        options: a :class:`~gan_train.metrics.registry.MetricOptions` (default: the papers' settings).
         world: the processes to shard over (``None`` or one process: no sharding).
         skip_fn: ``skip_fn(k)`` advances ``sample_fn``'s stream by k images (needed to shard).
 
     Returns:
-        ``{"n_samples", "is_mean", "is_std", "fid"}``, the last three as requested.
+        :func:`gan_train.metrics.registry.compute_metrics`'s record: ``metrics``, ``n_samples``, ``ref_split``,
+        ``ref_n`` and each metric's values and counts (``is_mean``, ``is_std``, ``fid``, ``kid_mean``, ...).
 
     Raises:
-        UserError: bad arguments, or more samples than the IS logits can be held for (the
-            message says how many can).
+        UserError: bad arguments, or more samples than the kept logits/features fit in memory (the message says
+            how many do).
     """
-    from gan_train.metrics.frechet import frechet_distance
+    import dataclasses
 
-    metrics = tuple(metrics)
-    for name in metrics:
-        if name not in METRICS:
-            raise unknown_name("image metric", name, METRICS)
-    if not metrics:
-        raise UserError(f"no image metric asked for; valid: {', '.join(METRICS)}")
+    from gan_train.metrics.registry import MetricOptions, check_reference, compute_metrics, parse_metrics, parts_needed
+
+    metrics = parse_metrics(metrics)
+    options = options or MetricOptions()
+    if splits is not None:
+        options = dataclasses.replace(options, is_splits=splits)
+    if fid_method is not None:
+        options = dataclasses.replace(options, fid_method=fid_method)
     if extractor is None:
         raise UserError("evaluate_generator needs an extractor: load_inception(weights_path)")
-    if not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
         raise UserError(f"n_samples must be an integer >= 2, got {n_samples!r}")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise UserError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if scale not in SCALES:
         raise unknown_name("image scale", scale, SCALES)
-    want_is, want_fid = "is" in metrics, "fid" in metrics
-    if want_is:
-        if not isinstance(splits, (int, np.integer)) or not 1 <= splits <= n_samples:
+    parts = parts_needed(metrics)
+    if "is" in metrics:
+        splits = options.is_splits
+        if isinstance(splits, bool) or not isinstance(splits, (int, np.integer)) or not 1 <= splits <= n_samples:
             raise UserError(f"the Inception Score needs 1 <= splits <= n_samples ({n_samples}), got {splits}")
-        check_is_memory(int(n_samples))
-    ref = _reference(reference_stats) if want_fid else None
+    check_memory(int(n_samples), parts)
+    reference = dict(reference_stats) if isinstance(reference_stats, Mapping) else _reference(reference_stats)
+    check_reference(metrics, reference)
     sizes = even_batches(int(n_samples), int(batch_size))
     sharded = world is not None and world.distributed
     mine = sizes
@@ -556,15 +704,11 @@ def evaluate_generator(
             extractor,
             batches(),
             total=sum(mine),
-            statistics=want_fid,
-            logits=want_is,
+            statistics="statistics" in parts,
+            logits="logits" in parts,
+            features="features" in parts,
             progress=progress and (not sharded or world.is_main),
         )
     if sharded:
         feats = merge_features(world.all_gather_objects(feats))  # in rank order: the 1-process order of images
-    result: dict[str, float] = {"n_samples": feats.n}
-    if want_is:
-        result["is_mean"], result["is_std"] = inception_score(feats.logits, splits=splits)
-    if want_fid:
-        result["fid"] = frechet_distance(feats.mu, feats.sigma, ref[0], ref[1], method=fid_method)
-    return result
+    return compute_metrics(metrics, feats, reference, options)

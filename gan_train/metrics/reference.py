@@ -1,13 +1,16 @@
-"""Reference statistics for FID: the training set's Inception feature mean and covariance, cached.
+"""Reference statistics: the Inception feature mean and covariance of a data split (FID), and optionally the
+features themselves (KID, precision/recall), cached.
 
-Computing them means one pass of the whole training set through InceptionV3, so
-:func:`reference_statistics` does it once and keeps the result in
+Computing them means one pass of the whole split (CIFAR-10: ``train``, 50,000 images, or ``test``, 10,000)
+through InceptionV3, so :func:`reference_statistics` does it once and keeps the result in
 ``CACHE_DIR/inception_ref_<data>_<weights>.npz`` (written with
 :func:`stability.util.atomic.atomic_save`, so a killed run never leaves half a
 file), keyed by the sha256 of the data and of the weights file. The full key is
 stored inside the file as well and checked on load, together with the format,
 the network, the layer and the shapes; a cache that is stale (another key inside)
-or corrupt (unreadable, fields missing, non-finite) is recomputed with a note to stderr.
+or corrupt (unreadable, fields missing, non-finite) is recomputed with a note to stderr, and so is one without
+the features when they are asked for (the float32 features of 50,000 images take 400 MB, so they are computed
+and kept only for the metrics that read them).
 """
 
 from __future__ import annotations
@@ -87,11 +90,15 @@ def _note(message: str) -> None:
     print(f"ganstab: note: {message}", file=sys.stderr)
 
 
-def _read_cache(path: Path, key: dict[str, str]) -> dict[str, Any] | None:
-    """The cached statistics, or ``None`` (with a note) when the file is stale or corrupt."""
+def _read_cache(path: Path, key: dict[str, str], features: bool) -> dict[str, Any] | None:
+    """The cached statistics (and features, if asked for), or ``None`` (with a note) when the file is stale or
+    corrupt or lacks the features asked for."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            fields = {name: data[name] for name in data.files}
+            if features and "features" not in data.files:
+                _note(f"cached reference statistics {path} lack the features KID and precision/recall need; computing")
+                return None
+            fields = {name: data[name] for name in data.files if name != "features" or features}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         _note(f"cached reference statistics {path} are corrupt ({type(exc).__name__}); recomputing them")
         return None
@@ -111,10 +118,16 @@ def _read_cache(path: Path, key: dict[str, str]) -> dict[str, Any] | None:
             return None
     mu, sigma, n = fields["mu"], fields["sigma"], int(fields["n"])
     shapes_ok = mu.ndim == 1 and sigma.shape == (len(mu), len(mu)) and n >= 2
+    kept = fields.get("features")
+    if kept is not None and (kept.shape != (n, len(mu)) or not np.isfinite(kept).all()):
+        shapes_ok = False
     if not shapes_ok or not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         _note(f"cached reference statistics {path} are corrupt (bad shapes or values); recomputing them")
         return None
-    return {"mu": mu.astype(np.float64), "sigma": sigma.astype(np.float64), "n": n}
+    out = {"mu": mu.astype(np.float64), "sigma": sigma.astype(np.float64), "n": n}
+    if features:
+        out["features"] = torch.from_numpy(kept.astype(np.float32, copy=False))
+    return out
 
 
 def _batches(images: Any, batch_size: int):
@@ -132,20 +145,24 @@ def reference_statistics(
     *,
     batch_size: int = 100,
     progress: bool = True,
+    features: bool = False,
+    split: str | None = None,
 ) -> dict[str, Any]:
-    """Mean and covariance of the 2048-d Inception features of ``images_uint8``, cached on disk.
+    """Mean and covariance of the 2048-d Inception features of ``images_uint8`` (and the features), cached on disk.
 
     Args:
-        images_uint8: the training images, uint8 (N, 3, H, W), numpy array or tensor.
+        images_uint8: the reference images (a split of the data set), uint8 (N, 3, H, W), numpy array or tensor.
         extractor: from :func:`gan_train.metrics.inception.load_inception`.
         cache_dir: folder of the cache (created if needed).
         data_checksum: :func:`array_sha256` of ``images_uint8``.
         weights_checksum: :func:`file_sha256` of the Inception weights file.
         batch_size: images per network pass.
+        features: keep the features themselves too (float32, N × 2048), for KID and precision/recall.
+        split: the name of the split the images are (``"train"``, ``"test"``), recorded in the result.
 
     Returns:
-        ``{"mu", "sigma", "n", "path", "from_cache"}``: usable as ``reference_stats`` of
-        :func:`gan_train.metrics.inception.evaluate_generator`.
+        ``{"mu", "sigma", "n", "split", "path", "from_cache"}`` and, with ``features``, ``"features"`` (a float32
+        tensor): usable as ``reference_stats`` of :func:`gan_train.metrics.inception.evaluate_generator`.
     """
     key = {
         "data_checksum": _checksum("data_checksum", data_checksum),
@@ -169,17 +186,18 @@ def reference_statistics(
         raise UserError(f"cannot create the cache folder {folder}: {exc.strerror or exc}") from None
     path = cache_path(folder, key["data_checksum"], key["weights_checksum"])
     if path.exists():
-        cached = _read_cache(path, key)
+        cached = _read_cache(path, key, features)
         if cached is not None:
-            return {**cached, "path": path, "from_cache": True}
+            return {**cached, "split": split, "path": path, "from_cache": True}
     feats = inception_features(
         extractor,
         _batches(images, int(batch_size)),
         total=len(images),
         statistics=True,
         logits=False,
+        features=features,
         progress=progress,
-        desc="Inception reference statistics",
+        desc=f"Inception reference statistics ({split or 'reference'} split)",
     )
     remove_stale_temporaries(folder)
     import torch_fidelity
@@ -192,8 +210,13 @@ def reference_statistics(
             sigma=feats.sigma,
             n=np.int64(feats.n),
             torch_fidelity_version=np.str_(torch_fidelity.__version__),
+            split=np.str_(split or ""),
+            **({"features": feats.features.numpy()} if features else {}),
             **{name: np.str_(value) for name, value in key.items()},
         )
 
     atomic_save(path, write)
-    return {"mu": feats.mu, "sigma": feats.sigma, "n": feats.n, "path": path, "from_cache": False}
+    out = {"mu": feats.mu, "sigma": feats.sigma, "n": feats.n, "split": split, "path": path, "from_cache": False}
+    if features:
+        out["features"] = feats.features
+    return out
