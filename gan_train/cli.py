@@ -195,31 +195,25 @@ def run_presets(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from gan_train.config import RESUMABLE_KEYS, apply_overrides
+    from gan_train.config import apply_overrides, read_run_config
     from gan_train.presets import get_preset
+    from gan_train.run_dir import check_same_run, plan_run
 
     if args.out is None and not args.dry_run:
         raise UserError("--out RUN_DIR is required (except with --dry-run)")
     run_dir = Path(args.out) if args.out is not None else None
-    if args.resume:
-        if run_dir is None:
-            raise UserError("--resume needs --out RUN_DIR")
-        saved = _saved_config(run_dir)
-        if args.preset:
-            wanted = apply_overrides(get_preset(args.preset).config(), args.assignments)
-            for key, value in wanted.to_dict().items():
-                if key not in RESUMABLE_KEYS and saved.to_dict()[key] != value:
-                    raise UserError(
-                        f"{run_dir} was started with {key}={saved.to_dict()[key]!r}, not {value!r}; "
-                        "resume without --preset or use a new run directory"
-                    )
-        config = apply_overrides(saved, args.assignments, allowed=RESUMABLE_KEYS)
-    else:
-        if not args.preset:
-            raise UserError("--preset NAME is required for a new run (see `ganstab presets`)")
-        config = apply_overrides(get_preset(args.preset).config(), args.assignments)
-        if run_dir is not None and run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise UserError(f"run directory {run_dir} already exists; pass --resume to continue it or choose a new one")
+    if args.resume and run_dir is None:
+        raise UserError("--resume needs --out RUN_DIR")
+    if not args.resume and not args.preset:
+        raise UserError("--preset NAME is required for a new run (see `ganstab presets`)")
+    wanted = apply_overrides(get_preset(args.preset).config(), args.assignments) if args.preset else None
+    if args.resume and wanted is not None:  # --preset on resume only checks that the run is that preset's
+        check_same_run(run_dir, read_run_config(run_dir, "resume"), wanted)
+    plan = None
+    if run_dir is not None:  # the one decision of start or resume (gan_train/run_dir.py)
+        plan = plan_run(run_dir, None if args.resume else wanted, args.assignments if args.resume else (),
+                        resume=args.resume)  # fmt: skip
+    config = plan.config if plan is not None else wanted
     if args.dry_run:
         print(config.to_json(), end="")
         print(_parameter_summary(config))
@@ -229,10 +223,12 @@ def run_train(args: argparse.Namespace) -> int:
     from gan_train.errors import Preempted, TrainingStopped
     from gan_train.trainer import Trainer
 
-    trainer = None
     try:
-        trainer = Trainer.resume(run_dir, args.assignments) if args.resume else Trainer.create(config, run_dir)
-        result = trainer.run()
+        # On exit the trainer releases the run directory and, under torchrun, leaves the process group, DDP's
+        # wrappers first; otherwise gloo's worker thread may free an all-reduce's tensors while Python shuts down,
+        # a SIGABRT (Trainer.close).
+        with Trainer.open(plan) as trainer:
+            result = trainer.run()
     except Preempted as exc:
         print(f"ganstab train: stopped by {exc}", file=sys.stderr)
         return exc.exit_status
@@ -240,13 +236,6 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"ganstab train: stopped: {exc}", file=sys.stderr)
         return 3
     finally:
-        lock = getattr(trainer, "run_lock", None)
-        if lock is not None:  # the run directory is free for the next command (a resume, in this process or not)
-            lock.release()
-        # Under torchrun: leave the process group before interpreter exit, DDP's wrappers first; otherwise gloo's
-        # worker thread may free an all-reduce's tensors while Python shuts down, a SIGABRT (Trainer.close).
-        if trainer is not None:
-            trainer.close()
         dist.leave()  # (a trainer that failed to start may have joined already)
     if not trainer.world.is_main:
         return 0  # under torchrun rank 0 reports for all
@@ -304,9 +293,3 @@ def _parameter_summary(config) -> str:
     with torch.random.fork_rng(devices=[]):
         g, d = trainable_parameter_count(build_generator(config)), trainable_parameter_count(build_critic(config))
     return f"parameters: generator {g:,}, critic {d:,}, total {g + d:,} ({config.arch}, width {config.width})"
-
-
-def _saved_config(run_dir: Path):
-    from gan_train.config import read_run_config
-
-    return read_run_config(run_dir, "resume")

@@ -98,6 +98,23 @@ def world_from_environment() -> World:
     return World(rank, size, local)
 
 
+def device_for(name: str, world: World) -> torch.device:
+    """The torch device ``name`` for this process: ``cuda`` means this process's GPU (``LOCAL_RANK``) under torchrun.
+
+    Raises:
+        UserError: an unknown device name, or CUDA where there is none.
+    """
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}; e.g. cpu, cuda, cuda:1") from None
+    if world.distributed and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", world.local_rank)  # one GPU per process under torchrun
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} is not available here (torch.cuda.is_available() is False)")
+    return device
+
+
 #: The first NCCL release that lets a CUDA graph capture collectives (PyTorch's CUDA-graph notes, "Usage with
 #: DistributedDataParallel"); older ones would need the all-reduces kept outside the graph.
 NCCL_CAPTURE_VERSION = (2, 9, 6)

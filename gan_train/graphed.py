@@ -10,7 +10,8 @@ AOTAutograd does not take the penalty's double backward). A replay is the same i
 * nothing Python-side changes between replays: the steps return their statistics as tensors, which are folded into
   the running sums and the divergence watch outside the graph (the step has no host synchronisation anyway);
 * the optimisers are capturable (step counts on the device) and hold their learning rates as device tensors that
-  the schedulers fill in place (their base rates kept as Python floats, so no step reads the device).
+  the schedulers fill in place (their base rates kept as Python floats, so no step reads the device;
+  :mod:`gan_train.optimizers`).
 
 Under torchrun the graph holds DDP's all-reduces too, by PyTorch's recipe for a full-backward capture (its CUDA-
 graph notes, "Usage with DistributedDataParallel"): NCCL >= 2.9.6 with its asynchronous error handling off
@@ -28,12 +29,11 @@ Iterations whose critic-step count differs (the warm-up of ``004_…`` §6) run 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 
-if TYPE_CHECKING:  # (the loop imports this module)
-    from gan_train.trainer import CriticBatch, Trainer
+from gan_train.step_io import CriticBatch
 
 #: Eager iterations before the capture (PyTorch's recipe: warm up on a side stream first).
 WARMUP_ITERATIONS = 3
@@ -42,58 +42,30 @@ WARMUP_ITERATIONS = 3
 #: statistics for the first 10). Each generator iteration is at least one for each wrapped network.
 DDP_WARMUP_ITERATIONS = 11
 
-#: Optimiser settings that describe the implementation, not the state: kept from the receiving optimiser on load.
-_IMPLEMENTATION_KEYS = ("capturable", "fused", "foreach", "differentiable")
-
 
 def capture_available(device: torch.device) -> bool:
     """Whether CUDA graphs can be captured on ``device`` (the trainer falls back to eager elsewhere)."""
     return device.type == "cuda" and torch.cuda.is_available()
 
 
-def graph_optimizer(kind: str, params: list[torch.Tensor], lr: float, betas: tuple[float, float]):
-    """A capturable optimiser whose learning rate is a device tensor (filled in place by the schedulers)."""
-    lr_tensor = torch.tensor(lr, dtype=torch.float32, device=params[0].device)
-    if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr_tensor, foreach=True, capturable=True)
-    return torch.optim.Adam(params, lr=lr_tensor, betas=betas, fused=True, capturable=True)
+class Steps(Protocol):
+    """What the graphed iteration needs of the trainer (:class:`gan_train.trainer.Trainer` provides it)."""
 
+    config: Any
+    world: Any
+    device: torch.device
 
-def float_base_rates(scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
-    """Keep a scheduler's base rates as Python floats, so that its step writes the tensor rate with an
-    asynchronous ``fill_`` instead of reading a device tensor (a host synchronisation every iteration)."""
-    scheduler.base_lrs = [float(rate) for rate in scheduler.base_lrs]
-    for group in scheduler.optimizer.param_groups:
-        group["initial_lr"] = float(group["initial_lr"])
+    def draw_critic_batch(self) -> CriticBatch: ...
 
+    def generator_latent(self) -> torch.Tensor: ...
 
-def portable_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """``optimizer.state_dict()`` with Python-float learning rates: a checkpoint of a graphed run resumes eagerly,
-    and the other way round (:func:`load_optimizer_state`)."""
-    state = optimizer.state_dict()
-    for group in state["param_groups"]:
-        for key in ("lr", "initial_lr"):
-            if isinstance(group.get(key), torch.Tensor):
-                group[key] = float(group[key])
-    return state
+    def critic_step(self, batch: CriticBatch) -> torch.Tensor: ...
 
+    def generator_step(self, z: torch.Tensor) -> torch.Tensor: ...
 
-def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    """Load ``state`` but keep this optimiser's implementation (capturable, fused, …) and the type of its rate."""
-    own = [{key: group[key] for key in _IMPLEMENTATION_KEYS if key in group} for group in optimizer.param_groups]
-    tensor_rate = [isinstance(group["lr"], torch.Tensor) for group in optimizer.param_groups]
-    optimizer.load_state_dict(state)
-    for group, keys, as_tensor in zip(optimizer.param_groups, own, tensor_rate):
-        group.update(keys)
-        device = group["params"][0].device
-        rate = float(group["lr"])
-        group["lr"] = torch.tensor(rate, dtype=torch.float32, device=device) if as_tensor else rate
-        on_device = bool(group.get("capturable") or group.get("fused"))
-        for param in group["params"]:  # step counts live where this implementation reads them
-            step = optimizer.state.get(param, {}).get("step")
-            if isinstance(step, torch.Tensor):
-                target = device if on_device else torch.device("cpu")
-                optimizer.state[param]["step"] = step.to(device=target, dtype=torch.float32)
+    def fold_critic_stats(self, index: int, stats: torch.Tensor) -> None: ...
+
+    def fold_generator_stats(self, stats: torch.Tensor) -> None: ...
 
 
 class GraphedIteration:
@@ -103,7 +75,7 @@ class GraphedIteration:
     staging, the order of the random draws and the folding of statistics; ``tests/test_train_graph.py``).
     """
 
-    def __init__(self, trainer: Trainer, capture: bool = True):
+    def __init__(self, trainer: Steps, capture: bool = True):
         self.trainer = trainer
         self.capture = capture
         self.warmup = DDP_WARMUP_ITERATIONS if trainer.world.distributed else WARMUP_ITERATIONS
@@ -148,7 +120,7 @@ class GraphedIteration:
 
     def _stage(self, batches: list[CriticBatch], z: torch.Tensor | None) -> None:
         if self._batches is None:  # the first iteration's draws, copied, become the buffers
-            self._batches = [_clone_batch(batch) for batch in batches]
+            self._batches = [batch.clone() for batch in batches]
             self._z = None if z is None else z.clone()
             return
         for buffer, batch in zip(self._batches, batches):
@@ -164,10 +136,3 @@ class GraphedIteration:
         critic_stats = [trainer.critic_step(batch) for batch in self._batches]
         generator_stats = trainer.generator_step(self._z) if self._z is not None else None
         return critic_stats, generator_stats
-
-
-def _clone_batch(batch: CriticBatch) -> CriticBatch:
-    from gan_train.trainer import CriticBatch
-
-    x_data = batch.x_data.clone(memory_format=torch.preserve_format)  # keeps channels_last
-    return CriticBatch(x_data, batch.z.clone(), None if batch.alpha is None else batch.alpha.clone())

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gan_train.config import RESUMABLE_KEYS, apply_overrides
+from gan_train.config import apply_overrides
 from gan_train.presets import IMAGE_METHODS, get_preset
 from stability.util.atomic import atomic_save, atomic_write
 from stability.util.errors import UserError, unknown_name
@@ -97,6 +97,7 @@ def print_commands(arch: str, settings: list[tuple[str, list[str]]], out: Path, 
 def run_sweep(arch: str, settings: list[tuple[str, list[str]]], out: Path, progress: bool = True) -> dict[str, Any]:
     """Train (or resume, or skip) each method, then write the table and the plot."""
     from gan_train import checkpoint as ckpt
+    from gan_train.run_dir import plan_run
     from gan_train.trainer import Trainer
 
     out.mkdir(parents=True, exist_ok=True)
@@ -108,13 +109,10 @@ def run_sweep(arch: str, settings: list[tuple[str, list[str]]], out: Path, progr
         if found and found[-1][0] >= config.iterations:
             done[method] = "skipped (finished)"
             continue
-        if (run_dir / "config.json").is_file():
-            resumable = [s for s in sets if s.partition("=")[0] in RESUMABLE_KEYS]
-            Trainer.resume(run_dir, resumable).run()
-            done[method] = "resumed"
-        else:
-            Trainer.create(config, run_dir).run()
-            done[method] = "trained"
+        plan = plan_run(run_dir, config, keep=("device",))  # resumed when run_dir holds the run, else started
+        with Trainer.open(plan) as trainer:  # releases the run's lock when done (or stopped)
+            trainer.run()
+        done[method] = "resumed" if plan.resume else "trained"
     table = write_table(arch, [m for m, _ in settings], out)
     return {"runs": done, **table}
 

@@ -258,7 +258,7 @@ def _assert_one_definition(trainer: Trainer, config, run_dir, compare_generator:
         drawn.x_data.double(), drawn.z.double(), drawn.alpha.double() if drawn.alpha is not None else None
     )
     trainer.critic.zero_grad(set_to_none=True)
-    loss, _ = trainer.critic_loss(batch)
+    loss = trainer.critic_loss(batch).loss
     assert loss.dtype == torch.float64
     loss.backward()
     critic_grad = _gradients(trainer.critic)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from models.mlp import MLP
-from stability.analysis.linear import alternating_update
+from stability.analysis.discrete import increment_jacobian
 from stability.analysis.spectrum import (
     alternating_operator,
     arpack,
@@ -13,6 +13,7 @@ from stability.analysis.spectrum import (
     discrete_stability,
     top_eigenvalues,
 )
+from stability.analysis.update_rules import get_rule, initial_state
 from stability.autodiff.field import TorchField, torch_field_for
 from stability.spec.laws import normal
 from stability.spec.toys import dirac_gan, make_penalty
@@ -65,8 +66,11 @@ def test_matrix_free_top_k_matches_dense(game, which, operator):
 def test_alternating_operator_matches_dense_update(small_game):
     field, J, _ = small_game
     step = 0.01
-    T = alternating_update(J, field.n_psi, step)  # the lead's dense alternating map
-    dense = np.linalg.eigvals((T - np.eye(len(J))) / step)
+    # the dense derivative of the same alternating map (away from an equilibrium the map's own derivative, which sees
+    # the field at the new ψ, not alternating_update(J) of the field's Jacobian at the point)
+    rule = get_rule("alt", lr=step)
+    D = increment_jacobian(rule, initial_state(rule, field.vector(None), field.n_psi), field.field_fn)
+    dense = np.linalg.eigvals(D.numpy() / step)
     values, _, converged, _ = arpack(
         alternating_operator(field, None, step), field.size, 4, "LM", torch.float64, tol=1e-10
     )

@@ -6,6 +6,7 @@ import csv
 
 import pytest
 from test_image_data import _write_cifar_folder
+from test_train_loop import run_lock_held
 
 from gan_train import checkpoint as ckpt
 from gan_train.config import apply_overrides
@@ -34,7 +35,8 @@ def test_sweep_skips_finished_runs_and_resumes_interrupted_ones(data, tmp_path):
     stamp = {m: ckpt.list_checkpoints(out / m)[-1][1].stat().st_mtime_ns for m in ("wgan-gp", "p_g")}
     # A third run killed after its first iteration:
     config = apply_overrides(get_preset("cifar10-dcgan-mu_mid").config(), [f"data_dir={data}", "iterations=2", *TINY])
-    Trainer.create(config, out / "mu_mid").run(stop_at=1)
+    with Trainer.create(config, out / "mu_mid") as trainer:
+        trainer.run(stop_at=1)
     three = sweep_settings("dcgan", ["wgan-gp", "p_g", "mu_mid"], 2, str(data), None, TINY)
     again = run_sweep("dcgan", three, out)
     assert again["runs"] == {"wgan-gp": "skipped (finished)", "p_g": "skipped (finished)", "mu_mid": "resumed"}
@@ -45,6 +47,26 @@ def test_sweep_skips_finished_runs_and_resumes_interrupted_ones(data, tmp_path):
     assert [r["method"] for r in rows] == ["wgan-gp", "p_g", "mu_mid"]
     assert float(rows[0]["paper_fid"]) == TABLE2["wgan-gp"]["dcgan"][2] == 35.0
     assert "| mu_mid |" in (out / "table2.md").read_text() and (out / "fid.png").is_file()
+
+
+def test_the_sweep_releases_the_lock_of_every_run_it_trains_or_resumes(data, tmp_path):
+    out = tmp_path / "sweep"
+    first = run_sweep("dcgan", sweep_settings("dcgan", ["wgan-gp"], 1, str(data), None, TINY), out)
+    assert first["runs"] == {"wgan-gp": "trained"} and (out / "wgan-gp" / ".lock").is_file()
+    assert not run_lock_held(out / "wgan-gp")  # another process may resume it now, not only after this one exits
+    again = run_sweep("dcgan", sweep_settings("dcgan", ["wgan-gp"], 2, str(data), None, TINY), out)
+    assert again["runs"] == {"wgan-gp": "resumed"}
+    assert not run_lock_held(out / "wgan-gp")
+
+
+def test_the_sweep_refuses_to_resume_a_run_as_another_method(data, tmp_path):
+    out = tmp_path / "sweep"
+    run_sweep("dcgan", sweep_settings("dcgan", ["wgan-gp"], 2, str(data), None, TINY), out)
+    (out / "wgan-gp" / "checkpoints" / "ckpt_00000002.pt").unlink()  # unfinished again
+    changed = sweep_settings("dcgan", ["wgan-gp"], 2, str(data), None, [*TINY, "lr_d=0.001"])
+    with pytest.raises(UserError, match=r"started with lr_d=0\.0001, not 0\.001") as caught:
+        run_sweep("dcgan", changed, out)
+    assert "\n" not in str(caught.value)
 
 
 def test_print_commands_and_bad_methods(tmp_path, capsys):

@@ -31,7 +31,7 @@ def tiny(**overrides) -> TrainConfig:
 
 def _critic_grads(trainer: Trainer, batch: CriticBatch) -> tuple[torch.Tensor, list[torch.Tensor]]:
     trainer.critic.zero_grad(set_to_none=True)
-    loss, _ = trainer.critic_loss(batch)
+    loss = trainer.critic_loss(batch).loss
     loss.backward()
     return loss.detach(), [p.grad.clone() for p in trainer.critic.parameters()]
 
@@ -119,8 +119,10 @@ def test_penalty_under_bf16_autocast_is_taken_in_float32(tmp_path, form):
     # bf16 autocast equals the float32 q at the same x̂; the naive bf16 q is measurably worse.
     trainer = Trainer(tiny(measure="mu_gp", form=form, width=64, depth=3, amp="bf16"), tmp_path)
     batch = trainer.draw_critic_batch()
-    loss16, grads16 = _critic_grads(trainer, batch)
-    q16 = trainer._last_penalty.q
+    trainer.critic.zero_grad(set_to_none=True)
+    loss16, _, penalty16 = trainer.critic_loss(batch)
+    loss16.backward()
+    grads16, q16 = [p.grad for p in trainer.critic.parameters()], penalty16.q
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         x_gen = trainer.generator(batch.z).float()
     x_hat = trainer.penalty.points(batch.x_data, x_gen, alpha=batch.alpha)

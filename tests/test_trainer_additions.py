@@ -17,8 +17,9 @@ from test_image_data import _write_cifar_folder
 from torch import nn
 
 from gan_train.config import ACTIVATION_NAMES, INIT_NAMES, OPTIMIZER_NAMES, TrainConfig, apply_overrides
-from gan_train.data.fixed import FixedLawGenerator, class_balanced_subset, latent_needed
+from gan_train.data.fixed import FixedLawGenerator, latent_needed
 from gan_train.data.images import load_images
+from gan_train.data.streams import class_balanced_subset
 from gan_train.data.toy import DataStream, data_law, get_dataset, law_from_text
 from gan_train.losses import critic_loss
 from gan_train.metrics.log import read_metrics

@@ -6,7 +6,8 @@ against "ten fixed noise images"; ``000_…`` §5.1 (Fig. 3–4, line 298) does 
 :class:`~gan_train.config.TrainConfig`:
 
 * ``dataset`` set to a 2-D law (:func:`gan_train.data.toy.law_from_text`) for the real side on the plane;
-* ``data_subset = N`` for N fixed real images (:func:`class_balanced_subset`, read by ``training_stream``);
+* ``data_subset = N`` for N fixed real images (:func:`gan_train.data.streams.class_balanced_subset`, read by
+  ``training_stream``);
 * ``fake`` set to a 2-D law: :class:`FixedLawGenerator`, a generator with no parameters whose output has that law;
 * ``fake_images = N``: :class:`FixedSetGenerator` over N Gaussian-noise images (:func:`noise_images`);
 * ``train_generator = False``: the loop never steps the generator (a fixed one has nothing to step).
@@ -20,10 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
+from gan_train.data.streams import data_shape
 from stability.spec.lambdify import lambdify_torch
 from stability.spec.laws import Law
 from stability.util.errors import UserError
@@ -106,33 +107,10 @@ def noise_images(n: int, shape: tuple[int, ...], seed: int) -> torch.Tensor:
     return torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed + NOISE_SEED_OFFSET))
 
 
-def class_balanced_subset(images: np.ndarray, labels: Any, n: int) -> np.ndarray:
-    """The first ``n`` images taken one class at a time: the first image of each class, then the second, and so on.
-
-    With CIFAR-10's ten classes, ``n = 10`` gives one image per class ("ten representative CIFAR-10 images",
-    ``001_…`` line 200). Within a class the order of the training split is kept, and the result is ordered by
-    (round, class).
-
-    Raises:
-        UserError: ``n`` is larger than the number of images.
-    """
-    labels = np.asarray(labels)
-    if not 1 <= n <= len(labels):
-        raise UserError(f"data_subset must be in 1..{len(labels)} (the training images), got {n}")
-    order = np.argsort(labels, kind="stable")  # grouped by class, split order inside each class
-    _, starts, counts = np.unique(labels[order], return_index=True, return_counts=True)
-    within = np.empty(len(labels), dtype=np.int64)
-    within[order] = np.arange(len(labels)) - np.repeat(starts, counts)  # rank of each image inside its class
-    chosen = np.lexsort((labels, within))[:n]  # by rank, then by class
-    return np.ascontiguousarray(images[chosen])
-
-
 def build_fixed_generator(config: Any) -> nn.Module:
     """The fixed generator of ``config`` (``fake`` or ``fake_images``)."""
     if config.fake:
         from gan_train.data.toy import law_from_text
 
         return FixedLawGenerator(law_from_text(config.fake, "fake"))
-    from gan_train.data.streams import data_shape
-
     return FixedSetGenerator(noise_images(config.fake_images, data_shape(config), config.seed))

@@ -1,14 +1,19 @@
 """The training stream of a run: toy laws sampled in chunks, or an image set held on the device.
 
-Both streams answer ``next()`` with one batch on the run's device and ``state_dict()`` / ``load_state_dict()`` for
-bitwise resume, so the loop reads data one way whatever the data set.
+``data_subset = N`` trains on N fixed training images (:func:`class_balanced_subset`), for the critic-only
+experiments of the seeds (:mod:`gan_train.data.fixed` holds their fixed generators). Both streams answer ``next()``
+with one batch on the run's device and ``state_dict()`` / ``load_state_dict()`` for bitwise resume, so the loop
+reads data one way whatever the data set.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
+
+from stability.util.errors import UserError
 
 
 def training_stream(config: Any, device: torch.device, batch_size: int | None = None, seed_offset: int = 1_000_003):
@@ -18,9 +23,7 @@ def training_stream(config: Any, device: torch.device, batch_size: int | None = 
         from gan_train.data.images import DeviceImageStream, get_image_dataset, load_images
 
         images, labels = load_images(config.dataset, config.data_dir, "train")
-        if getattr(config, "data_subset", 0):  # N fixed images, one per class in turn (gan_train.data.fixed)
-            from gan_train.data.fixed import class_balanced_subset
-
+        if getattr(config, "data_subset", 0):  # N fixed images, one per class in turn (the seeds' critic-only runs)
             images = class_balanced_subset(images, labels, config.data_subset)
         scale = get_image_dataset(config.dataset).scale
         return DeviceImageStream(
@@ -82,3 +85,24 @@ class _OnDevice:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.stream.load_state_dict(state)
+
+
+def class_balanced_subset(images: np.ndarray, labels: Any, n: int) -> np.ndarray:
+    """The first ``n`` images taken one class at a time: the first image of each class, then the second, and so on.
+
+    With CIFAR-10's ten classes, ``n = 10`` gives one image per class ("ten representative CIFAR-10 images",
+    ``001_…`` line 200). Within a class the order of the training split is kept, and the result is ordered by
+    (round, class).
+
+    Raises:
+        UserError: ``n`` is larger than the number of images.
+    """
+    labels = np.asarray(labels)
+    if not 1 <= n <= len(labels):
+        raise UserError(f"data_subset must be in 1..{len(labels)} (the training images), got {n}")
+    order = np.argsort(labels, kind="stable")  # grouped by class, split order inside each class
+    _, starts, counts = np.unique(labels[order], return_index=True, return_counts=True)
+    within = np.empty(len(labels), dtype=np.int64)
+    within[order] = np.arange(len(labels)) - np.repeat(starts, counts)  # rank of each image inside its class
+    chosen = np.lexsort((labels, within))[:n]  # by rank, then by class
+    return np.ascontiguousarray(images[chosen])

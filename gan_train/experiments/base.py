@@ -26,7 +26,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from gan_train.config import RESUMABLE_KEYS, TrainConfig
+from gan_train.config import TrainConfig
 from gan_train.experiments.geometry import quartiles
 from stability.spec.serialize import jsonable
 from stability.util.atomic import atomic_save, atomic_write, check_writable, ensure_directory
@@ -203,27 +202,23 @@ class Workspace:
         partial_path = self.partial_file(task)
         at = {int(k): v for k, v in _read_json(partial_path).items()} if partial_path.is_file() else {}
         diverged = None
-        trainer = self._open(task)
-        try:
-            for stop in task.measured_at:
-                if stop in at:
-                    continue
-                if trainer.iteration > stop:
-                    raise UserError(
-                        f"{self.run_dir(task)} is at iteration {trainer.iteration}, past the measurement at {stop} "
-                        f"that {partial_path.name} lacks; delete that run directory to run this seed again"
-                    )
-                trainer.run(stop_at=stop)
-                with _evaluating(trainer):
-                    at[stop] = jsonable(measure(trainer, task, stop))
-                ensure_directory(partial_path.parent)
-                atomic_write(partial_path, json.dumps({str(k): v for k, v in at.items()}) + "\n")
-        except DivergenceError as exc:
-            diverged = str(exc)
-        finally:
-            lock = getattr(trainer, "run_lock", None)
-            if lock is not None:
-                lock.release()
+        with self._open(task) as trainer:  # releases the run's lock when done (or stopped)
+            try:
+                for stop in task.measured_at:
+                    if stop in at:
+                        continue
+                    if trainer.iteration > stop:
+                        raise UserError(
+                            f"{self.run_dir(task)} is at iteration {trainer.iteration}, past the measurement at "
+                            f"{stop} that {partial_path.name} lacks; delete that run directory to run this seed again"
+                        )
+                    trainer.run(stop_at=stop)
+                    with _evaluating(trainer):
+                        at[stop] = jsonable(measure(trainer, task, stop))
+                    ensure_directory(partial_path.parent)
+                    atomic_write(partial_path, json.dumps({str(k): v for k, v in at.items()}) + "\n")
+            except DivergenceError as exc:
+                diverged = str(exc)
         outcome = Outcome(task, at, diverged, time.perf_counter() - started)
         ensure_directory(path.parent)
         atomic_write(path, json.dumps(outcome.to_dict()) + "\n")
@@ -232,23 +227,12 @@ class Workspace:
         return outcome
 
     def _open(self, task: Task) -> Any:
-        """A new run, or the interrupted one resumed from its newest checkpoint."""
-        from gan_train.config import read_run_config
-        from gan_train.trainer import Trainer
+        """A new run, or the interrupted one resumed from its newest checkpoint: :func:`gan_train.run_dir.plan_run`
+        decides, and refuses a run begun with other settings (the incidental keys aside: a run continues on the
+        device where it began)."""
+        from gan_train.trainer import open_run
 
-        run_dir = self.run_dir(task)
-        if not (run_dir / "config.json").is_file():
-            if run_dir.is_dir() and any(run_dir.iterdir()):
-                raise UserError(f"{run_dir} holds files but no config.json; delete it to run this seed again")
-            return Trainer.create(task.config, run_dir)
-        saved = read_run_config(run_dir, "resume").to_dict()
-        wanted = task.config.to_dict()
-        _check_same_config(saved, task.config, run_dir / "config.json")
-        overrides = [f"{k}={_as_text(wanted[k])}" for k in RESUMABLE_KEYS if saved[k] != wanted[k]]
-        if saved["device"] != wanted["device"]:
-            print(f"ganstab experiment: note: {run_dir} continues on {saved['device']}, where it began",
-                  file=sys.stderr)  # fmt: skip
-        return Trainer.resume(run_dir, overrides)
+        return open_run(self.run_dir(task), task.config, keep=INCIDENTAL_KEYS)
 
     # ---- outputs -----------------------------------------------------------------------------------
 
@@ -495,10 +479,6 @@ def _check_same_config(stored: dict[str, Any], config: TrainConfig, path: Path) 
             f"{path} was made with {key}={made[key]!r}, this invocation wants {wanted[key]!r} "
             f"({len(differing)} key(s) differ): use another --out for other settings"
         )
-
-
-def _as_text(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _cell_text(value: Any) -> str:

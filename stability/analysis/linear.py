@@ -8,7 +8,8 @@ Discrete time: simultaneous gradient steps x ← x + h F(x) have the update
 Jacobian I + hJ, stable iff |1 + hλ| < 1 for every λ, i.e.
 h < min_λ −2 Re λ / |λ|² (Mescheder et al. 2017, Lemma 4). Alternating steps
 (ψ first, θ then sees the new ψ) have the update Jacobian built in
-:func:`alternating_update`; their largest stable step is found numerically.
+:func:`alternating_update`; their largest stable step is found numerically. Both maps are the ``sim`` and ``alt``
+rules of :mod:`stability.analysis.update_rules` (the one definition of every update rule) on the linear field Jx.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from stability.analysis.update_rules import UpdateRule, update_matrix
 
 STABLE_NODE = "stable node"
 STABLE_FOCUS = "stable focus"
@@ -184,24 +187,19 @@ def max_stable_step_simultaneous(eigs: np.ndarray, tol: Tolerance = Tolerance())
 
 
 def simultaneous_update(jacobian: np.ndarray, step: float) -> np.ndarray:
-    """Jacobian of one simultaneous step x ← x + h F(x): I + hJ."""
+    """Jacobian of one simultaneous step x ← x + h F(x): I + hJ (the ``sim`` rule of
+    :mod:`stability.analysis.update_rules` on the linear field Jx)."""
     J = np.asarray(jacobian, dtype=float)
-    return np.eye(len(J)) + step * J
+    return update_matrix(UpdateRule("sim", {"lr": step}), J, len(J))
 
 
 def alternating_update(jacobian: np.ndarray, n_psi: int, step: float) -> np.ndarray:
-    """Jacobian of ψ ← ψ + h F_ψ(ψ, θ); θ ← θ + h F_θ(ψ_new, θ).
+    """Jacobian of ψ ← ψ + h F_ψ(ψ, θ); θ ← θ + h F_θ(ψ_new, θ) (the ``alt`` rule on the linear field Jx).
 
     With J = [[A, B], [C, E]] (A = ∂ψ̇/∂ψ, …) the map's Jacobian is
     [[I + hA, hB], [hC(I + hA), I + hE + h² C B]].
     """
-    J = np.asarray(jacobian, dtype=float)
-    A, B = J[:n_psi, :n_psi], J[:n_psi, n_psi:]
-    C, E = J[n_psi:, :n_psi], J[n_psi:, n_psi:]
-    I_psi, I_theta = np.eye(n_psi), np.eye(len(J) - n_psi)
-    top = np.hstack([I_psi + step * A, step * B])
-    bottom = np.hstack([step * C @ (I_psi + step * A), I_theta + step * E + step**2 * C @ B])
-    return np.vstack([top, bottom])
+    return update_matrix(UpdateRule("alt", {"lr": step}), np.asarray(jacobian, dtype=float), n_psi)
 
 
 def spectral_radius(matrix: np.ndarray) -> float:
@@ -221,13 +219,16 @@ def max_stable_step_alternating(
 ) -> float | None:
     """The largest h such that alternating GD is contracting for every step in (0, h).
 
-    The update is I + h·K(h) with K(h) = [[A, B], [C(I + hA), E + hCB]], and |1 + hμ| < 1 ⟺
-    2 Re μ + h|μ|² < 0 for each eigenvalue μ of K(h): tested in that form, a contraction by 1 − 1e-20 per
-    step is not lost in 1 + hμ's rounding. Scans h on a geometric grid from ``smallest`` (default 1e-6/|λ|max)
-    up to 20/|λ|max, then bisects the first crossing (to 1e-10 relative). The search runs on J/s with s a
-    power of two near max|J_kl| (steps of sJ are those of J divided by s), so entries of 1e-311 or 1e300 neither
-    overflow the grid nor underflow the products.
+    The ``alt`` rule's map on the linear field Jx is I + D(h) (:func:`~stability.analysis.update_rules.
+    update_increment_matrix`, D computed from the step's own increments), and |1 + κ| < 1 ⟺ 2 Re κ + |κ|² < 0 for
+    each eigenvalue κ of D(h): tested in that form, a contraction by 1 − 1e-20 per step is not lost in 1 + κ's
+    rounding. :func:`~stability.analysis.discrete.largest_stable_step` scans h on a geometric grid from ``smallest``
+    (default 1e-6/|λ|max) up to 20/|λ|max, then narrows the first crossing (to 1e-10 relative). The search runs on J/s
+    with s a power of two near max|J_kl| (the steps of sJ are those of J divided by s: the GD maps depend on h and J
+    through hJ only), so entries of 1e-311 or 1e300 neither overflow the grid nor underflow the products.
     """
+    from stability.analysis.discrete import largest_stable_step, linear_evaluator
+
     J = np.asarray(jacobian, dtype=float)
     biggest = float(np.max(np.abs(J))) if J.size else 0.0
     if biggest == 0.0 or not np.isfinite(biggest):
@@ -237,33 +238,12 @@ def max_stable_step_alternating(
     scale = float(np.max(np.abs(np.linalg.eigvals(J))))
     if scale == 0.0 or not np.isfinite(scale):
         return None
-    if smallest is not None:
-        smallest = smallest * unit
-
-    A, B = J[:n_psi, :n_psi], J[:n_psi, n_psi:]
-    C, E = J[n_psi:, :n_psi], J[n_psi:, n_psi:]
-
-    def stable(h: float) -> bool:
-        # K(h) built directly: (update − I)/h would cancel away the small terms it is meant to keep
-        K = np.block([[A, B], [C + h * C @ A, E + h * C @ B]])
-        mu = np.linalg.eigvals(K)
-        return bool(np.max(2 * mu.real + h * np.abs(mu) ** 2) < -64 * np.finfo(float).eps * np.linalg.norm(K))
-
-    low = 1e-6 / scale if smallest is None else min(1e-6 / scale, smallest)
-    grid = np.geomspace(max(low, 1e-300), 20 / scale, 600)
-    if not stable(grid[0]):
+    evaluate = linear_evaluator(UpdateRule("alt", {"lr": 1.0}), J, n_psi)
+    found, _ = largest_stable_step(
+        lambda steps: evaluate({"step": steps}), 1 / scale, None if smallest is None else smallest * unit
+    )
+    if found is None:
         return None
-    found = float(grid[-1])
-    previous = grid[0]
-    for h in grid[1:]:
-        if not stable(h):
-            low, high = previous, h
-            while high - low > 1e-10 * high:
-                middle = (low + high) / 2
-                low, high = (middle, high) if stable(middle) else (low, middle)
-            found = float(low)
-            break
-        previous = h
     step = found / unit
     return step if math.isfinite(step) and step > 0 else None  # beyond float64's range: no number to give
 

@@ -10,9 +10,12 @@ product converts one of them to and from a torch tensor.
 
 Discrete time (Mescheder et al. 2017; :mod:`stability.analysis.linear`): a step
 x ← x + hF(x) is locally stable iff |1 + hλ| < 1 for every eigenvalue λ of J.
-Alternating GD (ψ first) has the update I + h·J_alt(h) with
-J_alt(h) = J + h L₀U₀ (L₀ = the θ rows of J, U₀ = its ψ rows), so the same test
-applies to the eigenvalues of J_alt(h), again matrix-free (two VJPs per product).
+Alternating GD (ψ first) has the update I + h·J_alt(h), so the same test applies to
+the eigenvalues of J_alt(h), again matrix-free (a VJP through the map, two field
+evaluations deep). Both maps are the ``sim`` and ``alt`` rules of
+:mod:`stability.analysis.update_rules`, linearised by :mod:`stability.analysis.discrete`;
+every other rule (momentum, n_critic, extragradient, Adam, …) goes through
+:func:`~stability.analysis.discrete.analyze_rule` directly.
 """
 
 from __future__ import annotations
@@ -27,12 +30,9 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
 from threadpoolctl import ThreadpoolController
 
 from stability.analysis.linear import (
-    alternating_update,
     eigenvalues,
     max_stable_step_alternating,
     max_stable_step_simultaneous,
-    simultaneous_update,
-    spectral_radius,
 )
 from stability.autodiff.field import Point, TorchField
 from stability.util.errors import UserError
@@ -386,20 +386,16 @@ def alternating_operator(
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """v ↦ J_alt(h)ᵀ v with J_alt(h) = (T(h) − I)/h for the alternating update T(h).
 
-    With L₀ = [[0, 0], [C, E]] and U₀ = [[A, B], [0, 0]] (J = L₀ + U₀), T = (I + hL₀)(I + hU₀),
-    so J_alt(h)ᵀ v = L₀ᵀv + U₀ᵀ(v + h L₀ᵀv): two VJPs on the retained graph.
+    T is the ``alt`` rule's map of :mod:`stability.analysis.update_rules`; (T − I)ᵀv is one VJP through its
+    increment, on a graph built once and retained (two field evaluations deep).
     """
-    vjp = field_.vjp_operator(point)
-    p = field_.n_psi
+    from stability.analysis.discrete import increment_operator
+    from stability.analysis.update_rules import UpdateRule, initial_state
 
-    def apply(v: torch.Tensor) -> torch.Tensor:
-        theta_only = torch.cat([torch.zeros_like(v[:p]), v[p:]])
-        a = vjp(theta_only)  # L₀ᵀ v
-        y = v + step * a
-        b = vjp(torch.cat([y[:p], torch.zeros_like(y[p:])]))  # U₀ᵀ y
-        return a + b
-
-    return apply
+    rule = UpdateRule("alt", {"lr": step})
+    vector = field_.vector(point)
+    apply, _ = increment_operator(rule, initial_state(rule, vector, field_.n_psi), field_.field_fn)
+    return lambda v: apply(v) / step
 
 
 def discrete_stability(
@@ -428,33 +424,39 @@ def discrete_stability(
         raise UserError(f"unknown GD method {method!r}; valid: {', '.join(METHODS)}")
     if not step > 0:
         raise UserError(f"the step size must be > 0, got {step}")
+    from stability.analysis.discrete import analyze_rule
+    from stability.analysis.update_rules import UpdateRule
+
     start = time.perf_counter()
+    rule = UpdateRule("sim" if method == "simultaneous" else "alt", {"lr": float(step)})
     n = field_.size
     if n <= dense_limit:
+        result = analyze_rule(rule, field_, point, optimise=False, dense_limit=n)
         J = field_.jacobian(point)
-        eigs = eigenvalues(J)
         if method == "simultaneous":
-            radius = spectral_radius(simultaneous_update(J, step))
+            eigs = eigenvalues(J)
+        else:  # μ with T = I + hμ: the eigenvalues of J_alt(h), sorted as eigenvalues() sorts
+            mu = (result.eigenvalues - 1) / step
+            eigs = mu[np.lexsort((mu.imag, mu.real))]
+        if method == "simultaneous":
             h_max = max_stable_step_simultaneous(eigs)
         else:
-            radius = spectral_radius(alternating_update(J, field_.n_psi, step))
             h_max = max_stable_step_alternating(J, field_.n_psi)
-            eigs = eigenvalues((alternating_update(J, field_.n_psi, step) - np.eye(n)) / step)
-        return DiscreteStability(method, step, radius < 1, radius, True, h_max, eigs, n, time.perf_counter() - start)
-    tol = _default_tol(field_) if tol is None else tol
-    apply = field_.vjp_operator(point) if method == "simultaneous" else alternating_operator(field_, point, step)
-    per = 1 if method == "simultaneous" else 2
-    found, products, notes = [], 0, []
-    for which in ("LR", "LM"):
-        values, count, _, more = arpack(
-            apply, n, k, which, field_.dtype, tol, ncv=ncv, progress=progress, desc=f"{method} {which}"
+        radius = result.radius
+        notes = []
+        if method == "alternating" and float(np.linalg.norm(field_.value(point))) > 0:
+            notes.append(
+                "max_stable_step from the alternating map on the field's linearisation at this point (exact at an "
+                "equilibrium; the radius is the map's own)"
+            )
+        return DiscreteStability(
+            method, step, bool(radius < 1), radius, True, h_max, eigs, n, time.perf_counter() - start, notes
         )
-        found.append(values)
-        products += per * count
-        notes += more
-    eigs = np.unique(np.concatenate(found))
-    radius = float(np.max(np.abs(1 + step * eigs))) if eigs.size else float("nan")
+    result = analyze_rule(rule, field_, point, optimise=False, dense_limit=0, k=k, tol=tol, ncv=ncv, progress=progress)
+    eigs = (result.eigenvalues - 1) / step  # μ with T = I + hμ: eigenvalues of J (sim) or of J_alt(h)
+    radius = result.radius
     h_max = max_stable_step_simultaneous(eigs) if method == "simultaneous" else None
+    notes = [n for n in result.notes if not n.startswith("matrix-free")]
     notes.append(
         f"matrix-free: |1 + hμ| tested on the top-{k} eigenvalues by largest real part and by largest magnitude "
         f"of {'J' if method == 'simultaneous' else 'J_alt(h) = (T(h) - I)/h'}; the radius is over those only"
@@ -462,5 +464,14 @@ def discrete_stability(
     if h_max is not None:
         notes.append("max_stable_step is an upper bound from the computed eigenvalues")
     return DiscreteStability(
-        method, step, bool(radius < 1), radius, False, h_max, eigs, products, time.perf_counter() - start, notes
+        method,
+        step,
+        bool(radius < 1),
+        radius,
+        False,
+        h_max,
+        eigs,
+        result.products,
+        time.perf_counter() - start,
+        notes,
     )

@@ -6,7 +6,9 @@ Numbers only (no matplotlib), so tests and users can use them headless:
   ``003_…``, integrated with ``scipy.integrate.solve_ivp``;
 * :func:`gd_trajectory` — discrete steps at a learning rate h, simultaneous
   (x ← x + h F(x)) or alternating (ψ first, then θ sees the new ψ — the
-  convention of :func:`stability.analysis.linear.alternating_update`);
+  convention of :func:`stability.analysis.linear.alternating_update`), and
+  :func:`rule_trajectory` for any update rule (momentum, n_critic, Adam, …): both
+  iterate the rule's one map in :mod:`stability.analysis.update_rules`;
 * :func:`basin_of_attraction` — which equilibrium each start of a grid
   converges to under the flow within a horizon (vectorised RK4 over the grid),
   or "does not converge" (label −1). Lemma 1 of ``003_…`` predicts that the
@@ -58,7 +60,7 @@ class Trajectory:
     """A path (ψ, θ)(t) of the flow or of gradient descent.
 
     Attributes:
-        method: ``"flow"``, ``"simultaneous"`` or ``"alternating"``.
+        method: ``"flow"``, ``"simultaneous"``, ``"alternating"``, or an update rule's text (:func:`rule_trajectory`).
         times: (n,) times; for gradient descent the step index times h.
         states: (n, d) states, ψ components first.
         step: the learning rate h (``None`` for the flow).
@@ -160,31 +162,35 @@ def gd_trajectory(
     """
     if step <= 0:
         raise UserError(f"the learning rate must be > 0, got {step}")
+    from stability.analysis.update_rules import UpdateRule
+
+    rule = UpdateRule("alt" if alternating else "sim", {"lr": float(step)})
+    trajectory = rule_trajectory(field_, start, rule, n_steps, escape)
+    trajectory.method = "alternating" if alternating else "simultaneous"
+    return trajectory
+
+
+def rule_trajectory(
+    field_: SymbolicField, start: Sequence[float], rule: object, n_steps: int = 200, escape: float = 1e6
+) -> Trajectory:
+    """Iterates of an update rule (:mod:`stability.analysis.update_rules`; a rule or its text, e.g.
+    ``"alt:lr=0.1,momentum=-0.5"``) from ``start`` with torch.optim's zero memory; the parameters only.
+
+    ``method`` is the rule's text, ``times`` the step index times lr_d (the flow's time scale). Stops early
+    (``diverged``) once ‖x‖ exceeds ``escape`` or becomes non-finite.
+    """
+    from stability.analysis.update_rules import as_rule, initial_state, iterate
+
+    rule = as_rule(rule)
+    if rule.lr_d is None:
+        raise UserError(f"{rule.name}: a trajectory needs the rule's step, lr=... (or lr_d and lr_g)")
     F = _vector_flow(field_)
     n_psi = len(field_.system.psi)
-    x = field_.as_vector(start).copy()
-    states = [x.copy()]
-    diverged = False
-    with np.errstate(over="ignore", invalid="ignore"):
-        for _ in range(int(n_steps)):
-            if alternating:
-                x[:n_psi] = x[:n_psi] + step * F(x)[:n_psi]
-                x[n_psi:] = x[n_psi:] + step * F(x)[n_psi:]
-            else:
-                x = x + step * F(x)
-            if not np.all(np.isfinite(x)) or np.linalg.norm(x) > escape:
-                diverged = True
-                break
-            states.append(x.copy())
-    states_array = np.array(states)
-    method = "alternating" if alternating else "simultaneous"
+    state = initial_state(rule, field_.as_vector(start).copy(), n_psi)
+    states, diverged = iterate(rule, state, F, n_steps, escape)
+    step = float(rule.lr_d)
     return Trajectory(
-        method,
-        step * np.arange(len(states_array)),
-        states_array,
-        float(step),
-        diverged,
-        [p.name for p in field_.params],
+        rule.spec(), step * np.arange(len(states)), states, step, diverged, [p.name for p in field_.params]
     )
 
 
