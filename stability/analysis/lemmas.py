@@ -173,10 +173,11 @@ def lemma_checks(rho: float = 1.0, anchor: float = 2.0, tol: float = 1e-9) -> Le
     rows.append(_lemma1_row("mu_gp", r, A, mass=2 + PSI**2, tol=tol))
     rows.append(_lemma1_lyapunov_row(r, A))
     rows.append(_lemma1_basin_row())
-    # Lemma 2 at (0, +1) and (0, -1).
+    # Lemma 2 at (0, +1) and (0, -1): one flow and one equilibrium search per measure serve both points.
     for measure in MEASURES:
+        derived = _derive(psi_x2_toy(measure, rho=r, anchor=A))
         for theta_star in (1, -1):
-            rows.append(_lemma2_row(measure, r, A, theta_star, tol))
+            rows.append(_lemma2_row(derived, measure, r, A, theta_star, tol))
     # Lemma 3.
     for measure in MEASURES:
         rows.append(_lemma3_row(measure, r, A, tol))
@@ -184,10 +185,16 @@ def lemma_checks(rho: float = 1.0, anchor: float = 2.0, tol: float = 1e-9) -> Le
     return report
 
 
-def _engine_at(system, point: dict[str, float], tol: float):
-    """The engine's own equilibria; the one matching ``point`` with J and eigenvalues."""
+def _derive(system) -> tuple[SymbolicField, list]:
+    """The engine's flow for ``system`` and its own equilibria, to be read at one point or more."""
     field_ = SymbolicField(system)
     found, _ = find_equilibria(field_)
+    return field_, found
+
+
+def _engine_at(derived: tuple[SymbolicField, list], point: dict[str, float], tol: float):
+    """Of the engine's equilibria (:func:`_derive`), the one matching ``point``, with J and eigenvalues there."""
+    field_, found = derived
     match = next((e for e in found if all(abs(e.point[k] - v) < 1e-9 for k, v in point.items())), None)
     J = field_.jacobian(point)
     return field_, match, J, _exact_eigs(field_, point)
@@ -225,7 +232,7 @@ def _row(lemma, system, measure, equilibrium, J, eigs, closed, closed_J, agree, 
 
 def _lemma1_row(measure, rho, A, mass, tol):
     system = dirac_gan(measure, rho=rho, mass=mass, anchor=A)
-    _, match, J, eigs = _engine_at(system, {"psi": 0.0, "theta": 0.0}, tol)
+    _, match, J, eigs = _engine_at(_derive(system), {"psi": 0.0, "theta": 0.0}, tol)
     M0 = sympy.sympify(mass).subs({PSI: 0, THETA: 0}) if mass is not None else 1
     closed_J = sympy.Matrix([[-rho * M0, -1], [1, 0]])
     closed = _eigs_2x2(closed_J)
@@ -249,7 +256,7 @@ def _lemma1_lyapunov_row(rho, A):
     """M = ψ² (M(0,0) = 0, ψ∂_ψM = 2ψ² ≥ 0): J is a center; L̇ = −ρψ²(2M + ψM_ψ) = −4ρψ⁴."""
     mass = PSI**2
     system = dirac_gan("mu_gp", rho=rho, mass=mass, anchor=A)
-    field_, match, J, eigs = _engine_at(system, {"psi": 0.0, "theta": 0.0}, 0)
+    field_, match, J, eigs = _engine_at(_derive(system), {"psi": 0.0, "theta": 0.0}, 0)
     closed_J = [[0, -1], [1, 0]]
     check = lyapunov_check(field_, {"psi": 0.0, "theta": 0.0}, radius=0.5)
     closed_ldot = -rho * PSI**2 * (2 * mass + PSI * sympy.diff(mass, PSI))
@@ -266,7 +273,7 @@ def _lemma1_basin_row():
     """M = 1 − ψ² − θ²: 2M + ψM_ψ = 2 − 4ψ² − 2θ² ≥ 0 on B_η iff η ≤ 1/√2, so R = 1/√2."""
     mass = 1 - PSI**2 - THETA**2
     system = dirac_gan("mu_gp", rho=1, mass=mass)
-    field_, match, J, eigs = _engine_at(system, {"psi": 0.0, "theta": 0.0}, 0)
+    field_, match, J, eigs = _engine_at(_derive(system), {"psi": 0.0, "theta": 0.0}, 0)
     R = lemma1_basin_radius(mass, PSI, THETA)
     closed_R = 1 / np.sqrt(2)
     agree = match is not None and abs(R - closed_R) < 1e-6 and _agree(eigs, _eigs_2x2(sympy.Matrix([[-1, -1], [1, 0]])))
@@ -285,9 +292,9 @@ def _lemma1_basin_row():
     )
 
 
-def _lemma2_row(measure, rho, A, theta_star, tol):
-    system = psi_x2_toy(measure, rho=rho, anchor=A)
-    _, match, J, eigs = _engine_at(system, {"psi": 0.0, "theta": float(theta_star)}, tol)
+def _lemma2_row(derived, measure, rho, A, theta_star, tol):
+    system = derived[0].system
+    _, match, J, eigs = _engine_at(derived, {"psi": 0.0, "theta": float(theta_star)}, tol)
     m2 = lemma2_second_moment(measure, A)
     closed_J = [[-4 * rho * m2, -sympy.Rational(2, 3) * theta_star], [sympy.Rational(2, 3) * theta_star, 0]]
     root = _sqrt(4 * rho**2 * m2**2 - sympy.Rational(4, 9))
@@ -309,8 +316,7 @@ def _lemma2_row(measure, rho, A, theta_star, tol):
 
 def _lemma3_row(measure, rho, A, tol):
     system = lemma3_system(measure, rho=rho, anchor=A)
-    field_ = SymbolicField(system)
-    found, _ = find_equilibria(field_)
+    field_, found = _derive(system)
     m2 = lemma3_second_moment(measure, A, THETA)
     # ψ̇ = −θ² − 4ρψ E_μ[x²](θ), θ̇ = 2ψθ (Appendix B with a general measure).
     closed_field = sympy.Matrix([-(THETA**2) - 4 * rho * PSI * m2, 2 * PSI * THETA])
@@ -366,7 +372,7 @@ def _lemma3_row(measure, rho, A, tol):
 def _mescheder_row(rho, tol):
     """Mescheder et al. 2018, Dirac GAN + R1: J = [[−ρ, −f'(0)], [f'(0), 0]], f(t) = −log(1+e^{−t}), f'(0) = ½."""
     system = dirac_gan("p_d", rho=rho, link="logistic")
-    _, match, J, eigs = _engine_at(system, {"psi": 0.0, "theta": 0.0}, tol)
+    _, match, J, eigs = _engine_at(_derive(system), {"psi": 0.0, "theta": 0.0}, tol)
     half = sympy.Rational(1, 2)
     closed_J = sympy.Matrix([[-rho, -half], [half, 0]])
     closed = _eigs_2x2(closed_J)
