@@ -46,6 +46,8 @@ OPTIMIZER_NAMES = ("adam", "rmsprop", "sgd")
 ACTIVATION_NAMES = ("relu", "leaky_relu", "tanh", "softplus", "selu")  # models.mlp.ACTIVATIONS (a test checks)
 INIT_NAMES = ("torch", "normal", "tflib")  # models.mlp.INITS (a test checks)
 AMP_NAMES = ("off", "bf16", "fp16")
+IMAGE_METRIC_NAMES = ("is", "fid", "kid", "prc")  # gan_train.metrics.registry.METRICS (a test keeps them equal)
+REFERENCE_SPLITS = ("train", "test")  # gan_train.evaluate.REFERENCE_SPLITS
 
 #: The resolved config of a run, in its directory.
 CONFIG_FILE = "config.json"
@@ -70,6 +72,9 @@ RESUMABLE_KEYS = (
     "eval_samples",
     "is_splits",
     "inception_weights",
+    "eval_metrics",
+    "eval_ref",
+    "download",
 )
 
 
@@ -126,7 +131,7 @@ class TrainConfig:
     gen_batch_size: int = 0  # samples per generator step; 0 = batch_size (Gulrajani's ResNet: 2 × 64)
     iterations: int = 30000  # generator iterations
     seed: int = 0  # seeds initialisation, data, noise and α
-    device: str = "cpu"  # torch device
+    device: str = "auto"  # torch device; auto = cuda when available, else cpu (resolve_device)
     threads: int = 0  # torch intra-op CPU threads (torch.set_num_threads); 0 keeps torch's default
     amp: str = "off"  # autocast: off | bf16 | fp16 (fp16 uses a GradScaler, CUDA only)
     channels_last: bool = False  # image nets and batches in NHWC memory (cuDNN's tensor-core layout); same numbers
@@ -142,7 +147,10 @@ class TrainConfig:
     eval_every: int = 0  # image data: iterations between IS/FID evaluations (and one at the end); 0 = off
     eval_samples: int = 50000  # generated images per evaluation (Salimans et al.: 50k)
     is_splits: int = 10  # Inception Score splits (mean ± std over them)
-    inception_weights: str = ""  # path to pt_inception-2015-12-05-6726825d.pth (torch-fidelity's), needed by eval_every
+    inception_weights: str = ""  # pt_inception-2015-12-05-6726825d.pth; "" = torch-fidelity's cache (downloaded once)
+    eval_metrics: str = "is,fid"  # image metrics of each evaluation: is, fid, kid, prc (gan_train.metrics.registry)
+    eval_ref: str = "train"  # reference images of fid/kid/prc: train (CIFAR-10: 50k) or test (10k)
+    download: bool = False  # image data: fetch the data set into data_dir when missing (torchvision's checksums)
     tensorboard: bool = True  # write TensorBoard scalars when the package is installed
     progress: bool = True  # tqdm progress bar
 
@@ -234,10 +242,6 @@ class TrainConfig:
                 not self.w1_every and not self.plot_every,
                 "w1_every and plot_every are for 2-D data; set them to 0 for images (IS/FID: eval_every)",
             )
-            _check(
-                not self.eval_every or bool(self.inception_weights),
-                "eval_every needs --set inception_weights=PATH (pt_inception-2015-12-05-6726825d.pth)",
-            )
         if self.eval_every and self.eval_every > self.iterations:
             import warnings
 
@@ -280,8 +284,13 @@ class TrainConfig:
             )
         elif self.uses_anchor:
             _check(len(self.anchor) in (1, 2), f"anchor must have 1 or 2 components for 2-D data, got {self.anchor}")
+        _check_name("reference split", self.eval_ref, REFERENCE_SPLITS)
+        _check_metrics(self.eval_metrics)
         if self.amp == "fp16":
-            _check(self.device.startswith("cuda"), "amp=fp16 needs a CUDA device; use amp=bf16 on CPU")
+            _check(
+                self.device.startswith("cuda") or (self.device == "auto" and _cuda_available()),
+                "amp=fp16 needs a CUDA device; use amp=bf16 on CPU",
+            )
         if self.cuda_graph:
             reason = cuda_graph_refusal(self)
             _check(reason is None, f"cuda_graph=true cannot capture this run: {reason}")
@@ -444,6 +453,10 @@ def unused_keys(config: TrainConfig) -> dict[str, str]:
         unused["channels_last"] = "arch 'mlp' has no convolutions (channels_last is for image architectures)"
     if not config.critic_warmup:
         unused["critic_warmup_steps"] = "critic_warmup=0 has no warm-up"
+    if not config.image_data:
+        unused["download"] = "2-D data is drawn, not read (download is for image data sets)"
+    if not config.eval_every:
+        unused["eval_metrics"] = unused["eval_ref"] = "eval_every=0 has no evaluation"
     return unused
 
 
@@ -456,6 +469,39 @@ def cuda_graph_refusal(config: TrainConfig) -> str | None:
     if config.optimizer == "sgd":
         return "torch's SGD has no capturable variant; use adam or rmsprop"
     return None
+
+
+def _cuda_available() -> bool:
+    import torch  # only for device=auto with amp=fp16: the module stays free of torch otherwise
+
+    return torch.cuda.is_available()
+
+
+def resolve_device(name: str) -> str:
+    """``device=auto`` → ``"cuda"`` when CUDA is available, else ``"cpu"``; any other name unchanged."""
+    if name != "auto":
+        return name
+    return "cuda" if _cuda_available() else "cpu"
+
+
+def note_auto_device(config: TrainConfig, device_type: str) -> None:
+    """A one-line note to stderr when ``device=auto`` chose the CPU for image data, which trains slowly there."""
+    if config.device == "auto" and device_type == "cpu" and config.image_data:
+        import sys
+
+        print(
+            "ganstab train: note: device=auto found no CUDA device; training on the CPU, which is slow for image "
+            "presets (a GPU machine picks cuda; --set device=cpu silences this)",
+            file=sys.stderr,
+        )
+
+
+def _check_metrics(text: str) -> None:
+    """``eval_metrics`` names registered metrics (the names, without importing the registry: it imports torch)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    _check(bool(names), f"eval_metrics names no metric; valid: {', '.join(IMAGE_METRIC_NAMES)}")
+    for name in names:
+        _check_name("image metric", name, IMAGE_METRIC_NAMES)
 
 
 def _check(condition: bool, message: str) -> None:

@@ -1,9 +1,13 @@
-"""Inception Score and FID of a run's generator: the one evaluation used by the loop and by ``ganstab eval``.
+"""Image metrics of a run's generator or of any images: the one evaluation used by the loop and by ``ganstab eval``.
 
-The Inception network, IS and FID maths are torch-fidelity's (:mod:`gan_train.metrics.inception`), loaded from a
-local weights file; the training set's reference statistics are computed once and cached, keyed by checksums of
-the data and of the weights (:mod:`gan_train.metrics.reference`). Samples are drawn with a seeded latent generator,
-so an evaluation is a function of the checkpoint, the weights and the seed.
+The Inception network is torch-fidelity's (:mod:`gan_train.metrics.inception`), from a local weights file or
+torch-fidelity's own cache; the metrics are those of the registry (:mod:`gan_train.metrics.registry`: ``is``,
+``fid``, ``kid``, ``prc``), all from one pass of the network. The reference images are a split of the run's data
+set (``train``: CIFAR-10's 50,000 training images, the usual for FID; ``test``: its 10,000 test images), whose
+statistics are computed once and cached, keyed by checksums of the data and of the weights
+(:mod:`gan_train.metrics.reference`). Samples are drawn with a seeded latent generator, so an evaluation is a function
+of the checkpoint, the weights and the seed; images from elsewhere (an array, a folder of PNGs) go through the same
+:meth:`ImageEvaluator.score_images`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 
 import torch
 
-from stability.util.errors import UserError
+from stability.util.errors import UserError, unknown_name
 
 #: Images per generator call in an evaluation (Gulrajani's ``get_inception_score`` draws 100 at a time).
 EVAL_BATCH = 100
@@ -22,60 +26,131 @@ EVAL_BATCH = 100
 #: Where reference statistics are cached unless ``$GANSTAB_CACHE`` says otherwise.
 DEFAULT_CACHE = Path.home() / ".cache" / "ganstab"
 
+#: The splits a reference can be: the data set's training images or its held-out test images.
+REFERENCE_SPLITS = ("train", "test")
+
 
 def cache_dir() -> Path:
     return Path(os.environ.get("GANSTAB_CACHE") or DEFAULT_CACHE) / "inception-reference"
 
 
+def check_image_metrics_dataset(dataset: str) -> None:
+    """IS, FID, KID and precision/recall use an ImageNet Inception network on RGB images: CIFAR-10 only."""
+    if dataset != "cifar10":
+        raise UserError(
+            f"IS, FID, KID and precision/recall use an ImageNet Inception network on RGB images: cifar10 only, "
+            f"not {dataset}"
+        )
+
+
+def check_evaluation_ready(config: Any, progress: bool = True) -> Path:
+    """Before a run trains toward its first evaluation: the Inception weights (checked, or fetched into
+    torch-fidelity's cache when no path is set) and the reference split's files; a one-line :class:`UserError`
+    otherwise. Returns the checked weights file.
+
+    Reading the weights file (``torch.load(weights_only=True)`` and the key/shape check) takes a second; without
+    this check a missing or damaged file was found at the first evaluation, ``eval_every`` iterations in.
+    """
+    from gan_train.data.images import load_images
+    from gan_train.metrics.inception import resolve_weights
+    from gan_train.metrics.registry import needs_reference, parse_metrics
+
+    check_image_metrics_dataset(config.dataset)
+    path = resolve_weights(config.inception_weights, progress)
+    if needs_reference(parse_metrics(_config_metrics(config))):
+        load_images(config.dataset, config.data_dir, _config_split(config), download=getattr(config, "download", False))
+    return path
+
+
+def _config_metrics(config: Any) -> str:
+    return getattr(config, "eval_metrics", "") or "is,fid"
+
+
+def _config_split(config: Any) -> str:
+    return getattr(config, "eval_ref", "") or "train"
+
+
+def check_split(split: str) -> str:
+    if split not in REFERENCE_SPLITS:
+        raise unknown_name("reference split", split, REFERENCE_SPLITS)
+    return split
+
+
 class ImageEvaluator:
-    """IS/FID of generators of one data set, with the extractor and reference statistics loaded once.
+    """The image metrics of generators (or image sets) against one reference, network and statistics loaded once.
 
     Args:
-        config: a run's :class:`~gan_train.config.TrainConfig` (its data set, data folder and latent size).
-        weights: path to ``pt_inception-2015-12-05-6726825d.pth``.
-        metrics: any of ``"is"``, ``"fid"``.
+        config: a run's :class:`~gan_train.config.TrainConfig` (its data set, data folder, latent size, IS splits,
+            and ``eval_metrics`` / ``eval_ref`` when ``metrics`` / ``ref_split`` are not given).
+        weights: path to ``pt_inception-2015-12-05-6726825d.pth``; ``None`` or ``""`` for torch-fidelity's cached
+            copy (downloaded when missing).
+        metrics: registered names (``"is,fid,kid,prc"`` or a sequence); default: the config's ``eval_metrics``.
         device: where Inception runs.
         progress: tqdm bars.
         world: under torchrun, the processes an evaluation is sharded over (every rank must call it); rank 0
             computes missing reference statistics first and the others then read them from the cache.
+        ref_split: the reference images, ``"train"`` or ``"test"``; default: the config's ``eval_ref``.
+        download: fetch the data set into ``config.data_dir`` when it is missing (torchvision's download).
+        options: the metrics' settings (:class:`~gan_train.metrics.registry.MetricOptions`); default: the papers',
+            with the config's ``is_splits``.
     """
 
     def __init__(
         self,
         config: Any,
-        weights: str,
-        metrics=("is", "fid"),
+        weights: str | None,
+        metrics: Any = None,
         device: Any = "cpu",
         progress: bool = True,
         world: Any = None,
+        *,
+        ref_split: str | None = None,
+        download: bool | None = None,
+        options: Any = None,
     ):
-        if config.dataset != "cifar10":
-            raise UserError(
-                f"IS and FID use an ImageNet Inception network on RGB images: cifar10 only, not {config.dataset}"
-            )
-        from gan_train.metrics.inception import load_inception
+        from gan_train.metrics.inception import build_inception, resolve_weights
+        from gan_train.metrics.registry import MetricOptions, parse_metrics, parts_needed
 
-        self.config, self.metrics, self.progress, self.world = config, tuple(metrics), progress, world
-        self.extractor = load_inception(weights, device)
+        check_image_metrics_dataset(config.dataset)
+        self.config, self.progress, self.world = config, progress, world
+        self.metrics = parse_metrics(_config_metrics(config) if metrics is None else metrics)
+        self.ref_split = check_split(_config_split(config) if ref_split is None else ref_split)
+        download = getattr(config, "download", False) if download is None else download
+        main = world is None or world.is_main
+        weights_path = None
+        for turn in (True, False):  # rank 0 fetches the weights first when they must be downloaded
+            if turn == main:
+                weights_path = resolve_weights(weights, progress and main)
+            if world is not None:
+                world.barrier()
+        self.extractor = build_inception(weights_path, device)
+        device = next(self.extractor.parameters()).device
+        self.options = options or MetricOptions(is_splits=config.is_splits, device=device)
         self.reference = None
-        if "fid" in self.metrics:
+        wanted = parts_needed(self.metrics, reference=True)
+        if wanted:
             from gan_train.data.images import load_images
             from gan_train.metrics.reference import array_sha256, file_sha256, reference_statistics
 
-            images, _ = load_images(config.dataset, config.data_dir, "train")
-            keys = (array_sha256(images), file_sha256(weights))
-            main = world is None or world.is_main
+            images, _ = load_images(config.dataset, config.data_dir, self.ref_split, download=download and main)
+            keys = (array_sha256(images), file_sha256(weights_path))
             for turn in (True, False):  # rank 0 computes (or reads) the statistics, then the others read the cache
                 if turn == main:
                     self.reference = reference_statistics(
-                        images, self.extractor, cache_dir(), *keys, progress=progress and main
+                        images,
+                        self.extractor,
+                        cache_dir(),
+                        *keys,
+                        progress=progress and main,
+                        features="features" in wanted,
+                        split=self.ref_split,
                     )
                 if world is not None:
                     world.barrier()
 
     @torch.no_grad()
     def __call__(self, generator: torch.nn.Module, n_samples: int, seed: int = 0, batch_size: int = EVAL_BATCH) -> dict:
-        """``{"n_samples", "is_mean", "is_std", "fid"}`` of ``n_samples`` images of ``generator``."""
+        """The metrics of ``n_samples`` images of ``generator`` (see :meth:`score_images` for the record)."""
         from gan_train.metrics.inception import evaluate_generator
 
         device = next(generator.parameters()).device
@@ -102,10 +177,40 @@ class ImageEvaluator:
                 extractor=self.extractor,
                 reference_stats=self.reference,
                 metrics=self.metrics,
-                splits=self.config.is_splits,
+                options=self.options,
                 progress=self.progress,
                 world=self.world,
                 skip_fn=skip,
             )
         finally:
             generator.train(was_training)
+
+    def score_images(self, images: Any, batch_size: int = EVAL_BATCH) -> dict:
+        """The metrics of a set of images made anywhere: uint8 (N, 3, H, W), array or tensor.
+
+        The same path as a generator's (:func:`gan_train.metrics.inception.evaluate_generator`, batches of
+        :func:`~gan_train.metrics.inception.even_batches`), the images taken in order.
+
+        Returns:
+            ``{"metrics", "n_samples", "ref_split", "ref_n", ...}`` and each metric's values and counts.
+        """
+        from gan_train.metrics.inception import evaluate_generator
+
+        x = images if torch.is_tensor(images) else torch.from_numpy(images)
+        offset = 0
+
+        def take(b: int) -> torch.Tensor:
+            nonlocal offset
+            batch, offset = x[offset : offset + b], offset + b
+            return batch
+
+        return evaluate_generator(
+            take,
+            n_samples=len(x),
+            batch_size=batch_size,
+            extractor=self.extractor,
+            reference_stats=self.reference,
+            metrics=self.metrics,
+            options=self.options,
+            progress=self.progress,
+        )

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from gan_train import checkpoint as ckpt
 from gan_train import distributed as dist
-from gan_train.config import TrainConfig, write_run_config
+from gan_train.config import TrainConfig, note_auto_device, resolve_device, write_run_config
 from gan_train.data.streams import anchor_image, to_device, training_stream
 from gan_train.data.toy import data_law, get_dataset
 from gan_train.errors import CheckpointError, CheckpointWriteError, Preempted
@@ -96,7 +96,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.run_lock: ckpt.RunLock | None = None  # taken by create/resume, released by close
         self.world = dist.world_from_environment()  # rank 0 of 1, or this process's place under torchrun
-        self.device = dist.device_for(config.device, self.world)
+        self.device = dist.device_for(resolve_device(config.device), self.world)  # auto: cuda if available, else cpu
         dist.check_config(self.world, self.config)
         capture = config.cuda_graph and capture_available(self.device)  # cuda_graph without CUDA: eager, a note
         dist.join(self.world, self.device, capture=capture)
@@ -121,6 +121,8 @@ class Trainer:
             self.penalty.anchor = anchor_image(config, self.device)  # None: the measure's own anchor (2-D data)
         self.link = get_link(config.loss)
         self.data = training_stream(config, self.device)
+        if self.world.is_main:  # once the data is there: device=auto fell back to the CPU for images
+            note_auto_device(config, self.device.type)
         self.noise = torch.Generator().manual_seed(config.seed + 2_000_003)  # z and α
         fp16 = config.amp == "fp16"
         # Disabled scalers are no-ops (scale returns the loss, step is optimizer.step): one code path for all modes.

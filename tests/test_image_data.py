@@ -1,11 +1,10 @@
-"""CIFAR-10 and MNIST loaders on tiny fake files in the real formats, and the device image stream."""
+"""CIFAR-10 and MNIST through torchvision on tiny fake files in the real formats, and the device image stream."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import io
-import os
 import pickle
 import struct
 import tarfile
@@ -20,6 +19,7 @@ from gan_train.data.images import IMAGE_DATASETS, DeviceImageStream, load_images
 from stability.util.errors import UserError
 
 PER_FILE = 20  # images per fake CIFAR batch file
+CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 
 
 def _spec_error(fn, *names: str) -> str:
@@ -67,16 +67,51 @@ def _fake_batch(rng: np.random.Generator, name: str) -> dict:
     }
 
 
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def fake_cifar_checksums(folder: Path) -> dict:
+    """The class attributes that make torchvision's CIFAR10 take the fake files of ``folder`` for the real ones."""
+    from torchvision.datasets import CIFAR10
+
+    return {
+        "train_list": [[name, _md5(folder / name)] for name, _ in CIFAR10.train_list],
+        "test_list": [[name, _md5(folder / name)] for name, _ in CIFAR10.test_list],
+        "meta": {**CIFAR10.meta, "md5": _md5(folder / CIFAR10.meta["filename"])},
+    }
+
+
+def trust_fake_cifar(folder: Path) -> None:
+    """Let torchvision's CIFAR10 read the fake files of ``folder`` in this process (it checks every file's MD5 before
+    unpickling it). The fakes are a function of their seed, so every test writing seed 0 trusts the same MD5s."""
+    from torchvision.datasets import CIFAR10
+
+    for name, value in fake_cifar_checksums(folder).items():
+        setattr(CIFAR10, name, value)
+
+
+def fake_cifar_prelude(folder: Path) -> str:
+    """Python lines for a subprocess (a torchrun worker) that trust the fake files of ``folder`` as this one does."""
+    return (
+        "import torchvision.datasets\n"
+        f"for _k, _v in {fake_cifar_checksums(folder / cifar10.FOLDER_NAME)!r}.items():\n"
+        "    setattr(torchvision.datasets.CIFAR10, _k, _v)\n"
+    )
+
+
 def _write_cifar_folder(root: Path, seed: int = 0) -> dict[str, dict]:
+    """A fake ``cifar-10-batches-py/`` of 20 images a batch in ``root``, trusted by torchvision in this process."""
     folder = root / cifar10.FOLDER_NAME
     folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)
     batches = {}
-    for name in (*cifar10.SPLIT_FILES["train"], *cifar10.SPLIT_FILES["test"]):
+    for name in (*CIFAR_TRAIN, "test_batch"):
         batches[name] = _fake_batch(rng, name)
         (folder / name).write_bytes(_py2_pickle(batches[name]))
     meta = {b"num_cases_per_batch": PER_FILE, b"label_names": [b"airplane", b"automobile"], b"num_vis": 3072}
     (folder / "batches.meta").write_bytes(_py2_pickle(meta))
+    trust_fake_cifar(folder)
     return batches
 
 
@@ -88,7 +123,7 @@ def _write_cifar_archive(folder: Path, archive: Path) -> None:
 
 
 def _expected(batches: dict[str, dict], split: str) -> tuple[np.ndarray, np.ndarray]:
-    names = cifar10.SPLIT_FILES[split]
+    names = CIFAR_TRAIN if split == "train" else ("test_batch",)
     data = np.concatenate([batches[n][b"data"] for n in names])
     labels = np.concatenate([batches[n][b"labels"] for n in names])
     return data, labels
@@ -97,10 +132,6 @@ def _expected(batches: dict[str, dict], split: str) -> tuple[np.ndarray, np.ndar
 @pytest.fixture
 def cifar_dir(tmp_path: Path) -> tuple[Path, dict[str, dict]]:
     return tmp_path, _write_cifar_folder(tmp_path)
-
-
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------- CIFAR-10 tests
@@ -112,7 +143,7 @@ def test_cifar_folder_round_trips_pixels(cifar_dir):
         data, labels = _expected(batches, split)
         for where in (root, root / cifar10.FOLDER_NAME):  # the parent or the folder itself
             images, got_labels = cifar10.load_cifar10(where, split)
-            assert images.dtype == np.uint8 and images.shape == (n, 3, 32, 32)
+            assert images.dtype == np.uint8 and images.shape == (n, 3, 32, 32) and images.flags.c_contiguous
             assert got_labels.dtype == np.int64 and np.array_equal(got_labels, labels)
             assert np.array_equal(images.reshape(n, -1), data)
     images, _ = cifar10.load_cifar10(root)
@@ -121,103 +152,82 @@ def test_cifar_folder_round_trips_pixels(cifar_dir):
     assert images[i, c, y, x] == data[i, c * 1024 + y * 32 + x]
 
 
-def test_cifar_archive_verified_once_and_read_in_place(cifar_dir, tmp_path, monkeypatch):
+def test_cifar_archive_alone_is_checked_and_unpacked_without_a_network(cifar_dir, tmp_path, monkeypatch, capsys):
+    from torchvision.datasets import CIFAR10
+
     root, batches = cifar_dir
-    archive = tmp_path / "packed" / cifar10.ARCHIVE_NAME
+    archive = tmp_path / "packed" / CIFAR10.filename
     _write_cifar_archive(root / cifar10.FOLDER_NAME, archive)
-    monkeypatch.setattr(cifar10, "CIFAR10_MD5", _md5(archive))
-    calls = []
-    real_hash = cifar10._hash_file
-    monkeypatch.setattr(cifar10, "_hash_file", lambda path, *a: calls.append(path) or real_hash(path, *a))
+    monkeypatch.setattr(CIFAR10, "tgz_md5", _md5(archive))
     for split in ("train", "test"):
         images, labels = cifar10.load_cifar10(archive.parent, split)
         data, want_labels = _expected(batches, split)
         assert np.array_equal(images.reshape(len(data), -1), data) and np.array_equal(labels, want_labels)
-    assert len(calls) == 1  # the second load reused the cached digest
-    assert sorted(p.name for p in archive.parent.iterdir()) == [cifar10.ARCHIVE_NAME]  # nothing extracted
-    st = archive.stat()
-    os.utime(archive, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-    cifar10.load_cifar10(archive.parent, "test")
-    assert len(calls) == 2  # a touched file is hashed again
+    assert capsys.readouterr().err.count("unpacked 7 file(s)") == 1  # once: the second load read the folder
+    assert sorted(p.name for p in archive.parent.iterdir()) == [cifar10.FOLDER_NAME, CIFAR10.filename]  # no temp
 
 
 def test_cifar_archive_with_wrong_md5_is_refused(cifar_dir, tmp_path):
+    from torchvision.datasets import CIFAR10
+
     root, _ = cifar_dir
-    archive = tmp_path / "packed" / cifar10.ARCHIVE_NAME
+    archive = tmp_path / "packed" / CIFAR10.filename
     _write_cifar_archive(root / cifar10.FOLDER_NAME, archive)
-    _spec_error(lambda: cifar10.load_cifar10(archive.parent), archive, cifar10.CIFAR10_MD5, _md5(archive), "MD5")
+    _spec_error(lambda: cifar10.load_cifar10(archive.parent), archive, CIFAR10.tgz_md5, _md5(archive), "MD5")
+    assert sorted(p.name for p in archive.parent.iterdir()) == [CIFAR10.filename]  # nothing unpacked
 
 
-def test_cifar_truncated_archive(cifar_dir, tmp_path, monkeypatch):
-    root, _ = cifar_dir
-    full = tmp_path / "full" / cifar10.ARCHIVE_NAME
-    _write_cifar_archive(root / cifar10.FOLDER_NAME, full)
-    cut = tmp_path / "cut" / cifar10.ARCHIVE_NAME
-    cut.parent.mkdir()
-    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
-    monkeypatch.setattr(cifar10, "CIFAR10_MD5", _md5(cut))  # get past the checksum to the tar reader
-    _spec_error(lambda: cifar10.load_cifar10(cut.parent), cut, "truncated")
+def test_cifar_incomplete_folder_is_completed_from_the_archive(cifar_dir, monkeypatch):
+    from torchvision.datasets import CIFAR10
 
-
-def test_cifar_incomplete_folder_falls_back_to_archive(cifar_dir, tmp_path, monkeypatch):
     root, batches = cifar_dir
-    _write_cifar_archive(root / cifar10.FOLDER_NAME, root / cifar10.ARCHIVE_NAME)
-    monkeypatch.setattr(cifar10, "CIFAR10_MD5", _md5(root / cifar10.ARCHIVE_NAME))
+    _write_cifar_archive(root / cifar10.FOLDER_NAME, root / CIFAR10.filename)
+    monkeypatch.setattr(CIFAR10, "tgz_md5", _md5(root / CIFAR10.filename))
     (root / cifar10.FOLDER_NAME / "data_batch_2").unlink()
     images, _ = cifar10.load_cifar10(root)
     assert np.array_equal(images.reshape(5 * PER_FILE, -1), _expected(batches, "train")[0])
+    assert (root / cifar10.FOLDER_NAME / "data_batch_2").is_file()
 
 
-def _foreign_global_pickle() -> bytes:
-    """A batch that would load fine if any global were allowed: its data is built by ``numpy.zeros``."""
+def _pickle_that_writes(marker: Path) -> bytes:
+    """A batch whose unpickling would create ``marker``: proof that it was not unpickled."""
 
-    class Zeros:
+    class Opens:
         def __reduce__(self):
-            return (np.zeros, ((PER_FILE, 3072), "uint8"))
+            return (open, (str(marker), "w"))
 
-    return pickle.dumps({b"data": Zeros(), b"labels": [0] * PER_FILE}, protocol=2)
+    return pickle.dumps({"data": Opens(), "labels": [0] * PER_FILE}, protocol=2)
 
 
 @pytest.mark.parametrize(
     "content",
     [
-        pytest.param(lambda good: b"\x00not a pickle at all", id="garbage"),
-        pytest.param(lambda good: good[: len(good) // 2], id="truncated"),
-        pytest.param(lambda good: b"", id="empty"),
-        pytest.param(lambda good: _py2_pickle([1, 2, 3]), id="not-a-dict"),
-        pytest.param(lambda good: _py2_pickle({b"data": np.zeros((20, 3072), np.uint8)}), id="no-labels"),
-        pytest.param(
-            lambda good: _py2_pickle({b"data": np.zeros((20, 1024), np.uint8), b"labels": [0] * 20}), id="bad-shape"
-        ),
-        pytest.param(
-            lambda good: _py2_pickle({b"data": np.zeros((20, 3072), np.float32), b"labels": [0] * 20}), id="bad-dtype"
-        ),
-        pytest.param(
-            lambda good: _py2_pickle({b"data": np.zeros((20, 3072), np.uint8), b"labels": [0] * 19}), id="few-labels"
-        ),
-        pytest.param(
-            lambda good: _py2_pickle({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}), id="bad-label"
-        ),
-        pytest.param(lambda good: _foreign_global_pickle(), id="foreign-global"),
+        pytest.param(lambda good, marker: b"\x00not a pickle at all", id="garbage"),
+        pytest.param(lambda good, marker: good[: len(good) // 2], id="truncated"),
+        pytest.param(lambda good, marker: b"", id="empty"),
+        pytest.param(lambda good, marker: _py2_pickle({b"data": np.zeros((20, 1024), np.uint8)}), id="other-data"),
+        pytest.param(lambda good, marker: _pickle_that_writes(marker), id="code"),
     ],
 )
-def test_cifar_corrupt_batch_names_the_file(cifar_dir, content):
+def test_cifar_damaged_batch_is_refused_by_its_md5_before_unpickling(cifar_dir, tmp_path, content):
     root, _ = cifar_dir
     path = root / cifar10.FOLDER_NAME / "data_batch_3"
-    path.write_bytes(content(path.read_bytes()))
-    _spec_error(lambda: cifar10.load_cifar10(root), path)
+    marker = tmp_path / "unpickled"
+    path.write_bytes(content(path.read_bytes(), marker))
+    message = _spec_error(lambda: cifar10.load_cifar10(root), path, _md5(path), "MD5", "--download")
+    assert "data_batch_3" in message and not marker.exists()
 
 
 def test_cifar_missing_files(cifar_dir, tmp_path):
+    from torchvision.datasets import CIFAR10
+
     root, _ = cifar_dir
     (root / cifar10.FOLDER_NAME / "data_batch_4").unlink()
-    _spec_error(lambda: cifar10.load_cifar10(root), "data_batch_4", cifar10.CIFAR10_URL, root)
+    _spec_error(lambda: cifar10.load_cifar10(root), "data_batch_4", CIFAR10.url, root, "--download")
     empty = tmp_path / "empty"
     empty.mkdir()
-    _spec_error(
-        lambda: cifar10.load_cifar10(empty), cifar10.ARCHIVE_NAME, cifar10.FOLDER_NAME, cifar10.CIFAR10_URL, empty
-    )
-    _spec_error(lambda: cifar10.load_cifar10(tmp_path / "nowhere"), tmp_path / "nowhere", cifar10.CIFAR10_URL)
+    _spec_error(lambda: cifar10.load_cifar10(empty), CIFAR10.filename, cifar10.FOLDER_NAME, CIFAR10.url, empty)
+    _spec_error(lambda: cifar10.load_cifar10(tmp_path / "nowhere"), tmp_path / "nowhere", CIFAR10.url)
     _spec_error(lambda: cifar10.load_cifar10(root, "valid"), "valid")
 
 
@@ -229,19 +239,19 @@ def _idx(magic: int, array: np.ndarray) -> bytes:
 
 
 def _write_mnist(root: Path, gz: bool, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The four IDX files of a fake MNIST (30 train, 12 test images) in ``root/MNIST/raw``, where torchvision reads."""
     rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
     out = {}
     for split, n in (("train", 30), ("test", 12)):
         images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
         labels = rng.integers(0, 10, n).astype(np.uint8)
-        for name, blob in zip(
-            mnist.SPLIT_FILES[split], (_idx(mnist.IMAGES_MAGIC, images), _idx(mnist.LABELS_MAGIC, labels))
-        ):
+        for name, blob in zip(mnist.SPLIT_FILES[split], (_idx(0x803, images), _idx(0x801, labels))):
             if gz:
-                (root / f"{name}.gz").write_bytes(gzip.compress(blob))
+                (raw / f"{name}.gz").write_bytes(gzip.compress(blob))
             else:
-                (root / name).write_bytes(blob)
+                (raw / name).write_bytes(blob)
         out[split] = (images, labels)
     return out
 
@@ -249,47 +259,55 @@ def _write_mnist(root: Path, gz: bool, seed: int = 0) -> dict[str, tuple[np.ndar
 @pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
 def test_mnist_round_trips_pixels(tmp_path, gz):
     written = _write_mnist(tmp_path, gz)
-    for split, (want_images, want_labels) in written.items():
-        images, labels = mnist.load_mnist(tmp_path, split)
-        assert images.dtype == np.uint8 and images.shape == (len(want_images), 1, 28, 28)
-        assert labels.dtype == np.int64 and np.array_equal(labels, want_labels)
-        assert np.array_equal(images[:, 0], want_images)
-        assert images.flags.writeable
+    for where in (tmp_path, tmp_path / "MNIST", tmp_path / "MNIST" / "raw"):
+        for split, (want_images, want_labels) in written.items():
+            images, labels = mnist.load_mnist(where, split)
+            assert images.dtype == np.uint8 and images.shape == (len(want_images), 1, 28, 28)
+            assert labels.dtype == np.int64 and np.array_equal(labels, want_labels)
+            assert np.array_equal(images[:, 0], want_images)
     assert mnist.load_mnist(tmp_path)[0][7, 0, 13, 27] == written["train"][0][7, 13, 27]
+    if gz:  # unpacked beside the .gz files, nothing else left behind
+        names = sorted(p.name for p in (tmp_path / "MNIST" / "raw").iterdir())
+        assert names == sorted([*mnist.raw_names(), *(n + ".gz" for n in mnist.raw_names())])
 
 
 def test_mnist_bad_files_name_the_file(tmp_path):
     _write_mnist(tmp_path / "plain", gz=False)
-    _write_mnist(tmp_path / "gz", gz=True)
-    images = tmp_path / "plain" / "train-images-idx3-ubyte"
-    labels = tmp_path / "plain" / "train-labels-idx1-ubyte"
+    raw = tmp_path / "plain" / "MNIST" / "raw"
+    images, labels = raw / "train-images-idx3-ubyte", raw / "train-labels-idx1-ubyte"
     good_images, good_labels = images.read_bytes(), labels.read_bytes()
-
-    images.write_bytes(good_labels)  # a label file where images belong: magic 0x801
-    _spec_error(lambda: mnist.load_mnist(tmp_path / "plain"), images, "0x00000801", "0x00000803")
-    images.write_bytes(good_images[:-5])
-    _spec_error(lambda: mnist.load_mnist(tmp_path / "plain"), images, "truncated")
-    images.write_bytes(good_images[:10])
-    _spec_error(lambda: mnist.load_mnist(tmp_path / "plain"), images, "header")
-    images.write_bytes(good_images + b"\x00")
-    _spec_error(lambda: mnist.load_mnist(tmp_path / "plain"), images, "longer")
+    load = lambda: mnist.load_mnist(tmp_path / "plain")  # noqa: E731
+    for bad in (good_labels, good_images[:-5], good_images[:10], good_images + b"\x00" * 784):
+        images.write_bytes(bad)  # a label file where images belong, truncated (body, header), one image too long
+        _spec_error(load, images, "replace it")
     images.write_bytes(good_images)
-    labels.write_bytes(_idx(mnist.LABELS_MAGIC, np.zeros(29, np.uint8)))
-    _spec_error(lambda: mnist.load_mnist(tmp_path / "plain"), labels, "29 labels")
+    labels.write_bytes(_idx(0x801, np.zeros(29, np.uint8)))
+    _spec_error(load, labels, "29 labels")
+    labels.write_bytes(_idx(0x801, np.full(30, 10, np.uint8)))
+    _spec_error(load, labels, "outside 0..9")
     labels.write_bytes(good_labels)
-    assert len(mnist.load_mnist(tmp_path / "plain")[0]) == 30
+    assert len(load()[0]) == 30
 
-    gz_images = tmp_path / "gz" / "t10k-images-idx3-ubyte.gz"
+    _write_mnist(tmp_path / "gz", gz=True)
+    gz_images = tmp_path / "gz" / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
     blob = gz_images.read_bytes()
     gz_images.write_bytes(blob[: len(blob) // 2])
     _spec_error(lambda: mnist.load_mnist(tmp_path / "gz", "test"), gz_images, "truncated")
-    gz_images.write_bytes(b"not gzip at all")
-    _spec_error(lambda: mnist.load_mnist(tmp_path / "gz", "test"), gz_images)
+    assert not list((tmp_path / "gz" / "MNIST" / "raw").glob(".*"))  # the staging folder is gone
 
-    (tmp_path / "gz" / "train-labels-idx1-ubyte.gz").unlink()
-    _spec_error(lambda: mnist.load_mnist(tmp_path / "gz"), "train-labels-idx1-ubyte", mnist.MNIST_URL)
-    _spec_error(lambda: mnist.load_mnist(tmp_path / "nowhere"), tmp_path / "nowhere", mnist.MNIST_URL)
-    _spec_error(lambda: mnist.load_mnist(tmp_path / "plain", "valid"), "valid")
+
+def test_mnist_missing_files_say_where_they_belong(tmp_path):
+    _write_mnist(tmp_path / "gz", gz=True)
+    raw = tmp_path / "gz" / "MNIST" / "raw"
+    (raw / "train-labels-idx1-ubyte.gz").unlink()
+    _spec_error(lambda: mnist.load_mnist(tmp_path / "gz"), "train-labels-idx1-ubyte", raw, "--download")
+    _spec_error(lambda: mnist.load_mnist(tmp_path / "nowhere"), tmp_path / "nowhere")
+    _spec_error(lambda: mnist.load_mnist(tmp_path / "gz", "valid"), "valid")
+    flat = tmp_path / "flat"  # the files straight in the folder, as ganstab read them before torchvision
+    flat.mkdir()
+    for path in raw.iterdir():
+        path.rename(flat / path.name)
+    _spec_error(lambda: mnist.load_mnist(flat), flat / "MNIST" / "raw", "move", "t10k-images-idx3-ubyte")
 
 
 def test_registry(tmp_path, cifar_dir):

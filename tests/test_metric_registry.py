@@ -155,3 +155,10 @@ def test_one_inception_pass_serves_every_metric(tmp_path):
     redo = reference_statistics(torch.cat(images), extractor, tmp_path / "b", "c" * 64, "b" * 64, progress=False,
                                 features=True)  # fmt: skip
     assert not redo["from_cache"] and torch.equal(redo["features"], reference["features"])
+
+
+def test_the_config_knows_the_registered_names():
+    from gan_train import config, evaluate
+
+    assert config.IMAGE_METRIC_NAMES == registry.metric_names()  # config.py names them without importing torch
+    assert config.REFERENCE_SPLITS == evaluate.REFERENCE_SPLITS

@@ -199,7 +199,7 @@ def test_a_model_without_batchnorm_gets_no_note():
 
 
 def test_a_batchnorm_generator_trains_on_two_gloo_processes_and_says_its_statistics_are_per_process(tmp_path):
-    from test_image_data import _write_cifar_folder
+    from test_image_data import _write_cifar_folder, fake_cifar_prelude
 
     from gan_train.config import apply_overrides
     from gan_train.presets import get_preset
@@ -212,8 +212,12 @@ def test_a_batchnorm_generator_trains_on_two_gloo_processes_and_says_its_statist
     assert any(
         isinstance(m, torch.nn.BatchNorm2d) for m in Trainer.create(config, tmp_path / "probe").generator.modules()
     )
-    done = run_two_processes(
-        tmp_path / "worker.py", WORKER, json.dumps(config.to_dict()), str(tmp_path / "run2"), str(tmp_path)
+    done = run_two_processes(  # the workers' torchvision trusts the fake CIFAR-10 files too
+        tmp_path / "worker.py",
+        fake_cifar_prelude(tmp_path / "cifar") + WORKER,
+        json.dumps(config.to_dict()),
+        str(tmp_path / "run2"),
+        str(tmp_path),
     )
     # rank 0 alone says it, once: the generator's BatchNorm stays per process on CPU
     assert done.stderr.count("torch runs SyncBatchNorm on GPUs only") == 1, done.stderr[-3000:]

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from test_image_data import _write_cifar_folder
+from test_image_data import _write_cifar_folder, fake_cifar_prelude
 from torchrun_launch import run_two_processes
 
 from gan_train.config import apply_overrides
@@ -134,7 +134,7 @@ def test_two_gloo_processes_shard_is_and_fid_to_the_one_process_numbers(tmp_path
     )
     run_two_processes(
         tmp_path / "worker.py",
-        EVAL_WORKER,
+        fake_cifar_prelude(data) + EVAL_WORKER,
         json.dumps(config.to_dict()),
         str(weights),
         "10",

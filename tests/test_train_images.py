@@ -115,7 +115,8 @@ def test_resume_continues_bitwise_on_images(cifar, tmp_path):
         ("arch=resnet", "arch=resnet is for cifar10"),
         ("data_dir=", "needs --set data_dir"),
         ("w1_every=100", "w1_every and plot_every are for 2-D data"),
-        ("eval_every=10", "eval_every needs --set inception_weights"),
+        ("eval_ref=valid", "unknown reference split 'valid'; valid: test, train"),  # weights: optional (cache)
+        ("eval_metrics=is,kld", "unknown image metric 'kld'; valid: fid, is, kid, prc"),
     ],
 )
 def test_bad_image_configs_are_one_line_errors(assignment, message):

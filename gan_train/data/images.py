@@ -1,8 +1,8 @@
 """Image data sets held on the device, and their seeded minibatch stream.
 
 :data:`IMAGE_DATASETS` names the loaders (:mod:`gan_train.data.cifar10`,
-:mod:`gan_train.data.mnist`); :class:`DeviceImageStream` copies a whole
-training set to the device once, as uint8, and draws every batch there.
+:mod:`gan_train.data.mnist`: torchvision's datasets, downloaded only when asked); :class:`DeviceImageStream`
+copies a whole training set to the device once, as uint8, and draws every batch there.
 
 Batches follow Gulrajani et al.'s loaders (``igul222/improved_wgan_training``):
 ``tflib/cifar10.py`` shuffles the images at the start of every epoch
@@ -55,7 +55,7 @@ class ImageDataset:
     """A named image data set: its loader, image shape, description and the scale of its GAN script."""
 
     name: str
-    load: Callable[[str | os.PathLike[str], str], tuple[np.ndarray, np.ndarray]]
+    load: Callable[..., tuple[np.ndarray, np.ndarray]]  # load(data_dir, split, download=False)
     shape: tuple[int, int, int]  # (channels, height, width)
     description: str
     scale: str  # default pixel mapping of DeviceImageStream
@@ -89,22 +89,25 @@ def get_image_dataset(name: str) -> ImageDataset:
     return IMAGE_DATASETS[name]
 
 
-def load_images(name: str, data_dir: str | os.PathLike[str], split: str = "train") -> tuple[np.ndarray, np.ndarray]:
-    """Load a registered image data set from a local directory (never downloads).
+def load_images(
+    name: str, data_dir: str | os.PathLike[str], split: str = "train", download: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Load a registered image data set from a local directory (downloaded there only with ``download``).
 
     Args:
         name: a key of :data:`IMAGE_DATASETS` (``"cifar10"``, ``"mnist"``).
         data_dir: the directory holding its files (see the loader's docstring).
         split: ``"train"`` or ``"test"``.
+        download: fetch the files into ``data_dir`` when missing (torchvision's download and checksums).
 
     Returns:
         ``(images, labels)``: uint8 ``(N, C, H, W)`` and int64 ``(N,)``.
 
     Raises:
-        UserError: unknown name or split, missing or corrupt files.
+        UserError: unknown name or split, missing or corrupt files, a failed download.
     """
     dataset = get_image_dataset(name)
-    images, labels = dataset.load(data_dir, split)
+    images, labels = dataset.load(data_dir, split, download=download)
     if images.shape[1:] != dataset.shape:  # the loaders check this; a guard against a wrong registry entry
         raise AssertionError(f"{name} loader returned images of shape {images.shape[1:]}, not {dataset.shape}")
     return images, labels

@@ -22,7 +22,8 @@ def training_stream(config: Any, device: torch.device, batch_size: int | None = 
     if config.image_data:
         from gan_train.data.images import DeviceImageStream, get_image_dataset, load_images
 
-        images, labels = load_images(config.dataset, config.data_dir, "train")
+        download = getattr(config, "download", False)  # fetch the data set when missing (torchvision's checksums)
+        images, labels = load_images(config.dataset, config.data_dir, "train", download=download)
         if getattr(config, "data_subset", 0):  # N fixed images, one per class in turn (the seeds' critic-only runs)
             images = class_balanced_subset(images, labels, config.data_subset)
         scale = get_image_dataset(config.dataset).scale
