@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
+from conftest import tiny_config
 
-from gan_train.config import TrainConfig
 from gan_train.penalty import CriticPenalty, gradient_sq_norms
 from gan_train.trainer import CriticBatch, Trainer
 from stability.spec.measures import measure_from
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def tiny(**overrides) -> TrainConfig:
-    values = dict(
-        dataset="8gaussians", measure="mu_gp", form="simple", width=16, depth=2, batch_size=32, n_critic=2,
-        iterations=8, lr_d=1e-3, lr_g=1e-3, checkpoint_every=1000, keep_checkpoints=0, log_every=1000,
-        w1_every=0, plot_every=0, tensorboard=False, progress=False,
-    )  # fmt: skip
-    values.update(overrides)
-    return TrainConfig(**values).validate()
+#: 8 iterations of the 8 Gaussians with μ_GP, logging and checkpointing out of the way.
+tiny = partial(
+    tiny_config, dataset="8gaussians", measure="mu_gp", form="simple", batch_size=32, iterations=8, lr_d=1e-3,
+    lr_g=1e-3, keep_checkpoints=0, log_every=1000,
+)  # fmt: skip
 
 
 def _critic_grads(trainer: Trainer, batch: CriticBatch) -> tuple[torch.Tensor, list[torch.Tensor]]:

@@ -8,11 +8,13 @@ MaxAL's multiplier (001 Eq. 13–14) in a run whose W1 is known.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pytest
 import sympy
 import torch
+from conftest import tiny_config
 from test_image_data import _write_cifar_folder
 from torch import nn
 
@@ -39,30 +41,10 @@ FAKE = "discrete([[-1, 0.5], [-1, -0.5]])"
 W1 = 2.0
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-def tiny(**overrides) -> TrainConfig:
-    values = dict(
-        width=16,
-        depth=2,
-        batch_size=16,
-        n_critic=2,
-        iterations=4,
-        checkpoint_every=1000,
-        log_every=1,
-        w1_every=0,
-        plot_every=0,
-        tensorboard=False,
-        progress=False,
-    )
-    values.update(overrides)
-    return TrainConfig(**values).validate()
+#: 4 iterations, batch 16, a log line each.
+tiny = partial(tiny_config, batch_size=16, iterations=4, log_every=1)
 
 
 def _message(assignment: list[str], base: TrainConfig | None = None) -> str:
