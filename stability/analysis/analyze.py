@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 
-from stability.analysis.equilibria import Equilibrium, find_equilibria
+from stability.analysis.continua import Probe, linearise_on_continuum
+from stability.analysis.equilibria import Equilibrium, Verification, search_equilibria_of
 from stability.analysis.linear import CENTER, NON_HYPERBOLIC, LinearAnalysis, Tolerance, linearise
 from stability.analysis.lyapunov import LyapunovCheck, lyapunov_check
+from stability.analysis.numeric_equilibria import SearchEffort
 from stability.spec.lambdify import numeric_function
 from stability.spec.system import GanSystem
 from stability.symbolic.field import SymbolicField
-from stability.util.errors import TooLarge, within_limit
+from stability.util.errors import TooLarge, UserError, within_limit
 
 
 @dataclass
@@ -29,15 +31,26 @@ class PointReport:
     equilibrium: Equilibrium | None = None
     lyapunov: LyapunovCheck | None = None
     residual: float = 0.0
+    check: Verification | None = None  # ‖F‖ by the compiled formula against the size of the terms
+    is_equilibrium: bool = True
+    on_continuum: Probe | None = None  # a given point that lies on a continuum of equilibria
 
     def to_dict(self) -> dict:
         out = self.linear.to_dict()
         if self.equilibrium is not None:
-            out["kind"] = self.equilibrium.kind
-            out["exact"] = self.equilibrium.exact
-            out["free"] = self.equilibrium.free
-            out["method"] = self.equilibrium.method
+            out.update(self.equilibrium.to_dict())
+            out["point"] = self.linear.point
         out["residual"] = self.residual
+        out["is_equilibrium"] = self.is_equilibrium
+        if self.check is not None:
+            out["check"] = self.check.to_dict()
+        if self.on_continuum is not None:
+            probe = self.on_continuum
+            out["on_continuum"] = {
+                "dimension": probe.dimension,
+                "tangents": probe.tangents.T.tolist(),
+                "second_point": None if probe.second_point is None else probe.second_point.tolist(),
+            }
         if self.lyapunov is not None:
             out["lyapunov"] = self.lyapunov.to_dict()
         return out
@@ -51,6 +64,7 @@ class AnalysisReport:
     vector_field: list[str]
     points: list[PointReport]
     notes: list[str] = field(default_factory=list)
+    search: SearchEffort | None = None  # how hard the numeric search looked, when it ran
 
     def to_dict(self) -> dict:
         return {
@@ -58,6 +72,7 @@ class AnalysisReport:
             "vector_field": self.vector_field,
             "equilibria": [p.to_dict() for p in self.points],
             "notes": self.notes,
+            "search": self.search.to_dict() if self.search is not None else None,
         }
 
 
@@ -67,49 +82,104 @@ def analyze(
     box: list[tuple[float, float]] | None = None,
     tol: Tolerance | None = None,
     lyapunov_radius: float = 0.5,
+    backend: str = "symbolic",
+    search: str = "auto",
 ) -> AnalysisReport:
     """Equilibria (or the point ``at``), Jacobians, eigenvalues, classes, steps.
 
-    Inconclusive linearisations (center, non-hyperbolic) of isolated points
-    get a Lyapunov check with L = ‖(ψ, θ) − (ψ*, θ*)‖².
+    Every point is checked before it is called an equilibrium (:class:`~stability.analysis.point_check.PointChecker`):
+    its residual by the compiled formula against the size of the field's terms; a point on a continuum (a symbolic
+    family, a numeric continuum, or a given point whose Jacobian is singular along roots) is linearised as such —
+    its tangent eigenvalues are exact zeros, without a sign. Inconclusive linearisations (center, non-hyperbolic)
+    of isolated points get a Lyapunov check with L = ‖(ψ, θ) − (ψ*, θ*)‖², within a budget proportional to the flow.
+
+    Args:
+        backend: where Jacobians come from: ``"symbolic"`` or ``"torch"`` (``torch.func`` autodiff of the spec).
+        search: see :func:`~stability.analysis.equilibria.search_equilibria_of`.
     """
+    from stability.analysis.point_check import BACKENDS, PointChecker, solution_tangents
+
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     system = field_.system
     notes = list(field_.notes) + degenerate_notes(field_)
+    checker = PointChecker(field_, backend)
+    effort = None
     if at is not None:
         candidates = [
             Equilibrium(dict(zip([p.name for p in field_.params], field_.as_vector(at))), "given point", method="given")
         ]
     else:
-        candidates, found_notes = find_equilibria(field_, box)
-        notes += found_notes
-        if not candidates:
+        found = search_equilibria_of(field_, box, search=search, torch_field=checker._torch_field)
+        candidates, effort = found.equilibria, found.effort
+        notes += found.notes
+        if not candidates and effort is None:
             notes.append("no equilibrium found")
     if box is not None:
         notes += mass_warnings(system, box)
     points = []
     for candidate in candidates:
         vector = field_.as_vector(candidate.point)
-        linear = linearise(candidate.point, field_.jacobian(vector), len(system.psi), tol)
+        J = checker.jacobian(vector)
+        check = checker.residual(vector)
+        rooted = checker.is_root(check)
+        probe = None
+        if candidate.kind == "continuum" and candidate.tangents is not None:
+            tangents = np.array([[t[n] for n in checker.names] for t in candidate.tangents]).T
+        elif candidate.kind == "continuum":
+            tangents = solution_tangents(field_, candidate)
+        elif candidate.method == "given" and rooted:
+            probe = checker.probe(vector, J)
+            tangents = probe.tangents if probe.dimension else None
+        else:
+            tangents = None
+        if tangents is not None and tangents.shape[1]:
+            along = candidate.transverse.along if candidate.transverse is not None else None
+            linear = linearise_on_continuum(candidate.point, J, tangents, along)
+        else:
+            linear = linearise(candidate.point, J, len(system.psi), tol)
         linear.notes += nonsmooth_notes(system, candidate.point)
-        flow = field_.value(vector)
-        report = PointReport(linear, candidate, residual=float(np.linalg.norm(flow)))
-        if candidate.method == "given" and report.residual > 1e-9 * (1 + np.linalg.norm(linear.jacobian)):
+        report = PointReport(linear, candidate, residual=check.residual, check=check, is_equilibrium=rooted)
+        if probe is not None and probe.dimension:
+            report.on_continuum = probe
+            second = ", ".join(f"{n}={v:.4g}" for n, v in zip(checker.names, probe.second_point))
+            linear.notes.insert(
+                0,
+                f"this equilibrium lies on a {probe.dimension}-dimensional continuum of them "
+                f"(rank deficiency of J confirmed at a second root, ({second}))",
+            )
+        if candidate.method == "given" and not rooted:
+            flow = checker.formula.evaluate(vector[None], jacobians=False).values[0]
             moving = ", ".join(f"d{p.name}/dt = {v:.3g}" for p, v in zip(field_.params, flow))
             linear.notes.insert(
                 0,
-                f"not an equilibrium: the flow here is {moving} (‖F‖ = {report.residual:.3g}); the class describes "
-                "the linearisation at this point only",
+                f"not an equilibrium: the flow here is {moving} (‖F‖ = {check.residual:.3g} against terms of size "
+                f"{check.size:.3g}); the class describes the linearisation at this point only",
             )
-        if linear.classification in (CENTER, NON_HYPERBOLIC) and candidate.kind != "continuum":
+        if tangents is not None and tangents.shape[1]:
+            linear.notes.append(
+                "Lyapunov check skipped: on a continuum of equilibria no L = ‖x − x*‖² decreases strictly "
+                "(the neighbouring equilibria stay where they are)"
+            )
+        elif linear.classification in (CENTER, NON_HYPERBOLIC):
             try:
                 with within_limit("the Lyapunov check", "its verdict is left open"):
-                    report.lyapunov = lyapunov_check(field_, candidate.point, radius=lyapunov_radius)
+                    report.lyapunov = lyapunov_check(
+                        field_, candidate.point, radius=lyapunov_radius, flow_values=_values_of(checker)
+                    )
+                linear.notes += [f"Lyapunov check: {s}" for s in report.lyapunov.skipped]
             except TooLarge as exc:  # an optional refinement: say so and keep the linear verdict
                 linear.notes.append(f"Lyapunov check skipped: {exc}")
             except OverflowError:  # exact numbers beyond float64 in L̇ (a 10^600 from the spec's 1e300s)
                 linear.notes.append("Lyapunov check skipped: dL/dt has numbers beyond float64's range")
         points.append(report)
-    return AnalysisReport(system.describe(), field_.describe(), points, notes)
+    if backend == "torch":
+        notes.append(f"Jacobians by torch.func autodiff; {checker.torch_field.expectation_note}")
+    return AnalysisReport(system.describe(), field_.describe(), points, notes, effort)
+
+
+def _values_of(checker):
+    return lambda points: checker.formula.evaluate(points, jacobians=False).values
 
 
 def degenerate_notes(field_: SymbolicField) -> list[str]:

@@ -21,15 +21,49 @@ from stability.util.timelimit import TimeLimitExceeded, time_limit
 
 
 @dataclass
+class Verification:
+    """The field re-evaluated at a reported point by a second route (issue 27).
+
+    Attributes:
+        route: how it was evaluated (the other backend than the one that found the point).
+        residual: ‖F‖ there.
+        size: ‖size of the field's terms‖ there (:func:`~stability.analysis.flows.term_size`).
+        relative: residual / size (with a floor where every term vanishes).
+        second_point_relative: the same at a continuum's second point.
+    """
+
+    route: str
+    residual: float
+    size: float
+    relative: float
+    second_point_relative: float | None = None
+
+    def describe(self) -> str:
+        return f"‖F‖ = {self.residual:.2g} (terms {self.size:.2g}, relative {self.relative:.2g}; {self.route})"
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
 class Equilibrium:
     """An isolated equilibrium, or a continuum of them.
 
     Attributes:
         point: a representative point (the point itself when isolated).
         kind: ``"isolated"`` or ``"continuum"``.
-        exact: the solution as ``{name: expression}`` strings when solved symbolically.
+        exact: the solution as ``{name: expression}`` strings when solved symbolically (for a flat numeric
+            continuum: its equations, solved for the pivot coordinates).
         free: for a continuum, the parameters left free along it.
         method: ``"symbolic"`` or ``"numeric"``.
+        dimension: a numeric continuum's dimension (the rank deficiency of J along it, confirmed at a second point).
+        tangents: a numeric continuum's orthonormal tangent directions at ``point``.
+        second_point: another root on the continuum, where the rank deficiency was confirmed.
+        flat: whether the continuum is an affine subspace (then ``exact`` holds its equations).
+        transverse: the eigenvalues of J across the continuum and their class.
+        roots_on_it: how many search starts ended on the continuum.
+        relative_residual: ‖F‖ over the size of the terms at ``point``, by the route that found it.
+        verification: the same by a second route.
     """
 
     point: dict[str, float]
@@ -38,17 +72,47 @@ class Equilibrium:
     free: list[str] = field(default_factory=list)
     method: str = "symbolic"
     solution: dict | None = field(default=None, repr=False, compare=False)  # {symbol: sympy expr} behind ``exact``
+    dimension: int | None = None
+    tangents: list[dict[str, float]] | None = None
+    second_point: dict[str, float] | None = None
+    flat: bool | None = None
+    transverse: object | None = None  # stability.analysis.continua.Transverse
+    roots_on_it: int | None = None
+    relative_residual: float | None = None
+    verification: Verification | None = None
 
     def describe(self) -> str:
         if self.kind == "continuum":
             fixed = ", ".join(f"{k} = {v}" for k, v in (self.exact or {}).items())
+            if self.method == "numeric" and self.dimension is not None:
+                shape = f"continuum {fixed}" if fixed else "curved continuum"
+                tangents = "; ".join(
+                    "(" + ", ".join(f"{v + 0.0:.3g}" for v in t.values()) + ")" for t in self.tangents or []
+                )
+                cross = f", transverse {self.transverse.classification}" if self.transverse is not None else ""
+                along = f"{', '.join(self.free)} free" if self.free else f"tangents {tangents}"
+                return f"{shape} of dimension {self.dimension} ({along}){cross}"
             if not fixed:
                 return f"every point is an equilibrium ({', '.join(self.free)} free)"
             return f"continuum {fixed} ({', '.join(self.free)} free)"
         return "(" + ", ".join(f"{k}={v:.6g}" for k, v in self.point.items()) + ")"
 
     def to_dict(self) -> dict:
-        return {"point": self.point, "kind": self.kind, "exact": self.exact, "free": self.free, "method": self.method}
+        out = {"point": self.point, "kind": self.kind, "exact": self.exact, "free": self.free, "method": self.method}
+        if self.dimension is not None:
+            out |= {
+                "dimension": self.dimension,
+                "tangents": self.tangents,
+                "second_point": self.second_point,
+                "flat": self.flat,
+                "transverse": self.transverse.to_dict() if self.transverse is not None else None,
+                "roots_on_it": self.roots_on_it,
+            }
+        if self.relative_residual is not None:
+            out["relative_residual"] = self.relative_residual
+        if self.verification is not None:
+            out["verification"] = self.verification.to_dict()
+        return out
 
 
 def solve_symbolic(
@@ -193,19 +257,105 @@ def _solve_or_zero(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         return np.zeros_like(rhs)
 
 
+@dataclass
+class EquilibriumSearch:
+    """Equilibria with the notes on how they were found and, for the numeric search, how hard it looked."""
+
+    equilibria: list[Equilibrium]
+    notes: list[str] = field(default_factory=list)
+    effort: object | None = None  # stability.analysis.numeric_equilibria.SearchEffort
+
+
+#: ``search`` values of :func:`find_equilibria`: the default, and the path before issue 27 (kept callable for
+#: ``benchmarks/bench_equilibria.py``, which times both in one run).
+SEARCHES = ("auto", "legacy")
+
+
 def find_equilibria(
-    field_: SymbolicField, box: list[tuple[float, float]] | None = None, timeout: float = 10.0
+    field_: SymbolicField,
+    box: list[tuple[float, float]] | None = None,
+    timeout: float = 10.0,
+    search: str = "auto",
 ) -> tuple[list[Equilibrium], list[str]]:
-    """Symbolic solve, then a numeric search in ``box`` (default [-3, 3] per axis) if needed."""
+    """Symbolic solve, then a numeric search in ``box`` (default [-3, 3] per axis) if needed.
+
+    See :func:`search_equilibria_of` for ``search`` and what the result holds.
+    """
+    found = search_equilibria_of(field_, box, timeout, search)
+    return found.equilibria, found.notes
+
+
+def search_equilibria_of(
+    field_: SymbolicField,
+    box: list[tuple[float, float]] | None = None,
+    timeout: float = 10.0,
+    search: str = "auto",
+    torch_field=None,
+) -> EquilibriumSearch:
+    """Equilibria of ``field_``: exact where sympy solves the equations, numeric (points and continua) otherwise.
+
+    ``sympy.solve`` is tried (under ``timeout``) on flows whose expectations are exact; a flow that holds Gauss
+    quadrature sums is a sum of hundreds of transcendental terms that it cannot solve, so it goes straight to
+    :func:`~stability.analysis.numeric_equilibria.search_equilibria`. Every symbolic solution is evaluated by the
+    compiled formula at its point and dropped, with a note, if the field is not small there against the size of its
+    terms. ``search="legacy"`` runs the path before issue 27 (symbolic solve, then :func:`solve_numeric`).
+    """
+    from stability.util.errors import UserError
+
+    if search not in SEARCHES:
+        raise UserError(f"unknown equilibrium search {search!r}; valid: {', '.join(SEARCHES)}")
     notes: list[str] = []
-    exact = solve_symbolic(field_, timeout=timeout)
+    if search == "legacy":
+        exact = solve_symbolic(field_, timeout=timeout)
+        if exact is not None:
+            if box is not None:
+                exact = [e for e in exact if e.kind == "continuum" or _inside(e.point, box)]
+            return EquilibriumSearch(exact, notes)
+        box = box or [(-3.0, 3.0)] * len(field_.params)
+        notes.append(f"sympy could not solve the equilibrium equations; numeric multi-start search in the box {box}")
+        return EquilibriumSearch(solve_numeric(field_, box), notes)
+    exact = solve_symbolic(field_, timeout=timeout) if field_.exact else None
     if exact is not None:
         if box is not None:
             exact = [e for e in exact if e.kind == "continuum" or _inside(e.point, box)]
-        return exact, notes
+        return EquilibriumSearch(_checked_symbolic(field_, exact, notes), notes)
+    from stability.analysis.numeric_equilibria import search_equilibria
+
     box = box or [(-3.0, 3.0)] * len(field_.params)
-    notes.append(f"sympy could not solve the equilibrium equations; numeric multi-start search in the box {box}")
-    return solve_numeric(field_, box), notes
+    if field_.exact:
+        notes.append("sympy could not solve the equilibrium equations; numeric search instead")
+    else:
+        notes.append("the flow holds quadrature sums, which sympy.solve cannot solve: numeric search")
+    found = search_equilibria(field_, box, torch_field=torch_field)
+    notes += found.notes
+    if not found.equilibria:
+        notes.append(f"no equilibrium found; {found.effort.describe()}")
+    return EquilibriumSearch(found.equilibria, notes, found.effort)
+
+
+def _checked_symbolic(field_: SymbolicField, found: list[Equilibrium], notes: list[str]) -> list[Equilibrium]:
+    """Keep the symbolic solutions at which the compiled formula vanishes against the size of its terms."""
+    if not found or field_.free_constants:
+        return found  # a symbolic ρ: no numbers to evaluate (the caller substitutes before linearising)
+    from stability.analysis.flows import SymbolicFlow
+    from stability.analysis.numeric_equilibria import ROOT_RTOL, RootTest
+
+    flow = SymbolicFlow(field_)
+    names = [p.name for p in field_.params]
+    sample = flow.evaluate(np.array([[e.point[n] for n in names] for e in found]), jacobians=False)
+    test = RootTest(floor=1e-300, rtol=ROOT_RTOL)
+    relative = test.relative(sample.values, sample.sizes)
+    kept = []
+    for e, values, sizes, r in zip(found, sample.values, sample.sizes, relative):
+        e.verification = Verification(flow.route, float(np.linalg.norm(values)), float(np.linalg.norm(sizes)), float(r))
+        if r <= ROOT_RTOL:
+            kept.append(e)
+        else:
+            notes.append(
+                f"sympy's solution {e.exact} at {e.describe()} is not a root of the flow numerically "
+                f"({e.verification.describe()}); dropped"
+            )
+    return kept
 
 
 def _inside(point: dict[str, float], box: list[tuple[float, float]]) -> bool:

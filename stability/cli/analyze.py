@@ -47,11 +47,9 @@ def run(args: argparse.Namespace) -> int:
     field_ = SymbolicField(system)
     at = parse_assignments(args.at, "--at") or None
     box = parse_box(args.box, len(system.params))
-    report = analyze(field_, at=at, box=box)
+    report = analyze(field_, at=at, box=box, backend=args.backend)
     if box is None:
         report.notes += mass_warnings(system, [(-3.0, 3.0)] * len(system.params))
-    if args.backend == "torch":
-        _use_torch_jacobians(report, system)
     for note in report.notes:
         if note.startswith("warning"):
             print(f"ganstab analyze: {note}", file=sys.stderr)
@@ -62,21 +60,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _use_torch_jacobians(report, system) -> None:
-    """Recompute each point's Jacobian and spectrum with the torch.func engine."""
-    import numpy as np
-
-    from stability.analysis.linear import linearise
-    from stability.autodiff.field import torch_field_for
-
-    torch_field = torch_field_for(system)
-    names = [p.name for p in system.params]
-    for point in report.points:
-        vector = np.array([point.linear.point[n] for n in names])
-        notes = point.linear.notes
-        point.linear = linearise(point.linear.point, torch_field.jacobian(vector), len(system.psi))
-        point.linear.notes = notes
-    report.notes.append(f"Jacobians by torch.func autodiff; {torch_field.expectation_note}")
+def _residual_lines(point) -> list[str]:
+    """The field at the point by each route that evaluated it, against the size of its terms (issue 27)."""
+    lines = []
+    if point.check is not None:
+        verdict = "an equilibrium" if point.is_equilibrium else "NOT an equilibrium"
+        lines.append(f"  residual: {point.check.describe()}: {verdict}")
+    second = point.equilibrium.verification if point.equilibrium is not None else None
+    if second is not None and second.route != (point.check.route if point.check else None):
+        lines.append(f"  second route: {second.describe()}")
+    return lines
 
 
 def _format(report) -> str:
@@ -84,7 +77,7 @@ def _format(report) -> str:
     lines += [f"  {_shorten(eq)}" for eq in report.vector_field]
     lines.append("")
     if not report.points:
-        lines.append("no equilibria found")
+        lines.append("no equilibria found" + (f" ({report.search.describe()})" if report.search else ""))
     for p in report.points:
         linear = p.linear
         where = ", ".join(f"{k}={v:.6g}" for k, v in linear.point.items())
@@ -95,6 +88,7 @@ def _format(report) -> str:
         )
         class_says_it = linear.hyperbolic or linear.classification in ("center", "non-hyperbolic")
         lines.append(f"at ({where}){kind}: {linear.classification}{'' if class_says_it else ' (not hyperbolic)'}")
+        lines += _residual_lines(p)
         lines.append(
             "  Jacobian: " + "; ".join("[" + " ".join(f"{v + 0.0:.6g}" for v in row) + "]" for row in linear.jacobian)
         )

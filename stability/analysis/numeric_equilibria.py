@@ -1,0 +1,331 @@
+"""Numeric equilibrium search in a box: isolated points and continua, each checked by a second route (issue 27).
+
+1. Levenberg–Marquardt from a shifted Halton set of starts (and the box's centre), all at once
+   (:func:`~stability.analysis.roots.levenberg_marquardt`) on one compiled flow: the symbolic formula with
+   complex-step Jacobians when it is analytic, the torch engine otherwise.
+2. A root is a point where ‖F‖ ≤ :data:`ROOT_RTOL` times the size of the field's terms there
+   (:func:`~stability.analysis.flows.term_size`), not below an absolute threshold.
+3. Roots whose Jacobian is singular are probed (:func:`~stability.analysis.continua.confirm_dimension`); a
+   confirmed continuum absorbs every other root found on it and is reported once, with its dimension, a point, a
+   second point, tangents, and (when flat) its equations.
+4. Every reported point is re-evaluated by the other route (torch for the formula, the formula for torch) and
+   carries that residual; a point that fails there is dropped with a note, never reported as an equilibrium.
+5. The search records how hard it looked: starts, box, iterations, time, and the best residual reached and where.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stability.analysis.continua import Transverse, classes_along, confirm_dimension, equations, transverse_class
+from stability.analysis.equilibria import Equilibrium, Verification
+from stability.analysis.flows import BatchedFlow, SymbolicFlow, TorchFlow
+from stability.analysis.roots import halton_starts, levenberg_marquardt
+
+#: ‖F‖ at most this times ‖size of the terms‖ is a root (float64 evaluation errs by about ε·size; 1e-9 leaves room
+#: for the thousands of terms of a quadrature flow and for roots LM only reaches to a few digits less).
+ROOT_RTOL = 1e-9
+#: Starts of the search (Halton points, plus the box's centre).
+DEFAULT_STARTS = 128
+#: Seconds the Levenberg–Marquardt run may take before it stops and says so.
+DEFAULT_SECONDS = 6.0
+#: Continua probed at most (each probe is a small LM run); beyond this the search says what it left.
+MAX_CONTINUA = 12
+
+
+@dataclass
+class SearchEffort:
+    """How hard the numeric search looked (printed when it finds nothing, kept in ``--json`` always)."""
+
+    starts: int
+    box: list[tuple[float, float]]
+    iterations: int
+    evaluations: int
+    seconds: float
+    stopped: str
+    route: str
+    roots: int  # starts that ended on a root
+    best_residual: float  # the smallest relative residual any start reached
+    best_point: dict[str, float]
+
+    def describe(self) -> str:
+        box = " × ".join(f"[{lo:g}, {hi:g}]" for lo, hi in self.box)
+        where = ", ".join(f"{k}={v:.4g}" for k, v in self.best_point.items())
+        return (
+            f"numeric search: {self.starts} starts (Halton) in {box}, Levenberg–Marquardt on {self.route}, "
+            f"{self.iterations} iterations ({self.stopped}), {self.seconds:.2g} s; "
+            f"{self.roots} starts ended on a root; "
+            f"best relative residual {self.best_residual:.2g} at ({where})"
+        )
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"box": [list(b) for b in self.box]}
+
+
+@dataclass
+class NumericSearch:
+    """What the search found, what it rejected, and how hard it looked."""
+
+    equilibria: list[Equilibrium]
+    effort: SearchEffort
+    notes: list[str] = field(default_factory=list)
+
+
+class RootTest:
+    """Relative residual against the size of the terms, with a floor for points where every term vanishes.
+
+    Args:
+        floor: the size below which terms count as zero (a small fraction of their typical size in the box).
+        rtol: :data:`ROOT_RTOL`.
+    """
+
+    def __init__(self, floor: float, rtol: float = ROOT_RTOL) -> None:
+        self.floor = floor
+        self.rtol = rtol
+
+    def relative(self, values: np.ndarray, sizes: np.ndarray | None) -> np.ndarray:
+        values = np.atleast_2d(values)
+        norm = np.linalg.norm(values, axis=1)
+        scale = np.linalg.norm(sizes, axis=1) if sizes is not None else norm
+        with np.errstate(all="ignore"):
+            out = norm / np.maximum(scale, self.floor)
+        return np.where(np.isfinite(out), out, np.inf)
+
+    def __call__(self, values: np.ndarray, sizes: np.ndarray | None) -> np.ndarray:
+        return self.relative(values, sizes) <= self.rtol
+
+
+def search_equilibria(
+    field_,
+    box: list[tuple[float, float]],
+    starts: int = DEFAULT_STARTS,
+    seed: int = 0,
+    seconds: float = DEFAULT_SECONDS,
+    torch_field=None,
+) -> NumericSearch:
+    """Equilibria and continua of a symbolic field in ``box``, each verified by a second route.
+
+    Args:
+        field_: a :class:`~stability.symbolic.field.SymbolicField` with its constants bound.
+        box: (min, max) per parameter, in the field's order.
+        starts: Halton starts (the box's centre is added).
+        seed: the seed of the Halton sequence's random shift.
+        seconds: the Levenberg–Marquardt budget.
+        torch_field: the autodiff engine's field of the same system (built from ``field_.system`` when ``None``;
+            its absence leaves the formula as the only route, and the report says so).
+    """
+    t0 = time.perf_counter()
+    names = [p.name for p in field_.params]
+    formula = SymbolicFlow.of(field_)
+    X0 = halton_starts(box, starts, seed)
+    notes: list[str] = []
+    torch_flow = _torch_flow(field_, torch_field, X0[0], notes)
+    search_flow: BatchedFlow = formula if formula.analytic or torch_flow is None else torch_flow
+    if not formula.analytic and torch_flow is None:
+        notes.append("the flow has kinks and no torch route: the search ran without Jacobians")
+        return NumericSearch([], _effort(X0, box, 0, 0, time.perf_counter() - t0, "no Jacobian", "-", 0, None, names))
+    check_flow: BatchedFlow | None = torch_flow if search_flow is formula else formula
+    width = np.array([hi - lo for lo, hi in box], dtype=float)
+    start_sizes = formula.evaluate(X0, jacobians=False).sizes
+    typical = float(np.median(np.linalg.norm(start_sizes, axis=1)))
+    test = RootTest(floor=max(1e-8 * typical, 1e-300))
+    lows, highs = np.array([b[0] for b in box]), np.array([b[1] for b in box])
+    run = levenberg_marquardt(
+        search_flow,
+        X0,
+        max_step=0.25 * float(np.max(width)),
+        seconds=seconds,
+        converged=lambda F, S: test.relative(F, S if S is not None else None) <= 1e-4 * test.rtol,
+        region=(lows - width, highs + width),
+    )
+    sizes = run.sizes if run.sizes is not None else formula.evaluate(run.points, jacobians=False).sizes
+    relative = test.relative(run.values, sizes)
+    lows = np.array([b[0] for b in box]) - 1e-9 * width
+    highs = np.array([b[1] for b in box]) + 1e-9 * width
+    inside = np.all((run.points >= lows) & (run.points <= highs), axis=1)
+    rooted = (relative <= test.rtol) & inside
+    best = int(np.argmin(np.where(inside, relative, np.inf))) if np.any(inside) else int(np.argmin(relative))
+    effort = _effort(
+        X0, box, run.iterations, run.evaluations, time.perf_counter() - t0, run.stopped, search_flow.route,
+        int(np.sum(rooted)), (float(relative[best]), run.points[best]), names,
+    )  # fmt: skip
+    found = _classify_roots(search_flow, run, np.nonzero(rooted)[0], test, names, width, notes)
+    verified = [e for e in found if _verify(e, check_flow, formula, test, notes)]
+    effort.seconds = time.perf_counter() - t0
+    return NumericSearch(verified, effort, notes)
+
+
+def _torch_flow(field_, torch_field, anchor: np.ndarray, notes: list[str]) -> TorchFlow | None:
+    from stability.util.errors import UserError
+
+    try:
+        if torch_field is None:
+            from stability.autodiff.field import torch_field_for
+
+            torch_field = torch_field_for(field_.system)
+        return TorchFlow(torch_field, anchor)
+    except (UserError, NotImplementedError, TypeError, ValueError) as exc:
+        notes.append(f"no torch route for this spec ({exc}); roots are checked by the formula alone")
+        return None
+
+
+def _effort(X0, box, iterations, evaluations, seconds, stopped, route, roots, best, names) -> SearchEffort:
+    residual, point = best if best is not None else (float("inf"), X0[0])
+    return SearchEffort(
+        starts=len(X0),
+        box=[(float(lo), float(hi)) for lo, hi in box],
+        iterations=int(iterations),
+        evaluations=int(evaluations),
+        seconds=float(seconds),
+        stopped=stopped,
+        route=route,
+        roots=int(roots),
+        best_residual=float(residual),
+        best_point=dict(zip(names, map(float, point))),
+    )
+
+
+def _classify_roots(flow, run, rooted, test, names, width, notes) -> list[Equilibrium]:
+    """Isolated roots (clustered) and continua (confirmed, each absorbing the roots that lie on it)."""
+    from stability.analysis.continua import null_dimensions
+
+    if rooted.size == 0:
+        return []
+    X, J = run.points[rooted], run.jacobians[rooted]
+    relative = test.relative(run.values[rooted], run.sizes[rooted] if run.sizes is not None else None)
+    nulls = null_dimensions(J)
+    step = 0.05 * float(np.min(width))
+    distinct = 1e-6 * float(np.max(width))
+    continua: list[dict] = []
+    isolated: list[int] = []
+    assigned = np.zeros(len(X), bool)
+    for k in np.lexsort((relative, nulls)):  # generic points first (fewest null directions), then small residual
+        if assigned[k]:
+            continue
+        if nulls[k] == 0:
+            isolated.append(k)
+            continue
+        home = next((c for c in continua if _on(c, X[k], distinct)), None)
+        if home is not None:
+            home["members"].append(k)
+            assigned[k] = True
+            continue
+        if len(continua) >= MAX_CONTINUA:
+            notes.append(f"more than {MAX_CONTINUA} continua: the rest were not probed")
+            break
+        probe = confirm_dimension(flow, X[k], J[k], step, test)
+        if probe.dimension == 0:
+            isolated.append(k)  # a singular but isolated root (a fold, x² = 0)
+            continue
+        continua.append({"point": X[k], "probe": probe, "members": [k]})
+        assigned[k] = True
+        for j in np.nonzero(~assigned)[0]:  # absorb every root already found on it
+            if nulls[j] >= probe.dimension and _on(continua[-1], X[j], distinct):
+                continua[-1]["members"].append(j)
+                assigned[j] = True
+    out: list[Equilibrium] = []
+    for k in _cluster(X, isolated, relative, distinct):
+        out.append(
+            Equilibrium(
+                dict(zip(names, map(float, X[k]))),
+                "isolated",
+                None,
+                [],
+                "numeric",
+                relative_residual=float(relative[k]),
+            )
+        )
+    for c in continua:
+        out.append(_continuum(c, X, J, names, width))
+    return out
+
+
+def _on(continuum: dict, x: np.ndarray, distinct: float) -> bool:
+    """Whether x lies on a flat continuum p + span(T) (curved ones are matched only to their own roots)."""
+    probe = continuum["probe"]
+    if not probe.flat:
+        return False
+    offset = x - continuum["point"]
+    T = probe.tangents
+    return bool(np.linalg.norm(offset - T @ (T.T @ offset)) <= distinct)
+
+
+def _cluster(X: np.ndarray, members: list[int], relative: np.ndarray, distinct: float) -> list[int]:
+    """One representative (the smallest residual) per group of isolated roots closer than ``distinct``."""
+    chosen: list[int] = []
+    for k in sorted(members, key=lambda i: relative[i]):
+        if all(np.linalg.norm(X[k] - X[j]) > distinct for j in chosen):
+            chosen.append(k)
+    return sorted(chosen, key=lambda i: tuple(np.round(X[i], 9)))
+
+
+def _continuum(c: dict, X: np.ndarray, J: np.ndarray, names: list[str], width: np.ndarray) -> Equilibrium:
+    """One continuum as one :class:`Equilibrium`, shown at its most generic root found.
+
+    The representative is the root on it whose Jacobian is farthest from a larger rank deficiency (the largest
+    σ_(n−d)): not a point where it meets another continuum, where the transverse spectrum degenerates.
+    """
+    probe = c["probe"]
+    members = c["members"]
+    d = probe.dimension
+    s = np.linalg.svd(J[members], compute_uv=False)
+    n = J.shape[1]
+    margin = s[:, n - d - 1] if d < n else np.ones(len(members))
+    k = members[int(np.argmax(margin))]
+    tangents = probe.tangents
+    exact, free = (None, [])
+    if probe.flat:
+        exact, free, tangents = equations(X[k], probe.tangents, names, 1e-7 * float(np.max(width)))
+    values, cls, _ = transverse_class(J[k], tangents)
+    along = classes_along(J[members], d)
+    point = X[k].copy()
+    for name, expression in (exact or {}).items():
+        if expression == "0":  # a = 0 on the equations, rather than the 1e-17 the iteration stopped at
+            point[names.index(name)] = 0.0
+    return Equilibrium(
+        dict(zip(names, map(float, point))),
+        "continuum",
+        exact,
+        free,
+        "numeric",
+        dimension=d,
+        tangents=[dict(zip(names, map(float, t))) for t in tangents.T],
+        second_point=dict(zip(names, map(float, probe.second_point))),
+        flat=probe.flat,
+        transverse=Transverse(values, cls, along),
+        roots_on_it=len(members),
+    )
+
+
+def _verify(e: Equilibrium, check: BatchedFlow | None, formula: SymbolicFlow, test: RootTest, notes: list[str]) -> bool:
+    """Re-evaluate the field at the point (and a continuum's second point) by the other route; keep it if small."""
+    names = list(e.point)
+    points = [np.array([e.point[n] for n in names])]
+    if e.second_point is not None:
+        points.append(np.array([e.second_point[n] for n in names]))
+    sizes = formula.evaluate(np.array(points), jacobians=False).sizes
+    route = check if check is not None else formula
+    if isinstance(route, TorchFlow):
+        values = np.array([route.value_at(p) for p in points])
+    else:
+        values = route.evaluate(np.array(points), jacobians=False).values
+    relative = test.relative(values, sizes)
+    e.verification = Verification(
+        route=route.route,
+        residual=float(np.linalg.norm(values[0])),
+        size=float(np.linalg.norm(sizes[0])),
+        relative=float(relative[0]),
+        second_point_relative=float(relative[1]) if len(relative) > 1 else None,
+    )
+    if np.all(relative <= test.rtol):
+        return True
+    where = ", ".join(f"{k}={v:.6g}" for k, v in e.point.items())
+    notes.append(
+        f"a candidate at ({where}) is not an equilibrium by the {route.route} route: ‖F‖ = "
+        f"{e.verification.residual:.3g} against terms of size {e.verification.size:.3g} (relative "
+        f"{float(np.max(relative)):.2g} > {test.rtol:g}); dropped"
+    )
+    return False
