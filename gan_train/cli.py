@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     train = subparsers.add_parser(
         "train",
-        help="train a GAN on 2-D toy data with a penalty from the shared definitions",
+        help="train a GAN on 2-D toy data or images (CIFAR-10, MNIST) with a penalty from the shared definitions",
         description="Train a GAN (critic + generator MLPs) on 2-D toy data. Settings come from a preset, "
         "changed with --set key=value; the resolved config is saved in RUN_DIR/config.json.",
         epilog=TRAIN_EXAMPLES,

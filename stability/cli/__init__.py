@@ -26,6 +26,7 @@ from typing import NoReturn
 
 from stability.util.atomic import WriteError
 from stability.util.errors import UserError
+from stability.util.torch_warnings import silence_torch_internals
 
 #: The entry-point group a package fills with its command modules.
 COMMAND_GROUP = "ganstab.commands"
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    silence_torch_internals()  # torch's own deprecation warnings are not the user's business
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

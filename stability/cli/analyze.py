@@ -27,7 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("spec", type=Path, help="TOML spec file (format: README, examples/specs/)")
     parser.add_argument("--at", default=None, help="analyse this point instead of searching, e.g. psi=0,theta=1")
     parser.add_argument("--param", default=None, help="values of symbolic constants, e.g. rho=0.5")
-    parser.add_argument("--box", default=None, help="search box min,max per parameter (numeric search, mass check)")
+    parser.add_argument(
+        "--box",
+        default=None,
+        help="search box: min,max for every parameter (e.g. --box=-2,2) or one min,max pair per parameter "
+        "(numeric search, mass check; default -3,3)",
+    )
     parser.add_argument(
         "--backend",
         choices=("symbolic", "torch"),

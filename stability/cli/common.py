@@ -29,12 +29,18 @@ def parse_assignments(text: str | None, what: str) -> dict[str, float]:
 
 
 def parse_box(text: str | None, dims: int) -> list[tuple[float, float]] | None:
-    """``"-2,2,-1,1"`` → ``[(-2, 2), (-1, 1)]``, checked for size and order."""
+    """``"-2,2,-1,1"`` → ``[(-2, 2), (-1, 1)]``; one pair ``"-2,2"`` applies to every parameter. Checked for size and
+    order."""
     if text is None:
         return None
     parts = text.split(",")
+    if len(parts) == 2 and dims > 1:
+        parts = parts * dims  # one pair: the same range for every parameter
     if len(parts) != 2 * dims:
-        raise UserError(f"--box needs {2 * dims} numbers (min,max per parameter), got {len(parts)}")
+        raise UserError(
+            f"--box needs 2 numbers (min,max for every parameter) or {2 * dims} (min,max per parameter), "
+            f"got {len(parts)}"
+        )
     numbers = [checked_float(v, "--box") for v in parts]
     box = list(zip(numbers[::2], numbers[1::2]))
     if any(not lo < hi for lo, hi in box):
