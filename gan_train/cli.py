@@ -74,27 +74,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument("--seed", type=int_type(0, 2**63 - 1), default=0, help="seed of the latent noise (default: 0)")
     sample.set_defaults(func=run_sample)
 
-    evaluate = subparsers.add_parser(
-        "eval",
-        help="Inception Score and FID of a trained CIFAR-10 generator (offline, local Inception weights)",
-        description="IS and FID of a run's generator through torch-fidelity's InceptionV3, loaded from a local "
-        "file (no download). Reference statistics of the training set are computed once and cached "
-        "(~/.cache/ganstab or $GANSTAB_CACHE), keyed by checksums of the data and the weights.",
-        epilog="examples:\n  ganstab eval runs/resnet-mu_mid --metrics is,fid "
-        "--inception-weights weights/pt_inception-2015-12-05-6726825d.pth\n",
-        formatter_class=formatter,
-    )
-    evaluate.add_argument("run_dir", metavar="RUN_DIR")
-    evaluate.add_argument("--metrics", default="is,fid", help="comma-separated: is, fid (default: is,fid)")
-    evaluate.add_argument("--inception-weights", required=True, metavar="PATH", help="pt_inception-2015-12-05 weights")
-    evaluate.add_argument(
-        "--checkpoint", type=int, metavar="ITER", help="iteration of the checkpoint (default: newest)"
-    )
-    evaluate.add_argument("--n", type=int, default=50000, help="generated images (default: 50000)")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of the latent noise (default: 0)")
-    evaluate.add_argument("--device", default="cpu", help="torch device for the generator and Inception")
-    evaluate.set_defaults(func=run_eval)
-
     sweep = subparsers.add_parser(
         "table2",
         help="the Table 2 sweep of 003: CIFAR-10 methods one after another (resumable), paper-vs-ours table",
@@ -137,26 +116,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_set_option(parser: argparse.ArgumentParser, text: str) -> None:
     parser.add_argument("--set", dest="assignments", metavar="KEY=VALUE", action="append", default=[], help=text)
-
-
-def run_eval(args: argparse.Namespace) -> int:
-    import torch
-
-    from gan_train.evaluate import ImageEvaluator
-    from gan_train.sampling import load_generator
-    from stability.util.atomic import atomic_write
-
-    metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
-    generator, config, iteration = load_generator(args.run_dir, args.checkpoint)
-    try:
-        device = torch.device(args.device)
-    except RuntimeError:
-        raise UserError(f"unknown device {args.device!r}; e.g. cpu, cuda") from None
-    evaluator = ImageEvaluator(config, args.inception_weights, metrics, device=device)
-    scores = {"iteration": iteration, **evaluator(generator.to(device), args.n, seed=args.seed)}
-    atomic_write(Path(args.run_dir) / f"eval_{iteration:08d}.json", json.dumps(scores, indent=2) + "\n")
-    print(json.dumps(scores, indent=2))
-    return 0
 
 
 def run_table2(args: argparse.Namespace) -> int:

@@ -108,10 +108,11 @@ class ImageEvaluator:
         download: bool | None = None,
         options: Any = None,
     ):
-        from gan_train.metrics.inception import build_inception, resolve_weights
+        from gan_train.metrics.inception import build_inception, checked_device, resolve_weights
         from gan_train.metrics.registry import MetricOptions, parse_metrics, parts_needed
 
         check_image_metrics_dataset(config.dataset)
+        device = checked_device(device)  # before any download or pass
         self.config, self.progress, self.world = config, progress, world
         self.metrics = parse_metrics(_config_metrics(config) if metrics is None else metrics)
         self.ref_split = check_split(_config_split(config) if ref_split is None else ref_split)
@@ -214,3 +215,121 @@ class ImageEvaluator:
             options=self.options,
             progress=self.progress,
         )
+
+
+#: Generated images of one ``ganstab eval`` at most (10⁷ is 200× the usual 50,000; more is a typo).
+MAX_EVAL_IMAGES = 10**7
+
+
+def _run_of(checkpoint: Path) -> Path:
+    """The run directory a checkpoint file belongs to (``RUN/best.pt`` or ``RUN/checkpoints/ckpt_*.pt``)."""
+    from gan_train.config import CONFIG_FILE
+
+    for folder in (checkpoint.parent, checkpoint.parent.parent):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise UserError(f"{checkpoint} is not inside a run directory (no {CONFIG_FILE} beside it or one folder up)")
+
+
+def evaluate_source(
+    source: str | os.PathLike,
+    *,
+    checkpoint: int | None = None,
+    metrics: str | None = None,
+    ref: str | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    weights: str | None = None,
+    data_dir: str | None = None,
+    dataset: str = "cifar10",
+    download: bool = False,
+    device: str = "auto",
+    batch_size: int = EVAL_BATCH,
+    is_splits: int | None = None,
+    key: str | None = None,
+    layout: str | None = None,
+    scale: str | None = None,
+    progress: bool = True,
+) -> tuple[dict[str, Any], Path | None]:
+    """What ``ganstab eval`` computes: the metrics of a run's generator, of a checkpoint file's, or of images made
+    elsewhere (``.npy``/``.npz`` or a folder of PNGs), by one code path (:class:`ImageEvaluator`).
+
+    Args:
+        source: a run directory, a checkpoint file (``.pt`` inside a run), an array file or a PNG folder.
+        checkpoint: for a run, the iteration (default: the newest checkpoint).
+        metrics: registered names, comma-separated (default: the run's ``eval_metrics``, else ``"is,fid"``).
+        ref: reference split, ``"train"`` or ``"test"`` (default: the run's ``eval_ref``, else ``"train"``).
+        n: images to generate (runs; default 50,000) or to take from the start of the given images (default: all).
+        seed: seed of the latent codes (runs).
+        weights: Inception weights file; default: the run's ``inception_weights``, else torch-fidelity's cache.
+        data_dir: folder of the reference data set; default: the run's ``data_dir`` (required for images).
+        dataset: the reference data set of given images (``cifar10``).
+        download: fetch the data set into ``data_dir`` when missing.
+        device: where Inception (and the generator) run; ``auto`` = cuda when available.
+        batch_size: images per network pass.
+        is_splits: IS splits (default: the run's ``is_splits``, else 10).
+        key, layout, scale: how to read an array (:func:`gan_train.metrics.samples.read_images`).
+
+    Returns:
+        ``(record, default output file)``: the record holds ``source``, ``kind`` (``run``/``checkpoint``/
+        ``images``), for generators ``iteration`` and ``seed``, and the metrics' record (``n_samples``,
+        ``ref_split``, ``ref_n`` and the values).
+    """
+    import dataclasses
+    from types import SimpleNamespace
+
+    from gan_train.config import CONFIG_FILE, read_run_config, resolve_device
+    from gan_train.metrics.registry import needs_reference, parse_metrics
+
+    device = resolve_device(device or "cpu")  # checked (a one-line error) where the network is built
+    path = Path(source)
+    if not path.exists():
+        raise UserError(f"{path} does not exist (expected a run directory, a checkpoint, an .npy/.npz or a PNG folder)")
+    is_run = path.is_dir() and (path / CONFIG_FILE).is_file()
+    if is_run or path.suffix.lower() == ".pt":
+        from gan_train import checkpoint as ckpt
+        from gan_train.sampling import generator_from_checkpoint, load_generator
+
+        if is_run:
+            kind, run_dir = "run", path
+            generator, config, iteration = load_generator(run_dir, checkpoint)
+        else:
+            if checkpoint is not None:
+                raise UserError("--checkpoint ITER picks a checkpoint of a run directory; here the file is given")
+            kind, run_dir = "checkpoint", _run_of(path)
+            config = read_run_config(run_dir, "evaluate")
+            iteration = int(ckpt.read_checkpoint(path)["iteration"])
+            generator = generator_from_checkpoint(path, config, run_dir)
+        names = parse_metrics(_config_metrics(config) if metrics is None else metrics)
+        ref = check_split(_config_split(config) if ref is None else ref)
+        changes = {"data_dir": data_dir} if data_dir else {}
+        if is_splits is not None:
+            changes["is_splits"] = is_splits
+        config = dataclasses.replace(config, **changes)
+        evaluator = ImageEvaluator(
+            config, weights if weights is not None else config.inception_weights, names, device, progress,
+            ref_split=ref, download=download,
+        )  # fmt: skip
+        count = 50_000 if n is None else n
+        generator = generator.to(next(evaluator.extractor.parameters()).device)
+        scores = evaluator(generator, count, seed=seed, batch_size=batch_size)
+        suffix = "" if ref == "train" else f"_{ref}"
+        record = {"source": str(path), "kind": kind, "iteration": iteration, "seed": seed, **scores}
+        return record, run_dir / f"eval_{iteration:08d}{suffix}.json"
+    if checkpoint is not None:
+        raise UserError("--checkpoint is for run directories")
+    names = parse_metrics("is,fid" if metrics is None else metrics)
+    ref = check_split("train" if ref is None else ref)
+    from gan_train.metrics.samples import read_images
+
+    images = read_images(path, key=key, layout=layout, scale=scale)
+    if n is not None:
+        if n > len(images):
+            raise UserError(f"--n {n} asks for more images than {path} holds ({len(images)})")
+        images = images[:n]
+    if needs_reference(names) and not data_dir:
+        comparing = ", ".join(name for name in names if needs_reference([name]))
+        raise UserError(f"{comparing}: the reference images need --data-dir DIR (the {dataset} folder)")
+    config = SimpleNamespace(dataset=dataset, data_dir=data_dir or "", is_splits=10 if is_splits is None else is_splits)
+    evaluator = ImageEvaluator(config, weights, names, device, progress, ref_split=ref, download=download)
+    return {"source": str(path), "kind": "images", **evaluator.score_images(images, batch_size)}, None

@@ -29,14 +29,18 @@ def load_generator(run_dir: str | Path, iteration: int | None = None) -> tuple[t
         iteration = max(found)
     if iteration not in found:
         raise CheckpointError(f"run {run_dir} has no checkpoint of iteration {iteration}; it has {sorted(found)}")
-    state = ckpt.read_checkpoint(found[iteration])
+    return generator_from_checkpoint(found[iteration], config, run_dir), config, iteration
+
+
+def generator_from_checkpoint(path: str | Path, config: TrainConfig, run_dir: str | Path) -> torch.nn.Module:
+    """The generator of the checkpoint file ``path`` of the run ``run_dir`` (config ``config``), on the CPU in eval
+    mode (also ``best.pt``, or a file outside the run's checkpoints folder)."""
+    state = ckpt.read_checkpoint(path)
     if state.get("architecture") != architecture(config):
-        raise CheckpointError(
-            f"checkpoint {found[iteration]} is from a different architecture than {run_dir}/config.json"
-        )
+        raise CheckpointError(f"checkpoint {path} is from a different architecture than {run_dir}/config.json")
     generator = build_generator(config)
-    ckpt.load_module_state(generator, state["generator"], "generator", found[iteration])
-    return generator.eval(), config, iteration
+    ckpt.load_module_state(generator, state["generator"], "generator", path)
+    return generator.eval()
 
 
 @torch.no_grad()

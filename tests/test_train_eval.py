@@ -49,14 +49,16 @@ def test_training_run_evaluates_is_fid_offline_and_keeps_the_best(tmp_path, weig
         get_preset("cifar10-dcgan-mu_mid").config(),
         [f"data_dir={data}", "width=8", "batch_size=4", "iterations=2", "n_critic=1", "checkpoint_every=2",
          "eval_every=1", "eval_samples=6", "is_splits=2", f"inception_weights={weights}", "tensorboard=false",
-         "progress=false", "log_every=1"],
+         "progress=false", "log_every=1", "eval_metrics=is,fid,kid,prc"],
     )  # fmt: skip
     Trainer.create(config, tmp_path / "run").run()
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if r.get("event") == "eval"]
     assert [r["iteration"] for r in evals] == [1, 2]
     for r in evals:
-        assert r["n_samples"] == 6 and all(math.isfinite(r[k]) for k in ("is_mean", "is_std", "fid"))
+        assert r["n_samples"] == 6 and all(math.isfinite(r[k]) for k in ("is_mean", "is_std", "fid", "kid_mean"))
+        assert (r["ref_split"], r["ref_n"], r["kid_subset_size"]) == ("train", 100, 6)  # the fake train split
+        assert 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
         assert r["is_mean"] >= 1.0 - 1e-12 and r["fid"] >= 0  # IS ≥ 1 (exp of a mean KL), up to round-off
     assert (tmp_path / "run" / "best.pt").is_file()
     cached = list((tmp_path / "cache").rglob("*.npz"))
@@ -69,6 +71,15 @@ def test_training_run_evaluates_is_fid_offline_and_keeps_the_best(tmp_path, weig
     assert main(argv) == 0
     again = json.loads((tmp_path / "run" / "eval_00000002.json").read_text())
     assert first == again and math.isfinite(first["fid"])
+    assert (first["kind"], first["iteration"], first["ref_split"]) == ("run", 2, "train")
+    assert first["metrics"] == ["is", "fid", "kid", "prc"]  # the run's eval_metrics unless --metrics says
+    # the test split as reference, and a checkpoint file as the source: its own file, its own record
+    checkpoint = tmp_path / "run" / "checkpoints" / "ckpt_00000002.pt"
+    assert main(["eval", str(checkpoint), "--inception-weights", str(weights), "--n", "6", "--ref", "test",
+                 "--metrics", "fid"]) == 0  # fmt: skip
+    test = json.loads((tmp_path / "run" / "eval_00000002_test.json").read_text())
+    assert (test["kind"], test["ref_split"], test["ref_n"]) == ("checkpoint", "test", 20)
+    assert test["fid"] != first["fid"]  # another reference, another number
 
 
 # ---- sharded evaluation under torchrun (issue 14) --------------------------------------------------------------

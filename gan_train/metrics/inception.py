@@ -170,7 +170,8 @@ def check_state_dict(state: Any, path: str | os.PathLike) -> None:
         raise UserError(f"{what}: {len(bad)} tensors hold NaN or inf ({_examples(bad)}); the file is damaged")
 
 
-def _device(device: str | torch.device | None) -> torch.device:
+def checked_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a torch device, or a one-line :class:`UserError` (not a device name; CUDA asked for and absent)."""
     try:
         device = torch.device("cpu" if device is None else device)
     except (RuntimeError, TypeError) as exc:
@@ -267,7 +268,7 @@ def build_inception(path: str | os.PathLike, device: str | torch.device | None =
     Built by torch-fidelity's own factory with ``feature_extractor_weights_path`` set, while its downloader is
     replaced by one that raises (:func:`no_download`): no version of it can fetch anything behind our back.
     """
-    device = _device(device)
+    device = checked_device(device)
     from torch_fidelity.utils import create_feature_extractor
 
     try:
@@ -306,7 +307,7 @@ def load_inception(
             network (missing keys, foreign keys, wrong shapes, non-finite values); no network for a download;
             CUDA asked for and absent.
     """
-    device = _device(device)
+    device = checked_device(device)
     return build_inception(resolve_weights(weights_path, progress), device)
 
 
