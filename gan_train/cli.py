@@ -56,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--dry-run", action="store_true", help="print the resolved config and the parameter counts, and exit"
     )
     train.add_argument("--json", action="store_true", help="print the result as JSON")
+    train.add_argument(
+        "--download", action="store_true", help="image data: fetch the data set into data_dir when missing"
+    )
     train.set_defaults(func=run_train)
 
     sample = subparsers.add_parser(
@@ -89,7 +92,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--methods", default=None, help="comma-separated methods (default: the seven of Table 2)")
     sweep.add_argument("--iters", type=int, default=None, help="generator iterations per run (default: 200000)")
     sweep.add_argument("--data-dir", required=True, metavar="DIR", help="the folder with CIFAR-10")
-    sweep.add_argument("--inception-weights", metavar="PATH", help="InceptionV3 weights for IS/FID (eval_every)")
+    sweep.add_argument(
+        "--inception-weights",
+        metavar="PATH",
+        help="InceptionV3 weights for IS/FID (default: torch-fidelity's cached copy, downloaded once)",
+    )
+    sweep.add_argument("--download", action="store_true", help="fetch CIFAR-10 into --data-dir when missing")
     _add_set_option(sweep, "override a config key for every run (repeatable), e.g. --set device=cuda")
     sweep.add_argument("--out", required=True, metavar="DIR", help="sweep directory")
     sweep.add_argument("--print-commands", action="store_true", help="print one ganstab train line per method")
@@ -123,8 +131,10 @@ def run_table2(args: argparse.Namespace) -> int:
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     extra = list(args.assignments)
-    if args.inception_weights and not any(s.startswith("eval_every=") for s in extra):
+    if not any(s.startswith("eval_every=") for s in extra):  # the table needs IS/FID (weights: path or cache)
         extra.append("eval_every=10000")
+    if args.download:
+        extra.append("download=true")
     settings = sweep_settings(args.arch, methods, args.iters, args.data_dir, args.inception_weights, extra)
     out = Path(args.out)
     if (args.nproc != 1 or args.nnodes != 1) and not args.print_commands:
@@ -160,6 +170,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.out is None and not args.dry_run:
         raise UserError("--out RUN_DIR is required (except with --dry-run)")
+    if args.download:  # the config key, so that a resume (and every torchrun rank) reads the same
+        args.assignments = [*args.assignments, "download=true"]
     run_dir = Path(args.out) if args.out is not None else None
     if args.resume and run_dir is None:
         raise UserError("--resume needs --out RUN_DIR")
