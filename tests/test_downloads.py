@@ -270,7 +270,8 @@ def test_garbage_weights_are_refused_before_training_starts(tmp_path, capsys):
     garbage = tmp_path / "weights.pth"
     garbage.write_bytes(b"\x00" * 1000)
     run = tmp_path / "run"
-    sets = [f"data_dir={data}", "eval_every=10000", f"inception_weights={garbage}", "progress=false"]
+    sets = [f"data_dir={data}", "eval_every=2", f"inception_weights={garbage}", "progress=false", "iterations=2",
+            "width=8", "batch_size=4", "n_critic=1", "tensorboard=false", "device=cpu"]  # fmt: skip
     argv = ["train", "--preset", "cifar10-dcgan-mu_mid", "--out", str(run)] + [w for s in sets for w in ("--set", s)]
     assert main(argv) == 2
     err = capsys.readouterr().err
