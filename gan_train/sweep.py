@@ -129,35 +129,100 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def _ema(run_dir: Path) -> float:
+    """The run's EMA β (its config.json's ``ema``; 0 when off or absent)."""
+    import json
+
+    try:
+        return float(json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("ema") or 0.0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0.0
+
+
+#: The values of an evaluation record that the table shows, for the generator and (suffix ``_ema``) its EMA.
+_VALUES = ("is_mean", "is_std", "fid", "kid_mean", "kid_std", "precision", "recall")
+
+
+def _row(method: str, arch: str, out: Path) -> tuple[dict[str, Any], list[tuple[int, float]]]:
+    last, curve = _last_eval(out / method)
+    last = last or {}
+    paper = TABLE2.get(method, {}).get(arch)
+    names = last.get("metrics") or [n for n, key in (("is", "is_mean"), ("fid", "fid")) if key in last]
+    row = {"method": method, "iteration": last.get("iteration")}
+    row |= {key: last.get(key) for key in _VALUES}
+    row |= {f"{key}_ema": last.get(f"{key}_ema") for key in _VALUES}
+    row |= {
+        "metrics": ",".join(names) or None,
+        "n_samples": last.get("n_samples"),
+        "ref_split": last.get("ref_split"),
+        "ref_n": last.get("ref_n"),
+        "ema": _ema(out / method) or None,
+        "paper_is_mean": paper[0] if paper else None,
+        "paper_is_std": paper[1] if paper else None,
+        "paper_fid": paper[2] if paper else None,
+    }
+    return row, curve
+
+
+def _mean_std(r: dict[str, Any], key: str, std: str, digits: int, suffix: str = "") -> str:
+    mean = r[f"{key}{suffix}"]
+    return "–" if mean is None else f"{_fmt(mean, digits)} ± {_fmt(r[f'{std}{suffix}'], digits)}"
+
+
+def _cells(r: dict[str, Any], suffix: str, kid: bool, prc: bool) -> list[str]:
+    """IS, FID and (when any run has them) KID and precision/recall of the generator, or of its EMA (``_ema``)."""
+    cells = [_mean_std(r, "is_mean", "is_std", 2, suffix), _fmt(r[f"fid{suffix}"], 1)]
+    if kid:
+        cells.append(_mean_std(r, "kid_mean", "kid_std", 4, suffix))
+    if prc:
+        p, q = r[f"precision{suffix}"], r[f"recall{suffix}"]
+        cells.append("–" if p is None else f"{_fmt(p, 3)} / {_fmt(q, 3)}")
+    return cells
+
+
 def write_table(arch: str, methods: Sequence[str], out: Path) -> dict[str, Any]:
-    """``table2.md``, ``table2.csv`` and the FID-against-iteration plot of the runs in ``out``."""
+    """``table2.md``, ``table2.csv`` and the FID-against-iteration plot of the runs in ``out``.
+
+    Each row says how its numbers were measured — the metric set, the generated images, the reference split and
+    its size, whether the generator's weights were averaged (EMA) — beside the values of Table 2 of ``003_…``,
+    whose text states neither its sample counts nor its reference split. KID, precision/recall and the EMA's
+    numbers get columns when a run has them.
+    """
     rows, curves = [], {}
     for method in methods:
-        last, curve = _last_eval(out / method)
-        paper = TABLE2.get(method, {}).get(arch)
-        curves[method] = curve
-        rows.append(
-            {
-                "method": method,
-                "iteration": last["iteration"] if last else None,
-                "is_mean": last.get("is_mean") if last else None,
-                "is_std": last.get("is_std") if last else None,
-                "fid": last.get("fid") if last else None,
-                "paper_is_mean": paper[0] if paper else None,
-                "paper_is_std": paper[1] if paper else None,
-                "paper_fid": paper[2] if paper else None,
-            }
-        )
+        row, curves[method] = _row(method, arch, out)
+        rows.append(row)
+    kid = any(r["kid_mean"] is not None or r["kid_mean_ema"] is not None for r in rows)
+    prc = any(r["precision"] is not None or r["precision_ema"] is not None for r in rows)
+    ema = any(r[f"{key}_ema"] is not None for r in rows for key in _VALUES)
+    values = ["IS", "FID"] + (["KID"] if kid else []) + (["precision / recall"] if prc else [])
+    header = ["method", "iteration", *(f"{v} (ours)" for v in values)]
+    header += [f"{v} (EMA)" for v in values] if ema else []
+    header += ["metrics", "images", "reference", "EMA", "IS (paper)", "FID (paper)"]
     cells = []
     for r in rows:
-        ours_is = f"{_fmt(r['is_mean'])} ± {_fmt(r['is_std'])}" if r["is_mean"] is not None else "–"
-        paper_is = f"{_fmt(r['paper_is_mean'])} ± {_fmt(r['paper_is_std'])}" if r["paper_is_mean"] else "–"
-        cells.append(
-            (r["method"], r["iteration"] or "–", ours_is, _fmt(r["fid"], 1), paper_is, _fmt(r["paper_fid"], 1))
+        line = [r["method"], r["iteration"] or "–", *_cells(r, "", kid, prc)]
+        line += _cells(r, "_ema", kid, prc) if ema else []
+        reference = (
+            "–" if r["ref_split"] is None else f"{r['ref_split']} ({r['ref_n']:,})" if r["ref_n"] else r["ref_split"]
         )
-    header = ("method", "iteration", "IS (ours)", "FID (ours)", "IS (paper)", "FID (paper)")
+        line += [
+            (r["metrics"] or "–").replace(",", ", "),
+            f"{r['n_samples']:,}" if r["n_samples"] else "–",
+            reference,
+            f"β = {r['ema']:g}" if r["ema"] else "no",
+            f"{_fmt(r['paper_is_mean'])} ± {_fmt(r['paper_is_std'])}" if r["paper_is_mean"] else "–",
+            _fmt(r["paper_fid"], 1),
+        ]
+        cells.append(line)
     lines = [f"# Table 2 of Kim et al. (003), {arch}: ours beside the paper's", "", markdown_table(header, cells)]
-    lines += ["", "Ours: the last evaluation of each run (eval_every, eval_samples images). '–': not evaluated."]
+    lines += [
+        "",
+        "Ours: the last evaluation of each run (eval_every); images: generated images scored; reference: the CIFAR-10 "
+        "split FID/KID/precision-recall compare with, and its size (FID and KID are biased by both counts); EMA: the "
+        "β of the averaged generator. The paper (003, Table 2) states neither its sample counts nor its reference "
+        "split. '–': not evaluated or not recorded.",
+    ]
     atomic_write(out / "table2.md", "\n".join(lines) + "\n")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["method"])
