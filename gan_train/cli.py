@@ -33,6 +33,7 @@ SAMPLE_EXAMPLES = """\
 examples:
   ganstab sample runs/8g-mid --n 5000 --out samples.npy
   ganstab sample runs/8g-mid --n 2000 --out samples.png --checkpoint 10000
+  ganstab sample runs/8g-mid-ema --n 2000 --out ema.npy --ema     # the moving average (trained with ema > 0)
 """
 
 
@@ -75,6 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--checkpoint", type=int_type(0, 10**12), metavar="ITER", help="iteration of the checkpoint (default: newest)"
     )
     sample.add_argument("--seed", type=int_type(0, 2**63 - 1), default=0, help="seed of the latent noise (default: 0)")
+    sample.add_argument(
+        "--ema", action="store_true", help="sample the moving average of the generator (runs trained with ema > 0)"
+    )
     sample.set_defaults(func=run_sample)
 
     sweep = subparsers.add_parser(
@@ -231,7 +235,7 @@ def run_sample(args: argparse.Namespace) -> int:
     from stability.util.atomic import check_writable, ensure_directory
 
     check_writable(out)
-    samples, config, iteration = sample_run(args.run_dir, args.n, args.checkpoint, args.seed)
+    samples, config, iteration = sample_run(args.run_dir, args.n, args.checkpoint, args.seed, ema=args.ema)
     if out.suffix.lower() == ".png" and config.image_data:
         raise UserError("--out FILE.png draws 2-D samples over the data; save images as FILE.npy")
     ensure_directory(out.parent)

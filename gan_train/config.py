@@ -124,6 +124,8 @@ class TrainConfig:
     beta1: float = 0.5  # Adam β1
     beta2: float = 0.9  # Adam β2
     lr_decay: bool = False  # decay both learning rates linearly to 0 over `iterations`
+    ema: float = 0.0  # β of an EMA of the generator's weights, evaluated beside it (gan_train.ema; 0.999); 0 = off
+    ema_start: int = 0  # generator iterations before the EMA starts averaging (until then it copies the generator)
     n_critic: int = 5  # critic steps per generator step
     critic_warmup: int = 0  # the first N generator iterations take critic_warmup_steps critic steps each (004 §6)
     critic_warmup_steps: int = 100  # critic steps per generator iteration during the warm-up
@@ -272,6 +274,12 @@ class TrainConfig:
             _check(getattr(self, key) >= 0, f"{key} must be non-negative, got {getattr(self, key)}")
         for key in ("beta1", "beta2"):
             _check(0 <= getattr(self, key) < 1, f"{key} must be in [0, 1), got {getattr(self, key)}")
+        _check(0 <= self.ema < 1, f"ema must be in [0, 1) (0 turns it off; 0.999 is usual), got {self.ema}")
+        _check(self.ema_start >= 0, f"ema_start must be >= 0, got {self.ema_start}")
+        _check(
+            not self.ema or self.train_generator,
+            "ema averages the generator's weights, but train_generator=false never changes them; set ema=0",
+        )
         minimum = 2 if ((self.penalised and MEASURES[self.measure].draws_alpha) or self.form in MAX_FORMS) else 1
         _check(
             self.batch_size >= minimum,
@@ -411,6 +419,7 @@ INT_LIMITS = {
     "n_critic": 10_000,
     "critic_warmup_steps": 10_000,
     "critic_warmup": 10**9,
+    "ema_start": 10**9,
     "iterations": 10**9,
     "checkpoint_every": 10**9,
     "log_every": 10**9,
@@ -453,6 +462,8 @@ def unused_keys(config: TrainConfig) -> dict[str, str]:
         unused["channels_last"] = "arch 'mlp' has no convolutions (channels_last is for image architectures)"
     if not config.critic_warmup:
         unused["critic_warmup_steps"] = "critic_warmup=0 has no warm-up"
+    if not config.ema:
+        unused["ema_start"] = "ema=0 has no moving average of the generator"
     if not config.image_data:
         unused["download"] = "2-D data is drawn, not read (download is for image data sets)"
     if not config.eval_every:

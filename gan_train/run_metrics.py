@@ -110,11 +110,16 @@ class RunMetrics:
 
     # ---- IS/FID of image runs -------------------------------------------------------------------
 
-    def evaluate(self, generator: torch.nn.Module, iteration: int) -> dict[str, Any]:
+    def evaluate(
+        self, generator: torch.nn.Module, iteration: int, ema: torch.nn.Module | None = None
+    ) -> dict[str, Any]:
         """IS/FID of ``generator`` (``eval_samples`` images, seeded), appended to ``metrics.jsonl``.
 
-        Every rank calls it under torchrun (the evaluation is sharded over them). A new best FID is marked
-        ``"best": true``; :attr:`best_iteration` then names this iteration (the trainer copies its checkpoint).
+        ``ema``: the moving average of the generator (:mod:`gan_train.ema`), scored from the same latent codes; its
+        numbers join the record under the same names with the suffix ``_ema`` (``fid_ema``, ``is_mean_ema``, …).
+        Every rank calls it under torchrun (the evaluation is sharded over them). A new best FID (of the raw
+        generator, Table 2's protocol) is marked ``"best": true``; :attr:`best_iteration` then names this iteration
+        (the trainer copies its checkpoint).
         """
         from gan_train.evaluate import ImageEvaluator
 
@@ -125,6 +130,9 @@ class RunMetrics:
             )
         scores = self._evaluator(generator, cfg.eval_samples, seed=cfg.seed + 4_000_037)
         record = {"iteration": iteration, "event": "eval", **scores}
+        if ema is not None:
+            averaged = self._evaluator(ema, cfg.eval_samples, seed=cfg.seed + 4_000_037)
+            record.update({f"{key}_ema": value for key, value in averaged.items()})
         fid = scores.get("fid")
         if fid is not None and fid < self.best_fid:
             self.best_fid, self.best_iteration = fid, iteration

@@ -39,6 +39,7 @@ from gan_train import distributed as dist
 from gan_train.config import TrainConfig, note_auto_device, resolve_device, write_run_config
 from gan_train.data.streams import anchor_image, to_device, training_stream
 from gan_train.data.toy import data_law, get_dataset
+from gan_train.ema import GeneratorEMA
 from gan_train.errors import CheckpointError, CheckpointWriteError, Preempted
 from gan_train.graphed import GraphedIteration, capture_available
 from gan_train.losses import critic_loss, generator_loss
@@ -105,6 +106,8 @@ class Trainer:
         self.dataset = get_dataset(config.dataset) if not config.image_data else None  # 2-D plots and W1
         self.law = data_law(config.dataset) if not config.image_data else None
         self._build_networks(capture)
+        # ema > 0: a moving average of the generator's weights, evaluated beside it (gan_train/ema.py)
+        self.ema = GeneratorEMA(self.generator, config.ema, config.ema_start) if config.ema else None
         # cuda_graph: the iteration is captured once and replayed (gan_train/graphed.py); without CUDA, eager.
         self._graphed: GraphedIteration | None = GraphedIteration(self) if capture else None
         if config.cuda_graph and not capture and self.world.is_main:
@@ -372,6 +375,8 @@ class Trainer:
                 self.fold_critic_stats(index, self.critic_step(self.draw_critic_batch()))
             if cfg.train_generator:
                 self.fold_generator_stats(self.generator_step(self.generator_latent()))
+        if self.ema is not None:  # after the generator step (eager or replayed): this iteration's weights count
+            self.ema.update(self.generator, self.iteration)
         if not cfg.train_generator:  # critic-only mode: no generator step, so its statistics are logged as NaN
             self.opt_g.step()  # G has no gradients, so this changes nothing; the LR scheduler expects it
             nan = torch.full((len(GENERATOR_STATS),), math.nan, dtype=torch.float64, device=self.device)
@@ -429,7 +434,7 @@ class Trainer:
                 if plotted and main:
                     self.plot(self.run_dir / "plots" / f"iter_{it:08d}.png")
                 if evaluated:  # every rank: the evaluation is sharded over them (rank 0 logs it)
-                    self.metrics.evaluate(self.generator, it)
+                    self.metrics.evaluate(self.generator, it, ema=self.ema.module if self.ema is not None else None)
                 if checkpointed:
                     self.save_checkpoint()
                     if evaluated and main and self.metrics.best_iteration == it:
@@ -467,6 +472,9 @@ class Trainer:
             record["maxal_lambda"] = self.penalty.multiplier
         if self.config.w1_every and iteration % self.config.w1_every == 0:
             record["w1"] = self.w1() if self.world.is_main else math.nan
+            if self.ema is not None:  # the same data and latent codes, the averaged generator
+                w1_ema = self.metrics.w1(self.law, self.ema.module, iteration) if self.world.is_main else math.nan
+                record["w1_ema"] = w1_ema
         record["it_per_s"] = rate
         return record
 
@@ -495,6 +503,7 @@ class Trainer:
             "architecture": architecture(self.config),
             "generator": self.generator.state_dict(),
             "critic": self.critic.state_dict(),
+            "generator_ema": self.ema.state_dict() if self.ema is not None else None,
             "opt_g": portable_state(self.opt_g),  # learning rates as floats: resumable eagerly or graphed
             "opt_d": portable_state(self.opt_d),
             "sched_g": self.sched_g.state_dict(),
@@ -517,6 +526,8 @@ class Trainer:
         try:
             ckpt.load_module_state(self.generator, state["generator"], "generator", path)
             ckpt.load_module_state(self.critic, state["critic"], "critic", path)
+            if self.ema is not None:
+                ckpt.load_module_state(self.ema.module, state["generator_ema"], "EMA generator", path)
             load_optimizer_state(self.opt_g, state["opt_g"])
             load_optimizer_state(self.opt_d, state["opt_d"])
             self.sched_g.load_state_dict(state["sched_g"])
