@@ -148,6 +148,54 @@ def confirm_dimension(
     return Probe(d, tangents, q, flat, k)
 
 
+def reaches(
+    flow: BatchedFlow,
+    start: np.ndarray,
+    targets: np.ndarray,
+    dimension: int,
+    step: float,
+    is_root,
+    steps: int = 200,
+) -> np.ndarray:
+    """Which ``targets`` (roots) lie on the same continuum as the root ``start``: a walk along it reaches them.
+
+    From ``start``, each walker steps (at most ``step`` long) along the projection of the way to its target onto
+    the ``dimension`` null directions of J, and is pulled back onto F = 0 by Levenberg–Marquardt. A walker that
+    comes within ``step`` of its target has reached it; one whose way no longer points along the continuum
+    (projection under a fifth of it), or that falls off F = 0, has not. This is how a curved continuum (a circle
+    of equilibria) gathers the roots the search found on it, where an affine test cannot.
+    """
+    targets = np.atleast_2d(np.asarray(targets, dtype=float))
+    Y = np.repeat(np.asarray(start, dtype=float)[None], len(targets), axis=0)
+    active = np.ones(len(targets), bool)
+    reached = np.zeros(len(targets), bool)
+    for _ in range(steps):
+        way = targets - Y
+        dist = np.linalg.norm(way, axis=1)
+        arrived = active & (dist <= step)
+        reached |= arrived
+        active &= ~arrived
+        if not np.any(active):
+            break
+        idx = np.nonzero(active)[0]
+        J = flow.evaluate(Y[idx]).jacobians
+        _, _, Vt = np.linalg.svd(J)
+        T = Vt[:, J.shape[1] - dimension :, :]  # (m, d, n): the d least-stretched directions
+        move = np.einsum("kdn,kd->kn", T, np.einsum("kdn,kn->kd", T, way[idx]))
+        length = np.linalg.norm(move, axis=1)
+        along = length >= 0.2 * np.minimum(dist[idx], step)
+        active[idx[~along]] = False
+        idx, move, length = idx[along], move[along], length[along]
+        if idx.size == 0:
+            break
+        trial = Y[idx] + move * np.minimum(1.0, step / length)[:, None]
+        run = levenberg_marquardt(flow, trial, iterations=20, max_step=step)
+        ok = is_root(run.values, run.sizes)
+        Y[idx[ok]] = run.points[ok]
+        active[idx[~ok]] = False
+    return reached
+
+
 def equations(
     point: np.ndarray, tangents: np.ndarray, names: list[str], tol: float
 ) -> tuple[dict[str, str], list[str], np.ndarray]:

@@ -268,7 +268,7 @@ class EquilibriumSearch:
 
 #: ``search`` values of :func:`find_equilibria`: the default, and the path before issue 27 (kept callable for
 #: ``benchmarks/bench_equilibria.py``, which times both in one run).
-SEARCHES = ("auto", "legacy")
+SEARCHES = ("auto", "numeric", "legacy")
 
 
 def find_equilibria(
@@ -298,7 +298,8 @@ def search_equilibria_of(
     quadrature sums is a sum of hundreds of transcendental terms that it cannot solve, so it goes straight to
     :func:`~stability.analysis.numeric_equilibria.search_equilibria`. Every symbolic solution is evaluated by the
     compiled formula at its point and dropped, with a note, if the field is not small there against the size of its
-    terms. ``search="legacy"`` runs the path before issue 27 (symbolic solve, then :func:`solve_numeric`).
+    terms. ``search="numeric"`` skips sympy; ``search="legacy"`` runs the path before issue 27 (symbolic solve,
+    then :func:`solve_numeric`).
     """
     from stability.util.errors import UserError
 
@@ -314,7 +315,7 @@ def search_equilibria_of(
         box = box or [(-3.0, 3.0)] * len(field_.params)
         notes.append(f"sympy could not solve the equilibrium equations; numeric multi-start search in the box {box}")
         return EquilibriumSearch(solve_numeric(field_, box), notes)
-    exact = solve_symbolic(field_, timeout=timeout) if field_.exact else None
+    exact = solve_symbolic(field_, timeout=timeout) if field_.exact and search == "auto" else None
     if exact is not None:
         if box is not None:
             exact = [e for e in exact if e.kind == "continuum" or _inside(e.point, box)]
@@ -322,7 +323,9 @@ def search_equilibria_of(
     from stability.analysis.numeric_equilibria import search_equilibria
 
     box = box or [(-3.0, 3.0)] * len(field_.params)
-    if field_.exact:
+    if search == "numeric":
+        notes.append("numeric search (asked for)")
+    elif field_.exact:
         notes.append("sympy could not solve the equilibrium equations; numeric search instead")
     else:
         notes.append("the flow holds quadrature sums, which sympy.solve cannot solve: numeric search")

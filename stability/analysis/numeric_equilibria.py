@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stability.analysis.continua import Transverse, classes_along, confirm_dimension, equations, transverse_class
+from stability.analysis.continua import (
+    Transverse,
+    classes_along,
+    confirm_dimension,
+    equations,
+    reaches,
+    transverse_class,
+)
 from stability.analysis.equilibria import Equilibrium, Verification
 from stability.analysis.flows import BatchedFlow, SymbolicFlow, TorchFlow
 from stability.analysis.roots import halton_starts, levenberg_marquardt
@@ -222,10 +229,14 @@ def _classify_roots(flow, run, rooted, test, names, width, notes) -> list[Equili
             continue
         continua.append({"point": X[k], "probe": probe, "members": [k]})
         assigned[k] = True
-        for j in np.nonzero(~assigned)[0]:  # absorb every root already found on it
-            if nulls[j] >= probe.dimension and _on(continua[-1], X[j], distinct):
-                continua[-1]["members"].append(j)
-                assigned[j] = True
+        others = np.nonzero(~assigned & (nulls >= probe.dimension))[0]  # absorb every root already found on it
+        if probe.flat:
+            on = np.array([_on(continua[-1], X[j], distinct) for j in others], bool)
+        else:
+            on = reaches(flow, X[k], X[others], probe.dimension, step, test) if others.size else np.zeros(0, bool)
+        for j in others[on]:
+            continua[-1]["members"].append(j)
+            assigned[j] = True
     out: list[Equilibrium] = []
     for k in _cluster(X, isolated, relative, distinct):
         out.append(
@@ -244,7 +255,7 @@ def _classify_roots(flow, run, rooted, test, names, width, notes) -> list[Equili
 
 
 def _on(continuum: dict, x: np.ndarray, distinct: float) -> bool:
-    """Whether x lies on a flat continuum p + span(T) (curved ones are matched only to their own roots)."""
+    """Whether x lies on a flat continuum p + span(T) (a curved one is never matched here: see :func:`reaches`)."""
     probe = continuum["probe"]
     if not probe.flat:
         return False
@@ -275,7 +286,7 @@ def _continuum(c: dict, X: np.ndarray, J: np.ndarray, names: list[str], width: n
     n = J.shape[1]
     margin = s[:, n - d - 1] if d < n else np.ones(len(members))
     k = members[int(np.argmax(margin))]
-    tangents = probe.tangents
+    tangents = probe.tangents if probe.flat else np.linalg.svd(J[k])[2][n - d :].T  # a curved one turns: its own
     exact, free = (None, [])
     if probe.flat:
         exact, free, tangents = equations(X[k], probe.tangents, names, 1e-7 * float(np.max(width)))
