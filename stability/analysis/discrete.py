@@ -11,8 +11,13 @@ re-derived by hand. Reported per rule:
 * the largest stable step: the largest h such that the rule with lr_d = h (lr_g = c·h, c = lr_g/lr_d as given)
   contracts for every step in (0, h); tested as max(2 Re κ + |κ|²) < 0 over the eigenvalues κ of ∂Δ/∂z
   (|1 + κ| < 1 without forming 1 + κ), on a geometric scan then bisection;
-* the optimum: the step (and momentum β, for rules with ``momentum``) minimising ρ(T), on a grid then refined by
-  scipy (bounded Brent in log h; Nelder–Mead in (log h, β)).
+* the optimum: the step (and momentum β, for rules with ``momentum``) minimising ρ(T), on a batched grid, then
+  refined by zoomed grids in log h (1-D) or by scipy's Nelder–Mead in (log h, β) (2-D), see :func:`optimal_hyper`.
+
+At a fixed point of the map (v(w*) = 0, zero memory) the GD family's derivative depends on v only through
+J = ∂v/∂w(w*) (every field evaluation of the map is at w*), so the searches there run the same map on the linear
+field Jw in numpy (:func:`linear_evaluator`, checked against torch.func at one step); elsewhere, and for Adam and
+RMSprop, every point is torch.func's.
 
 Adam and RMSprop: the radius is that of the map on (w, m) with the second moment v held at its assumed value (the
 rule's ``v``/``t`` or a checkpoint's optimiser state, always stated in ``assumed_state``); at g = 0 the v block only
