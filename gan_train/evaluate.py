@@ -133,7 +133,8 @@ class ImageEvaluator:
             from gan_train.data.images import load_images
             from gan_train.metrics.reference import array_sha256, file_sha256, reference_statistics
 
-            images, _ = load_images(config.dataset, config.data_dir, self.ref_split, download=download and main)
+            # every rank reads the split (its checksum keys the cache); a download is staged, so ranks may race
+            images, _ = load_images(config.dataset, config.data_dir, self.ref_split, download=download)
             keys = (array_sha256(images), file_sha256(weights_path))
             for turn in (True, False):  # rank 0 computes (or reads) the statistics, then the others read the cache
                 if turn == main:
