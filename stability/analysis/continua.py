@@ -31,8 +31,11 @@ from stability.analysis.linear import (
 )
 from stability.analysis.roots import levenberg_marquardt
 
-#: A singular value below this fraction of the largest counts as a null direction of J (a candidate tangent).
-RANK_RTOL = 1e-7
+#: A singular value below this fraction of the largest (or of J's typical size) counts as a null direction of J: a
+#: candidate tangent, confirmed or refuted by :func:`confirm_dimension`. Generous on purpose: near a point where
+#: continua meet, F is quadratic and the search stops 1e-7 away with singular values of that size, and such a
+#: point must count as degenerate (it is gathered by the continua through it), not as a generic one.
+RANK_RTOL = 1e-5
 
 
 @dataclass
@@ -43,34 +46,42 @@ class Transverse:
         eigenvalues: the n − d transverse eigenvalues at the continuum's point.
         classification: their class (``stable node`` … as for an isolated point of dimension n − d).
         along: how often each class was seen at the other roots found on the continuum (it can change along it:
-            Lemma 3's axis is attracting for ψ < 0 and repelling for ψ > 0).
+            Lemma 3's axis is attracting for ψ < 0 and repelling for ψ > 0), counting only generic roots.
+        meeting: roots found on it with more null directions than its dimension (where it meets another
+            continuum, or the transverse spectrum degenerates): not counted in ``along``.
     """
 
     eigenvalues: np.ndarray
     classification: str
     along: dict[str, int] = field(default_factory=dict)
+    meeting: int = 0  # roots found on it where J has more null directions (where it meets another continuum)
 
     def to_dict(self) -> dict:
         return {
             "eigenvalues": [[float(v.real), float(v.imag)] for v in self.eigenvalues],
             "classification": self.classification,
             "along": dict(self.along),
+            "meeting": self.meeting,
         }
 
 
-def null_basis(jacobian: np.ndarray, rtol: float = RANK_RTOL) -> np.ndarray:
-    """Orthonormal columns spanning the directions J maps to (nearly) zero: σ ≤ ``rtol``·σ_max."""
+def null_basis(jacobian: np.ndarray, rtol: float = RANK_RTOL, scale: float = 0.0) -> np.ndarray:
+    """Orthonormal columns spanning the directions J maps to (nearly) zero: σ ≤ ``rtol``·max(σ_max, ``scale``).
+
+    ``scale`` is the Jacobian's typical size in the region searched: near a point where J itself vanishes (where
+    continua meet) every σ is tiny, and only against the typical size do they count as zero.
+    """
     J = np.asarray(jacobian, dtype=float)
     _, s, Vt = np.linalg.svd(J)
-    top = float(s[0]) if s.size else 0.0
+    top = max(float(s[0]) if s.size else 0.0, scale)
     small = s <= rtol * top if top > 0 else np.ones_like(s, bool)
     return Vt[small].T.copy()
 
 
-def null_dimensions(jacobians: np.ndarray, rtol: float = RANK_RTOL) -> np.ndarray:
-    """The number of null directions of each Jacobian of a batch (N, n, n)."""
+def null_dimensions(jacobians: np.ndarray, rtol: float = RANK_RTOL, scale: float = 0.0) -> np.ndarray:
+    """The number of null directions of each Jacobian of a batch (N, n, n) (see :func:`null_basis`)."""
     s = np.linalg.svd(jacobians, compute_uv=False)
-    top = s[:, :1]
+    top = np.maximum(s[:, :1], scale)
     return np.sum(np.where(top > 0, s <= rtol * top, True), axis=1)
 
 
@@ -107,6 +118,7 @@ def confirm_dimension(
     step: float,
     is_root,
     rtol: float = RANK_RTOL,
+    scale: float = 0.0,
 ) -> Probe:
     """The dimension of the set of roots through ``point``, confirmed by steps along J's null directions.
 
@@ -117,8 +129,9 @@ def confirm_dimension(
         step: the probe length h (a few percent of the box).
         is_root: ``(values, sizes) -> bool mask`` deciding which corrected points are roots.
         rtol: see :data:`RANK_RTOL`.
+        scale: the Jacobian's typical size (see :func:`null_basis`).
     """
-    V = null_basis(jacobian, rtol)
+    V = null_basis(jacobian, rtol, scale)
     k = V.shape[1]
     n = len(point)
     if k == 0:
@@ -135,16 +148,16 @@ def confirm_dimension(
     d = int(np.sum(s >= 0.25))
     # the corrected points must themselves be singular roots of at least the same dimension
     second = np.nonzero(keep)[0][0]
-    there = null_dimensions(run.jacobians[second : second + 1], rtol)[0]
+    there = null_dimensions(run.jacobians[second : second + 1], rtol, scale)[0]
     if d == 0 or there < d:
         return Probe(0, np.zeros((n, 0)), None, True, k)
     tangents = V if d == k else np.linalg.qr(V @ (V.T @ Vt[:d].T))[0]
     q = run.points[second]
     offset = q - point
     normal_part = offset - tangents @ (tangents.T @ offset)
-    T_q = null_basis(run.jacobians[second], rtol)[:, :d] if there == d else tangents
+    T_q = null_basis(run.jacobians[second], rtol, scale)[:, :d] if there == d else tangents
     angle = np.linalg.norm(T_q - tangents @ (tangents.T @ T_q))
-    flat = bool(np.linalg.norm(normal_part) <= 1e-6 * np.linalg.norm(offset) and angle <= 1e-6)
+    flat = bool(np.linalg.norm(normal_part) <= 1e-5 * np.linalg.norm(offset) and angle <= 1e-5)
     return Probe(d, tangents, q, flat, k)
 
 

@@ -159,7 +159,11 @@ def search_equilibria(
         X0, box, run.iterations, run.evaluations, time.perf_counter() - t0, run.stopped, search_flow.route,
         int(np.sum(rooted)), (float(relative[best]), run.points[best]), names,
     )  # fmt: skip
-    found = _classify_roots(search_flow, run, np.nonzero(rooted)[0], test, names, width, notes)
+    finite = np.all(np.isfinite(run.jacobians), axis=(1, 2))
+    jacobian_scale = (  # J's typical size in the box, against which a singular value counts as zero
+        float(np.median(np.linalg.svd(run.jacobians[finite], compute_uv=False)[:, 0])) if np.any(finite) else 0.0
+    )
+    found = _classify_roots(search_flow, run, np.nonzero(rooted)[0], test, names, width, notes, jacobian_scale)
     verified = [e for e in found if _verify(e, check_flow, formula, test, notes)]
     effort.seconds = time.perf_counter() - t0
     return NumericSearch(verified, effort, notes)
@@ -195,7 +199,7 @@ def _effort(X0, box, iterations, evaluations, seconds, stopped, route, roots, be
     )
 
 
-def _classify_roots(flow, run, rooted, test, names, width, notes) -> list[Equilibrium]:
+def _classify_roots(flow, run, rooted, test, names, width, notes, jacobian_scale: float) -> list[Equilibrium]:
     """Isolated roots (clustered) and continua (confirmed, each absorbing the roots that lie on it)."""
     from stability.analysis.continua import null_dimensions
 
@@ -203,7 +207,7 @@ def _classify_roots(flow, run, rooted, test, names, width, notes) -> list[Equili
         return []
     X, J = run.points[rooted], run.jacobians[rooted]
     relative = test.relative(run.values[rooted], run.sizes[rooted] if run.sizes is not None else None)
-    nulls = null_dimensions(J)
+    nulls = null_dimensions(J, scale=jacobian_scale)
     step = 0.05 * float(np.min(width))
     distinct = 1e-6 * float(np.max(width))
     continua: list[dict] = []
@@ -223,7 +227,7 @@ def _classify_roots(flow, run, rooted, test, names, width, notes) -> list[Equili
         if len(continua) >= MAX_CONTINUA:
             notes.append(f"more than {MAX_CONTINUA} continua: the rest were not probed")
             break
-        probe = confirm_dimension(flow, X[k], J[k], step, test)
+        probe = confirm_dimension(flow, X[k], J[k], step, test, scale=jacobian_scale)
         if probe.dimension == 0:
             isolated.append(k)  # a singular but isolated root (a fold, x² = 0)
             continue
@@ -250,7 +254,7 @@ def _classify_roots(flow, run, rooted, test, names, width, notes) -> list[Equili
             )
         )
     for c in continua:
-        out.append(_continuum(c, X, J, names, width))
+        out.append(_continuum(c, X, J, names, width, nulls))
     return out
 
 
@@ -273,7 +277,9 @@ def _cluster(X: np.ndarray, members: list[int], relative: np.ndarray, distinct: 
     return sorted(chosen, key=lambda i: tuple(np.round(X[i], 9)))
 
 
-def _continuum(c: dict, X: np.ndarray, J: np.ndarray, names: list[str], width: np.ndarray) -> Equilibrium:
+def _continuum(
+    c: dict, X: np.ndarray, J: np.ndarray, names: list[str], width: np.ndarray, nulls: np.ndarray
+) -> Equilibrium:
     """One continuum as one :class:`Equilibrium`, shown at its most generic root found.
 
     The representative is the root on it whose Jacobian is farthest from a larger rank deficiency (the largest
@@ -291,7 +297,8 @@ def _continuum(c: dict, X: np.ndarray, J: np.ndarray, names: list[str], width: n
     if probe.flat:
         exact, free, tangents = equations(X[k], probe.tangents, names, 1e-7 * float(np.max(width)))
     values, cls, _ = transverse_class(J[k], tangents)
-    along = classes_along(J[members], d)
+    generic = [m for m in members if nulls[m] == d]  # the others lie where it meets another continuum
+    along = classes_along(J[generic], d)
     point = X[k].copy()
     for name, expression in (exact or {}).items():
         if expression == "0":  # a = 0 on the equations, rather than the 1e-17 the iteration stopped at
@@ -306,7 +313,7 @@ def _continuum(c: dict, X: np.ndarray, J: np.ndarray, names: list[str], width: n
         tangents=[dict(zip(names, map(float, t))) for t in tangents.T],
         second_point=dict(zip(names, map(float, probe.second_point))),
         flat=probe.flat,
-        transverse=Transverse(values, cls, along),
+        transverse=Transverse(values, cls, along, len(members) - len(generic)),
         roots_on_it=len(members),
     )
 
