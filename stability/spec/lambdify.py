@@ -40,6 +40,9 @@ class KinkSqrt(sympy.Function):
     def _numpycode(self, printer) -> str:  # any numpy lambdify prints it, not only this module's
         return f"numpy.sqrt(numpy.maximum({printer._print(self.args[0])}, 0.0))"
 
+    def _torchcode(self, printer) -> str:  # sympy's torch printer refuses unknown functions: name ours, found in
+        return f"KinkSqrt({printer._print(self.args[0])})"  # TORCH_MODULES (mpmath prints the name by itself)
+
 
 class KinkRsqrt(sympy.Function):
     """1/√q for q > 0 and 0 at q = 0: the derivative factor of :class:`KinkSqrt` (its singular part dropped)."""
@@ -58,6 +61,9 @@ class KinkRsqrt(sympy.Function):
     def _numpycode(self, printer) -> str:
         q = printer._print(self.args[0])
         return f"numpy.where(({q}) > 0, 1/numpy.sqrt(numpy.where(({q}) > 0, {q}, 1.0)), 0.0)"
+
+    def _torchcode(self, printer) -> str:
+        return f"KinkRsqrt({printer._print(self.args[0])})"
 
 
 #: numpy namespace: Heaviside(0) = ½ (sympy's printer leaves its argument convention to us).
@@ -157,8 +163,23 @@ def lambdify_torch(args: Sequence[sympy.Symbol], exprs: Sequence[sympy.Expr]) ->
 
 Backend = Literal["numpy", "torch", "mpmath"]
 
-#: The namespaces by backend; mpmath's own printer already gives Heaviside(0) = ½ and has no kink functions.
-_MODULES: dict[str, list] = {"numpy": NUMPY_MODULES, "torch": TORCH_MODULES, "mpmath": ["mpmath"]}
+
+def _mp_kink_sqrt(q):
+    import mpmath
+
+    return mpmath.sqrt(q) if q > 0 else mpmath.mpf(0)
+
+
+def _mp_kink_rsqrt(q):
+    import mpmath
+
+    return 1 / mpmath.sqrt(q) if q > 0 else mpmath.mpf(0)
+
+
+#: mpmath namespace: its printer already gives Heaviside(0) = ½; the kink functions as for numpy and torch.
+MPMATH_MODULES = [{"KinkSqrt": _mp_kink_sqrt, "KinkRsqrt": _mp_kink_rsqrt}, "mpmath"]
+
+_MODULES: dict[str, list] = {"numpy": NUMPY_MODULES, "torch": TORCH_MODULES, "mpmath": MPMATH_MODULES}
 
 
 def numeric_function(
