@@ -497,3 +497,80 @@ def test_registry_lists_every_rule_once():
     for name, kind in RULES.items():
         rule = UpdateRule(name, {"lr": 0.1})
         assert kind.name == name and rule.describe() and rule.to_dict()["rule"] == f"{name}:lr=0.1"
+
+
+# ---- the command line -----------------------------------------------------------------------------------------------
+
+
+def test_tune_finds_the_closed_form_optima(tmp_path, capsys):
+    from stability.cli import main
+
+    out = tmp_path / "tune"
+    argv = ["tune", "--toy", "dirac", "--measures", "p_d,mu_mid", "--rule", "sim", "--rule", "alt"]
+    assert main([*argv, "--resolution", "21,9", "--out", str(out), "--json", "--no-progress"]) == 0
+    import json
+
+    data = json.loads(capsys.readouterr().out)
+    assert (out / "stability_map.png").stat().st_size > 0 and (out / "tune.md").exists()
+    for target in data["targets"]:  # ρ = 1 for every measure (Lemma 1): sim h* = 1/2, ρ(T)* = √(3)/2; alt h* = 1, 0
+        assert target["point"] == {"psi": 0.0, "theta": 0.0}
+        sim, alt = target["rules"]
+        assert sim["optimum"]["lr_d"] == pytest.approx(0.5, rel=1e-6)
+        assert sim["optimum"]["radius"] == pytest.approx(math.sqrt(3) / 2, rel=1e-8)
+        assert alt["optimum"]["lr_d"] == pytest.approx(1.0, rel=1e-6) and alt["optimum"]["radius"] < 1e-3
+        assert target["map"]["y"]["name"] == "momentum" and len(target["map"]["radius"]) == 9
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--toy", "dirac", "--rule", "nag:lr=1"], "unknown update rule 'nag'"),
+        (["--toy", "dirac", "--rule", "adam:lr=1e-3"], "say which to assume"),
+        (["--toy", "dirac", "--measures", "p_x"], "unknown penalty measure 'p_x'"),
+        (["--toy", "dirac", "--map", "sim", "--y", "n_critic"], "needs an alternating rule"),
+        (["--toy", "dirac", "--map", "eg", "--y", "momentum"], "eg has no momentum"),
+        (["--toy", "dirac", "--y-range", "1,0"], "LO must be below HI"),
+        (["--toy", "dirac", "--resolution", "5"], "NX,NY"),
+        (["--toy", "dirac", "--at", "psi=0"], "theta"),
+    ],
+)
+def test_tune_mistakes_are_one_line(tmp_path, capsys, argv, message):
+    from stability.cli import main
+
+    assert main(["tune", "--resolution", "5,5", *argv, "--out", str(tmp_path / "t"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_analyze_update_reports_each_rule_at_each_equilibrium(capsys):
+    import json
+
+    from stability.cli import main
+
+    spec = "examples/specs/psi_x2_toy.toml"
+    assert main(["analyze", spec, "--update", "sim:lr=0.1", "--update", "alt:lr=0.1,momentum=-0.3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    for entry in data["equilibria"]:
+        sim, alt = entry["update"]
+        J = np.array(entry["jacobian"])
+        # sim: ρ(I + hJ) from the analysis' own Jacobian, and its largest step min −2 Re λ/|λ|² when stable
+        assert sim["radius"] == pytest.approx(max(abs(np.linalg.eigvals(np.eye(2) + 0.1 * J))), rel=1e-10)
+        stable = entry["classification"] in ("stable focus", "stable node")
+        assert (sim["max_stable_step"] is not None) == stable == (alt["optimum"]["radius"] < 1)
+        assert alt["rule"] == "alt:lr=0.1,momentum=-0.3" and "momentum" in alt["optimum"]
+    assert main(["analyze", spec, "--update", "adam:lr=1e-3"]) == 2
+    assert "say which to assume" in capsys.readouterr().err
+
+
+def test_portrait_draws_update_rules(tmp_path, capsys):
+    import json
+
+    from stability.cli import main
+
+    out = tmp_path / "p.png"
+    argv = ["portrait", "--toy", "dirac", "--update", "alt:lr=0.2,momentum=-0.5", "--update", "adam:lr=0.05"]
+    assert main([*argv, "--steps", "20", "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["update"] == ["alt:lr=0.2,momentum=-0.5", "adam:lr=0.05"]
+    assert out.stat().st_size > 0
+    assert main(["portrait", "--toy", "dirac", "--update", "alt:momentum=0.5", "--out", str(out)]) == 2
+    assert "give the rule's step" in capsys.readouterr().err

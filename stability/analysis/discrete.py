@@ -176,18 +176,20 @@ Increments = Callable[[np.ndarray], np.ndarray]
 
 
 def step_scale(increments: Increments, start: float = 1.0, rounds: int = 12) -> float | None:
-    """The step h at which ∂Δ/∂z has spectral radius about 1 (fixed-point iteration h ← h/ρ(∂Δ/∂z(h))).
+    """The step h at which the step's part of ∂Δ/∂z has size about 1: h ← h/‖∂Δ/∂z(h) − ∂Δ/∂z(0)‖₂.
 
-    For ``sim`` one round gives 1/max|λ|; rules with h² terms (alternating, extragradient) or a gain lr/(√v + ε)
-    (Adam) settle in a few. ``None`` when ∂Δ/∂z vanishes (a zero field).
+    ∂Δ/∂z(0) is what the memory does without a step (a momentum buffer's β − 1, Adam's moment decays), which does
+    not scale with h. For ``sim`` one round gives 1/‖J‖; rules with h² terms (alternating, extragradient) or a gain
+    lr/(√v + ε) (Adam) settle in a few. ``None`` when the step changes nothing (a zero field).
     """
+    base = increments(np.array([0.0]))[0]
     h = start
     for _ in range(rounds):
-        D = increments(np.array([h]))[0]
+        D = increments(np.array([h]))[0] - base
         if not np.all(np.isfinite(D)):
             h /= 16
             continue
-        size = float(np.max(np.abs(np.linalg.eigvals(D)))) if D.size else 0.0
+        size = float(np.linalg.norm(D, 2)) if D.size else 0.0
         if size == 0.0:
             return None
         previous, h = h, h / size
@@ -387,12 +389,14 @@ class RuleAnalysis:
         if self.max_stable_step is not None:
             parts.append(f"largest stable lr_d {self.max_stable_step:.6g}")
         if self.optimum is not None:
-            best = f"best lr_d {self.optimum['lr_d']:.6g}"
+            best = f"lr_d {self.optimum['lr_d']:.6g}"
             if "momentum" in self.optimum:
                 best += f", momentum {self.optimum['momentum']:.4g}"
-            parts.append(
-                f"{best}: radius {self.optimum['radius']:.6g}, rate/gradient {self.optimum['rate_per_gradient']:.6g}"
-            )
+            if self.optimum["radius"] < 1:
+                rate = self.optimum["rate_per_gradient"]
+                parts.append(f"fastest {best}: radius {self.optimum['radius']:.6g}, rate/gradient {rate:.6g}")
+            else:
+                parts.append(f"no step contracts (least radius {self.optimum['radius']:.6g} at {best})")
         return "; ".join(parts)
 
 

@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "  ganstab analyze examples/specs/psi_x2_toy.toml\n"
             "  ganstab analyze examples/specs/dirac_mu_gp.toml --at psi=0,theta=0 --json\n"
             "  ganstab analyze examples/specs/lemma3_rho_symbolic.toml --param rho=0.375\n"
-            "  ganstab analyze examples/specs/psi_x2_toy.toml --backend torch --json"
+            "  ganstab analyze examples/specs/psi_x2_toy.toml --backend torch --json\n"
+            "  ganstab analyze examples/specs/psi_x2_toy.toml --update alt:lr=0.1,momentum=-0.3 --update eg:lr=0.1"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -39,6 +40,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="symbolic",
         help="Jacobian from the sympy engine or from torch.func autodiff (default: symbolic)",
     )
+    parser.add_argument(
+        "--update",
+        action="append",
+        default=None,
+        metavar="RULE",
+        help="also the discrete-time stability of an update rule at each point (repeatable), e.g. "
+        "alt:n_critic=5,lr=1e-3,momentum=-0.5 or adam:lr=1e-4,beta1=0.5,beta2=0.9,v=1e-8: radius, rate per "
+        "gradient, largest stable step, fastest step (docs/update-rules.md)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -48,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from stability.spec.specfile import load_spec
     from stability.symbolic.field import SymbolicField
 
+    rules = _rules(args.update)  # one-line errors before any symbolic work
     system = load_spec(args.spec).bind(parse_assignments(args.param, "--param"))
     field_ = SymbolicField(system)
     at = parse_assignments(args.at, "--at") or None
@@ -58,11 +69,45 @@ def run(args: argparse.Namespace) -> int:
     for note in report.notes:
         if note.startswith("warning"):
             print(f"ganstab analyze: {note}", file=sys.stderr)
+    updates = _update_results(report, system, rules) if rules else None
     if args.json:
-        print(dump_json(report.to_dict()))
+        data = report.to_dict()
+        for entry, results in zip(data["equilibria"], updates or []):
+            entry["update"] = [r.to_dict() for r in results]
+        print(dump_json(data))
     else:
-        print(_format(report))
+        print(_format(report, updates))
     return 0
+
+
+def _rules(texts: list[str] | None) -> list:
+    """The ``--update`` rules, parsed and their assumptions checked (Adam and RMSprop need ``v``)."""
+    if not texts:
+        return []
+    import numpy as np
+
+    from stability.analysis.update_rules import assumed_state, parse_rule
+
+    rules = [parse_rule(t) for t in texts]
+    for rule in rules:
+        assumed_state(rule, np.zeros(2), 1)
+    return rules
+
+
+def _update_results(report, system, rules) -> list[list]:
+    """Each rule at each point (:func:`~stability.analysis.discrete.analyze_rule`), transverse on continua."""
+    from stability.analysis.discrete import analyze_rule
+    from stability.autodiff.field import torch_field_for
+
+    torch_field = torch_field_for(system)
+    names = [p.name for p in system.params]
+    out = []
+    for p in report.points:
+        e = p.equilibrium
+        null = (e.dimension or len(e.free)) if e is not None and e.kind == "continuum" else 0
+        vector = [p.linear.point[n] for n in names]
+        out.append([analyze_rule(rule, torch_field, vector, null_dim=null) for rule in rules])
+    return out
 
 
 def _residual_lines(point) -> list[str]:
@@ -77,13 +122,13 @@ def _residual_lines(point) -> list[str]:
     return lines
 
 
-def _format(report) -> str:
+def _format(report, updates: list[list] | None = None) -> str:
     lines = [report.system, "", "vector field (Definition 4):"]
     lines += [f"  {_shorten(eq)}" for eq in report.vector_field]
     lines.append("")
     if not report.points:
         lines.append("no equilibria found" + (f" ({report.search.describe()})" if report.search else ""))
-    for p in report.points:
+    for index, p in enumerate(report.points):
         linear = p.linear
         where = ", ".join(f"{k}={v:.6g}" for k, v in linear.point.items())
         kind = (
@@ -110,6 +155,9 @@ def _format(report) -> str:
             + ", alternating "
             + (f"h < {alt:.6g}" if alt is not None else "none")
         )
+        for result in updates[index] if updates else []:
+            lines.append(f"  update {result.summary()}")
+            lines += [f"    note: {n}" for n in result.notes]
         if p.lyapunov is not None:
             lines.append(
                 f"  Lyapunov: L = {p.lyapunov.function}, dL/dt = {p.lyapunov.derivative}; {p.lyapunov.verdict}"

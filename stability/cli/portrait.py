@@ -63,6 +63,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--steps", type=int_type(1, 10**6), default=100, help="number of GD steps with --lr (default: 100)"
     )
     parser.add_argument(
+        "--update",
+        action="append",
+        default=None,
+        metavar="RULE",
+        help="also draw the iterates of an update rule (repeatable; its own step), e.g. alt:lr=0.1,momentum=-0.5 "
+        "or adam:lr=0.05,beta1=0.5,beta2=0.9 (docs/update-rules.md)",
+    )
+    parser.add_argument(
         "--starts",
         default=None,
         metavar="PSI,THETA;PSI,THETA",
@@ -158,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     from stability.symbolic.field import SymbolicField
     from stability.util.atomic import ensure_directory
 
+    rules = _rules(args.update)
     system = _system(args)
     bar = tqdm(total=4, desc="portrait", disable=True if args.no_progress or args.json else None, leave=False)
     try:  # the bar is cleared on an error too, so the error stays the one line on stderr
@@ -177,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
             t_max=args.t_max,
             lr=args.lr,
             gd_steps=args.steps,
+            rules=rules,
             marks=marks,
             title=_title(system),
         )
@@ -197,12 +207,24 @@ def run(args: argparse.Namespace) -> int:
                     "box": list(box),
                     "equilibria": [m.to_dict() for m in marks],
                     "lr": args.lr,
+                    "update": [r.spec() for r in rules],
                 }
             )
         )
     else:
         print(f"portrait written to {path}")
     return 0
+
+
+def _rules(texts: list[str] | None) -> list:
+    """The ``--update`` rules, each with its own step (a trajectory needs one)."""
+    from stability.analysis.update_rules import parse_rule
+
+    rules = [parse_rule(t) for t in texts or []]
+    for rule in rules:
+        if rule.lr_d is None:
+            raise UserError(f"--update {rule.spec()}: give the rule's step, e.g. {rule.name}:lr=0.1")
+    return rules
 
 
 def _title(system) -> str:

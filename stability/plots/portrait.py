@@ -222,10 +222,19 @@ def draw_nullclines(ax: Axes, lines: dict[str, list[np.ndarray]], labels: bool =
             ax.plot(piece[:, 0], piece[:, 1], zorder=3, label=label if labels else None, **style)
 
 
-def draw_trajectory(ax: Axes, trajectory: Trajectory, label: str | None = None, start_marker: bool = True) -> None:
-    style = dict(TRAJECTORY_STYLE[trajectory.method])
-    default_label = style.pop("label")
-    if trajectory.step is not None:
+#: Styles of update-rule trajectories (``--update``), in order; the label is the rule's text.
+RULE_STYLES = tuple(
+    {"color": color, "linestyle": "-", "linewidth": 0.9, "marker": marker, "markersize": 3}
+    for color, marker in (("#009E73", "."), ("#CC79A7", "x"), ("#E69F00", "+"), ("#56B4E9", "."), ("#000000", "x"))
+)
+
+
+def draw_trajectory(
+    ax: Axes, trajectory: Trajectory, label: str | None = None, start_marker: bool = True, style: dict | None = None
+) -> None:
+    style = dict(style) if style is not None else dict(TRAJECTORY_STYLE[trajectory.method])
+    default_label = style.pop("label", trajectory.method)
+    if trajectory.step is not None and trajectory.method in TRAJECTORY_STYLE:  # a rule's text names its own step
         default_label += f" (h = {trajectory.step:g})"
     states = trajectory.states
     ax.plot(states[:, 0], states[:, 1], zorder=4, label=label or default_label, **style)
@@ -277,6 +286,7 @@ def phase_portrait(
     gd_starts: Sequence[Sequence[float]] | None = None,
     gd_steps: int = 100,
     gd_methods: Sequence[str] = ("simultaneous", "alternating"),
+    rules: Sequence[object] = (),
     title: str | None = None,
     legend: bool = True,
     annotate_nonsmooth: bool = True,
@@ -298,6 +308,8 @@ def phase_portrait(
         gd_starts: starts of the GD trajectories (default: the first flow start).
         gd_steps: number of GD steps.
         gd_methods: ``"simultaneous"`` and/or ``"alternating"``.
+        rules: update rules (:mod:`stability.analysis.update_rules`, or their text) whose iterates are drawn from
+            the GD starts, ``gd_steps`` steps each, at their own step size.
         title: axes title (default: the system's name).
         legend: draw a legend.
         annotate_nonsmooth: write a note on panels of non-smooth penalty forms.
@@ -326,6 +338,15 @@ def phase_portrait(
                     field_, start, lr, gd_steps, alternating=method == "alternating", escape=10 * _extent(box)
                 )
                 draw_trajectory(ax, trajectory)
+    if rules:
+        from stability.analysis.trajectories import rule_trajectory
+
+        if gd_starts is None:
+            gd_starts = flow_starts[:1] or default_starts(box, 1)
+        for index, rule in enumerate(rules):
+            for start in gd_starts:
+                trajectory = rule_trajectory(field_, start, rule, gd_steps, escape=10 * _extent(box))
+                draw_trajectory(ax, trajectory, style=RULE_STYLES[index % len(RULE_STYLES)])
     ax.set_xlim(box[0], box[1])
     ax.set_ylim(box[2], box[3])
     label_plane(ax, names)
