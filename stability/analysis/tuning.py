@@ -385,7 +385,6 @@ def paper_update_summary(rho: float = 1.0, anchor: float = 2.0, progress: bool =
     Adam's rate is its best over lr at a frozen second moment: at an equilibrium its linearisation depends on lr and
     v only through lr/(√(β₂v) + ε) (t = ∞), so the best rate over lr is the same for every v (v = 1 is used).
     """
-    from stability.plots.fields import MEASURE_TITLES, TOY_TITLES
     from stability.spec.toys import get_toy
 
     toys = []
@@ -396,7 +395,7 @@ def paper_update_summary(rho: float = 1.0, anchor: float = 2.0, progress: bool =
         for measure in PAPER_MEASURES:
             system = get_toy(toy, measure=measure, rho=rho, anchor=anchor)
             target = tune_target(system, measure)
-            label = MEASURE_TITLES.get(measure, measure)
+            label = measure
             rates[label] = {}
             details[measure] = {"point": target.point, "null_dim": target.null_dim, "notes": target.notes, "rules": {}}
             for rule in rules:
@@ -405,7 +404,7 @@ def paper_update_summary(rho: float = 1.0, anchor: float = 2.0, progress: bool =
                 rate = best["rate_per_gradient"] if best is not None and best["radius"] < 1 else None
                 rates[label][_short(rule)] = rate
                 details[measure]["rules"][rule.spec()] = best
-        toys.append({"toy": toy, "title": TOY_TITLES.get(toy, toy), "rates": rates, "details": details})
+        toys.append({"toy": toy, "rates": rates, "details": details})
     maps = []
     for title, measure, form in (("$\\mu_{mid}$ (simple penalty)", "mu_mid", "simple"), ("WGAN-GP", "mu_gp", "gp")):
         system = get_toy("psi_x2", measure=measure, rho=rho, form=form, anchor=anchor)

@@ -162,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         field_at=field_at,
         progress=not (args.no_progress or args.json),
     )
+    from stability.plots.fields import MEASURE_TITLES
     from stability.plots.stability_map import stability_map_figure
     from stability.plots.style import save_figure
     from stability.util.tables import markdown_table
@@ -169,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     ensure_directory(args.out)
     first = next(iter(report.maps.values()))
     figure, _ = stability_map_figure(
-        [(t.label, report.maps[t.label]) for t in report.targets],
+        [(MEASURE_TITLES.get(t.label, t.label), report.maps[t.label]) for t in report.targets],
         f"{first.rule}: spectral radius over step × {first.y_name}",
     )
     figure_path = save_figure(figure, args.out / "stability_map.png", dpi=args.dpi)

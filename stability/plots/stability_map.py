@@ -109,8 +109,11 @@ def update_rules_figure(summary: dict[str, Any]) -> Figure:
     figure = Figure(figsize=(15, 8.6), layout="constrained")
     grid = figure.add_gridspec(2, max(len(toys), 2 * len(maps) // 2 or 1))
     top = [figure.add_subplot(grid[0, i]) for i in range(len(toys))]
+    from stability.plots.fields import MEASURE_TITLES, TOY_TITLES
+
     for ax, toy in zip(top, toys):
-        rate_bars(ax, toy["rates"], summary["rules"], toy["title"])
+        rates = {MEASURE_TITLES.get(m, m): values for m, values in toy["rates"].items()}
+        rate_bars(ax, rates, summary["rules"], TOY_TITLES.get(toy["toy"], toy["toy"]))
     top[0].legend(fontsize=7, loc="lower left", framealpha=0.9, title="rule", title_fontsize=7)
     columns = grid.ncols
     spans = np.array_split(np.arange(columns), len(maps)) if maps else []
