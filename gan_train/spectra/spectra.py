@@ -192,10 +192,14 @@ def spectra_along_training(
         samples = sample_set(config, config.batch_size if samples is None else int(samples), seed)
     result: RunSpectra | None = None
     previous: dict[str, np.ndarray | None] = {}
+    previous_field = None
     for iteration, path in chosen:
         start = time.perf_counter()
         checkpoint = load_checkpoint(run_dir, config, iteration, path)
         field_ = run_field(checkpoint, samples, dtype)
+        if previous_field is not None:  # the same operations on new weights: the previous trace, checked, not a new one
+            field_.reuse_trace(previous_field)
+        previous_field = field_
         if result is None:
             result = RunSpectra(
                 str(run_dir),
