@@ -20,6 +20,7 @@ EXPECTED_AXES = {
     "lemma1_basin": 1,
     "root_locus_rho": 4,
     "root_locus_anchor": 4,
+    "update_rules": 6,  # three toys' rate bars, two stability maps, one colorbar
 }
 
 

@@ -183,18 +183,20 @@ def step_scale(increments: Increments, start: float = 1.0, rounds: int = 12) -> 
     lr/(√v + ε) (Adam) settle in a few. ``None`` when the step changes nothing (a zero field).
     """
     base = increments(np.array([0.0]))[0]
-    h = start
+    probes = start * np.array([1.0, 1e-3, 1e3, 0.37, 2.9])  # a zero at one step can be a coincidence (EG at h = −1/λ)
+    sizes = [float(np.linalg.norm(D - base, 2)) if D.size else 0.0 for D in increments(probes)]
+    usable = [(h, size) for h, size in zip(probes, sizes) if np.isfinite(size) and size > 0]
+    if not usable:
+        return None
+    h, size = usable[0]
     for _ in range(rounds):
-        D = increments(np.array([h]))[0] - base
-        if not np.all(np.isfinite(D)):
-            h /= 16
-            continue
-        size = float(np.linalg.norm(D, 2)) if D.size else 0.0
-        if size == 0.0:
-            return None
         previous, h = h, h / size
         if abs(math.log(h / previous)) < 1e-3:
             break
+        D = increments(np.array([h]))[0] - base
+        size = float(np.linalg.norm(D, 2)) if D.size else 0.0
+        if not np.isfinite(size) or size == 0.0:
+            return previous  # overflow, or an exact zero of the increment: the last good scale will do
     return h
 
 

@@ -30,6 +30,7 @@ from stability.analysis.discrete import (
     grid_increment_jacobians,
     penalty_weight_family,
     radius_and_margin,
+    rate_per_gradient,
     step_scale,
     torch_evaluator,
 )
@@ -118,6 +119,7 @@ def stability_map(
     null_dim: int = 0,
     field_at: Callable[[float], Any] | None = None,
     bar: Any = None,
+    optimum: dict[str, float] | None = None,
 ) -> StabilityMap:
     """The radius of ``rule`` over step × ``y_name`` at ``point`` of a torch field.
 
@@ -128,6 +130,9 @@ def stability_map(
         field_at: ρ ↦ the field at penalty weight ρ (needed for ``rho``; see
             :func:`~stability.analysis.discrete.penalty_weight_family`).
         bar: a tqdm bar advanced per grid point.
+        optimum: a refined optimum (``lr_d``, ``momentum``, ``radius``) of the same rule, e.g.
+            :func:`~stability.analysis.discrete.analyze_rule`'s, marked instead of the grid's best point when it lies
+            inside the map (the radius has a cusp at the optimum, which a grid only approaches).
     """
     import torch
 
@@ -181,6 +186,21 @@ def stability_map(
         D = grid_increment_jacobians(rule, state, fn, axes, bar=bar)
         radius = radius_and_margin(D, null_dim)[0].reshape(X.shape)
     best = _best(rule, x, y, radius, y_name)
+    if (
+        optimum is not None
+        and y_name == "momentum"
+        and "momentum" in optimum
+        and x[0] <= optimum["lr_d"] <= x[-1]
+        and y[0] <= optimum["momentum"] <= y[-1]
+        and (best is None or optimum["radius"] <= best["radius"])
+    ):
+        best = {
+            "x": optimum["lr_d"],
+            "y": optimum["momentum"],
+            "radius": optimum["radius"],
+            "rate": rate_per_gradient(optimum["radius"], rule),
+            "refined": True,
+        }
     return StabilityMap(
         rule.spec(), "step", y_name, x, y, radius, best, rule.step_ratio, True, bool(axis["log"]), null_dim, notes
     )
@@ -365,9 +385,15 @@ def tune(
     with tqdm(total=len(targets) * count, desc="stability map", unit=" pt", disable=quiet, leave=False) as bar:
         for target in targets:
             at = (lambda rho, label=target.label: field_at(label, rho)) if field_at is not None else None
+            optimum = None
+            if y_name == "momentum":
+                same = [r for r in results[target.label] if r.rule == map_of.spec()]
+                found = same[0] if same else analyze_rule(map_of, target.field, target.point, null_dim=target.null_dim)
+                optimum = found.optimum
             maps[target.label] = stability_map(
-                map_of, target.field, target.point, y_name, x_range, y_range, resolution, target.null_dim, at, bar
-            )
+                map_of, target.field, target.point, y_name, x_range, y_range, resolution, target.null_dim, at, bar,
+                optimum,
+            )  # fmt: skip
     return TuneReport(list(targets), [r.spec() for r in parsed], results, maps)
 
 
@@ -409,7 +435,15 @@ def paper_update_summary(rho: float = 1.0, anchor: float = 2.0, progress: bool =
     for title, measure, form in (("$\\mu_{mid}$ (simple penalty)", "mu_mid", "simple"), ("WGAN-GP", "mu_gp", "gp")):
         system = get_toy("psi_x2", measure=measure, rho=rho, form=form, anchor=anchor)
         target = tune_target(system, measure, at={"psi": 0.0, "theta": 1.0})
-        smap = stability_map("alt:momentum=0", target.field, target.point, "momentum", x_range=(1e-3, 3.0))
+        best = analyze_rule("alt:momentum=0", target.field, target.point).optimum
+        smap = stability_map(
+            "alt:momentum=0", target.field, target.point, "momentum", x_range=(1e-3, 3.0), optimum=best
+        )
+        if form == "gp":
+            smap.notes.append(
+                "WGAN-GP's flow is not differentiable at ψ = 0 (the kink of ‖∇ₓD‖ − 1 where ∇ₓD = 0): its "
+                "linearisation takes sign(0) = 0, which leaves the unpenalised center J = [[0, −2/3], [2/3, 0]]"
+            )
         maps.append((f"alternating GD + momentum, ψx² toy, {title}", smap))
     return {"rules": [_short(r) for r in rules], "toys": toys, "maps": maps, "rho": rho, "anchor": anchor}
 

@@ -38,7 +38,8 @@ def draw_stability_map(ax: Axes, smap: Any, title: str | None = None, colorbar: 
     if smap.best is not None:
         ax.plot(
             smap.best["x"], smap.best["y"], marker="*", markersize=13, color="#D55E00", markeredgecolor="black",
-            linestyle="none", label=f"best: radius {smap.best['radius']:.3g}",
+            linestyle="none", label=f"{'fastest' if smap.best.get('refined') else 'grid best'}: radius "
+            f"{smap.best['radius']:.3g}",
         )  # fmt: skip
     if smap.x_log:
         ax.set_xscale("log")
@@ -75,26 +76,24 @@ def stability_map_figure(maps: Sequence[tuple[str, Any]], suptitle: str | None =
 def rate_bars(
     ax: Axes, rates: dict[str, dict[str, float | None]], rules: Sequence[str], title: str | None = None
 ) -> None:
-    """Grouped bars: per measure (groups) the fastest rate per gradient evaluation of each rule (bars).
+    """Grouped bars: per measure (groups) 1 − the fastest rate per gradient evaluation of each rule (bars).
 
-    ``rates[measure][rule]`` is the rate (lower is faster) or ``None`` (no contracting step: drawn as a hatched bar
-    at 1). Rates are radius^(1/G), G the gradient evaluations per map step.
+    ``rates[measure][rule]`` is the rate radius^(1/G) (G the gradient evaluations per map step; lower is faster) or
+    ``None`` when no step contracts (marked × on the axis). The bar is 1 − rate, so higher is faster and a rule that
+    converges in finitely many steps (rate 0, a nilpotent map) reaches 1.
     """
     measures = list(rates)
     width = 0.8 / max(len(rules), 1)
     for j, rule in enumerate(rules):
         xs = np.arange(len(measures)) + (j - (len(rules) - 1) / 2) * width
         values = [rates[m].get(rule) for m in measures]
-        heights = [1.0 if v is None else v for v in values]
-        bars = ax.bar(xs, heights, width, color=RULE_COLORS[j % len(RULE_COLORS)], label=rule, edgecolor="white")
-        for bar, value in zip(bars, values):
-            if value is None:
-                bar.set_hatch("///")
-                bar.set_alpha(0.35)
-    ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
+        color = RULE_COLORS[j % len(RULE_COLORS)]
+        ax.bar(xs, [0.0 if v is None else 1 - v for v in values], width, color=color, label=rule, edgecolor="white")
+        none = [x for x, v in zip(xs, values) if v is None]
+        ax.plot(none, [0.0] * len(none), linestyle="none", marker="x", color=color, markersize=5, clip_on=False)
     ax.set_xticks(np.arange(len(measures)), measures, fontsize=8)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("fastest rate per gradient", fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("1 − fastest rate per gradient", fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
 
@@ -102,27 +101,25 @@ def rate_bars(
 def update_rules_figure(summary: dict[str, Any]) -> Figure:
     """The report figure: fastest rates per toy (top row) and the two stability maps (bottom row).
 
-    ``summary`` is :func:`stability.analysis.discrete.paper_update_summary`'s result.
+    ``summary`` is :func:`stability.analysis.tuning.paper_update_summary`'s result.
     """
-    toys = summary["toys"]
-    maps = summary["maps"]
-    figure = Figure(figsize=(15, 8.6), layout="constrained")
-    grid = figure.add_gridspec(2, max(len(toys), 2 * len(maps) // 2 or 1))
-    top = [figure.add_subplot(grid[0, i]) for i in range(len(toys))]
     from stability.plots.fields import MEASURE_TITLES, TOY_TITLES
 
-    for ax, toy in zip(top, toys):
+    toys, maps = summary["toys"], summary["maps"]
+    figure = Figure(figsize=(15, 9), layout="constrained")
+    rows = figure.subfigures(2, 1, height_ratios=[1, 1.05])
+    top = rows[0].subplots(1, len(toys))
+    for ax, toy in zip(np.atleast_1d(top), toys):
         rates = {MEASURE_TITLES.get(m, m): values for m, values in toy["rates"].items()}
         rate_bars(ax, rates, summary["rules"], TOY_TITLES.get(toy["toy"], toy["toy"]))
-    top[0].legend(fontsize=7, loc="lower left", framealpha=0.9, title="rule", title_fontsize=7)
-    columns = grid.ncols
-    spans = np.array_split(np.arange(columns), len(maps)) if maps else []
+    rows[0].legend(
+        *np.atleast_1d(top)[0].get_legend_handles_labels(), loc="outside right center", fontsize=8, title="rule"
+    )
+    rows[0].suptitle("Fastest local rate per gradient evaluation (× : no step contracts)", fontsize=10)
+    bottom = np.atleast_1d(rows[1].subplots(1, max(len(maps), 1)))
     mesh = None
-    axes = []
-    for span, (title, smap) in zip(spans, maps):
-        ax = figure.add_subplot(grid[1, int(span[0]) : int(span[-1]) + 1])
+    for ax, (title, smap) in zip(bottom, maps):
         mesh = draw_stability_map(ax, smap, title, colorbar=False)
-        axes.append(ax)
     if mesh is not None:
-        figure.colorbar(mesh, ax=axes, label="spectral radius (clipped at 1.5)", shrink=0.9)
+        rows[1].colorbar(mesh, ax=list(bottom), label="spectral radius (clipped at 1.5)", shrink=0.9)
     return figure
