@@ -18,10 +18,10 @@ from gan_train.metrics.inception import (
     WEIGHTS_FILENAME,
     evaluate_generator,
     inception_features,
-    inception_score,
     load_inception,
     to_uint8,
 )
+from gan_train.metrics.inception_score import inception_score
 from gan_train.metrics.reference import array_sha256, file_sha256, reference_statistics
 from stability.util.errors import UserError
 

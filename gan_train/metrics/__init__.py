@@ -20,7 +20,7 @@ _EXPORTS = {
     "load_inception": "gan_train.metrics.inception",
     "to_uint8": "gan_train.metrics.inception",
     "inception_features": "gan_train.metrics.inception",
-    "inception_score": "gan_train.metrics.inception",
+    "inception_score": "gan_train.metrics.inception_score",
     "evaluate_generator": "gan_train.metrics.inception",
     "InceptionFeatures": "gan_train.metrics.inception",
     "reference_statistics": "gan_train.metrics.reference",

@@ -224,8 +224,8 @@ def _features(what: str, x: Any, dtype: torch.dtype) -> torch.Tensor:
     keys=("is_mean", "is_std"),
 )  # fmt: skip
 def inception_score_metric(generated: Any, reference: Any, options: MetricOptions) -> dict[str, Any]:
-    """IS of the generated images' logits (:func:`gan_train.metrics.inception.inception_score`)."""
-    from gan_train.metrics.inception import inception_score
+    """IS of the generated images' logits (:func:`gan_train.metrics.inception_score.inception_score`)."""
+    from gan_train.metrics.inception_score import inception_score
 
     if generated.logits is None:
         raise UserError("the Inception logits were not kept (inception_features(logits=True))")
