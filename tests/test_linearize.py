@@ -167,3 +167,48 @@ def test_a_function_of_a_field_is_traced_too():
     linear = traced.at(w)
     assert _relative(linear.jvp(v), v + h * (J @ v)) <= 1e-12
     assert _relative(linear.vjp(u), u + h * (J.T @ u)) <= 1e-12
+
+
+def test_first_order_fn_gives_the_map_products_of_field_fn():
+    # two explicit Euler steps w ↦ w + hF(w) ↦ … through the field at two points: the map's JVP and VJP through
+    # first_order_fn equal those through field_fn (traced graphs at each point), and its value is field_fn's
+    field = _field()
+    w = field.vector()
+    fast = field.first_order_fn()
+    h = 0.05
+
+    def map_of(fn):
+        def step_twice(z: torch.Tensor) -> torch.Tensor:
+            z = z + h * fn(z)
+            return z + h * fn(z)
+
+        return step_twice
+
+    v, u = _directions(field.size)
+    value, jv = torch.func.jvp(map_of(fast), (w,), (v,))
+    eager_value, eager_jv = torch.func.jvp(map_of(field.field_fn), (w,), (v,))
+    assert _relative(value, eager_value) <= 1e-14 and _relative(jv, eager_jv) <= 1e-12
+    jtu = torch.func.vjp(map_of(fast), w)[1](u)[0]
+    assert _relative(jtu, torch.func.vjp(map_of(field.field_fn), w)[1](u)[0]) <= 1e-12
+    # against the dense Jacobians at the two points: (I + hJ(w₁))(I + hJ(w₀))
+    w1 = w + h * field.field_tensor(w)
+    J0, J1 = torch.as_tensor(field.jacobian(w)), torch.as_tensor(field.jacobian(w1))
+    T = (torch.eye(field.size, dtype=torch.float64) + h * J1) @ (torch.eye(field.size, dtype=torch.float64) + h * J0)
+    assert _relative(jv, T @ v) <= 1e-10 and _relative(jtu, T.T @ u) <= 1e-10
+
+
+def test_first_order_fn_refuses_a_second_derivative():
+    field = _field()
+    fast = field.first_order_fn()
+    w0 = field.vector()
+    w = w0.clone().requires_grad_()
+    with pytest.raises(RuntimeError, match="first derivatives only"):  # create_graph asks for a differentiable one
+        torch.autograd.grad(fast(w).square().sum() + (w**3).sum(), w, create_graph=True)
+    for nested in (
+        lambda: torch.func.jacrev(torch.func.grad(lambda z: fast(z).square().sum()))(w0),
+        lambda: torch.func.jvp(lambda z: torch.func.jvp(fast, (z,), (z,))[1], (w0,), (w0,)),
+        lambda: torch.func.jacfwd(fast)(w0),
+    ):
+        with pytest.raises(RuntimeError, match="first derivatives only|vmap"):
+            nested()
+    torch.autograd.grad(fast(w).sum(), w)  # a first derivative by torch.autograd is fine

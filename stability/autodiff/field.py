@@ -45,6 +45,42 @@ NodeSet = tuple[torch.Tensor, torch.Tensor]
 Point = Mapping[str, float] | Sequence[float] | np.ndarray | torch.Tensor
 
 
+#: Points whose check against eager products is remembered (:meth:`TorchField.linearization`).
+CHECKED_POINTS = 64
+#: Points whose linearisation :meth:`TorchField.first_order_fn` keeps (an n_critic = 5 map visits six).
+FIRST_ORDER_POINTS = 8
+
+
+class _FirstOrder(torch.autograd.Function):
+    """F(w) with its JVP and VJP from the traced graphs at w (:meth:`TorchField.first_order_fn`)."""
+
+    @staticmethod
+    def forward(w: torch.Tensor, linear_at: Callable[[torch.Tensor], LinearAt], plain: bool) -> torch.Tensor:
+        return linear_at(w).value.clone()
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:
+        w, linear_at, plain = inputs
+        ctx.linear, ctx.plain = linear_at(w.detach()), plain
+
+    @staticmethod
+    def jvp(ctx: Any, v: torch.Tensor, *_: Any) -> torch.Tensor:
+        return ctx.linear.jvp(v)
+
+    @staticmethod
+    def backward(ctx: Any, u: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        if ctx.plain and torch.is_grad_enabled():  # torch.autograd with create_graph=True: a second derivative
+            raise RuntimeError(SECOND_DERIVATIVE)
+        return ctx.linear.vjp(u), None, None
+
+
+#: Why :meth:`TorchField.first_order_fn` refuses a use.
+SECOND_DERIVATIVE = (
+    "first_order_fn has first derivatives only (one torch.func.jvp/vjp/grad, or a backward without create_graph); "
+    "use field_fn for second derivatives, jacrev/jacfwd or vmap"
+)
+
+
 class ParamName(str):
     """A parameter name that also answers ``.name`` (like a sympy symbol)."""
 
@@ -79,7 +115,7 @@ class TorchField:
         self.point = point  # the modules' own parameters, for module games
         self._params: tuple | None = tuple(system.params) if system is not None else None
         self._traced: tuple[TorchGame, TracedLinearization | None] | None = None  # (placement, its trace)
-        self._checked = torch.zeros(0)  # the last point the trace was made or checked at
+        self._checked: list[torch.Tensor] = []  # the points the trace was made or checked at (the last few)
 
     # ---- construction ----------------------------------------------------------
 
@@ -379,21 +415,22 @@ class TorchField:
 
         return apply
 
-    def linearization(self, point: Point | None = None) -> LinearAt | None:
+    def linearization(self, point: Point | None = None, check_finite: bool = True) -> LinearAt | None:
         """J at a point as traced graphs (:class:`~stability.autodiff.linearize.TracedLinearization`).
 
         The field is traced once (again only when point-dependent penalty nodes are placed anew) and the point
-        graph runs once per call. At a point other than the one traced (or checked) last, the graphs are checked
-        against eager ``torch.func`` there first (F and one product, one eager JVP), so that a field whose operations
-        depend on the point's values is traced anew instead of answered wrongly. ``None`` when the field cannot be
-        traced (a note says why); the operators then use eager ``torch.func``.
+        graph runs once per call. At a point the graphs were neither traced nor checked at, they are checked against
+        eager ``torch.func`` there first (F and one product: one eager JVP), so that a field whose operations depend
+        on the point's values is traced anew instead of answered wrongly. ``None`` when the field cannot be traced (a
+        note says why); the operators then use eager ``torch.func``. ``check_finite``: refuse a NaN/Inf field.
         """
         vector = self.vector(point)
-        if self._traced is not None and self._traced[0] is self.placed and self._traced[1] is not None:
-            traced = self._traced[1]
-            if not torch.equal(vector, self._checked) and not traced.agrees(self.field_fn, vector):
+        traced = self._traced[1] if self._traced is not None and self._traced[0] is self.placed else None
+        if traced is not None and not any(torch.equal(vector, seen) for seen in self._checked):
+            if not traced.agrees(self.field_fn, vector):
                 self._traced = None  # the operations differ at this point: trace here
         if self._traced is None or self._traced[0] is not self.placed:
+            self._checked = []
             try:
                 self._traced = (self.placed, TracedLinearization(self.field_fn, vector))
             except Exception as exc:  # noqa: BLE001 - any tracing failure leaves the eager products, which are exact
@@ -404,10 +441,46 @@ class TorchField:
         traced = self._traced[1]
         if traced is None:
             return None
-        self._checked = vector
+        if not any(torch.equal(vector, seen) for seen in self._checked):
+            self._checked = [*self._checked[-(CHECKED_POINTS - 1) :], vector.clone()]
         linear = traced.at(vector)
-        self._check_finite(linear.value, "the field (ψ̇, θ̇)")
+        if check_finite:
+            self._check_finite(linear.value, "the field (ψ̇, θ̇)")
         return linear
+
+    def first_order_fn(self, point: Point | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """F(w) like :meth:`field_fn`, whose first derivatives are the traced products: for maps built on the field.
+
+        An update rule's map calls the field at several points (six for ``n_critic = 5``); a JVP or VJP of the map
+        through this function runs the traced product (or transposed) graph at each of them instead of
+        differentiating the field eagerly, with the point graphs of the last :data:`FIRST_ORDER_POINTS` points kept.
+        Values and first derivatives equal :meth:`field_fn`'s (the products bitwise). It has **no second
+        derivatives** (its products read the point's residuals as constants), so it raises under nested ``torch.func``
+        transforms (``jacrev``, ``jacfwd``, ``jvp`` of ``jvp``) and in a backward with ``create_graph``, and has no vmap
+        rule: use :meth:`field_fn` there. ``point``: where to trace (default: the
+        modules' own parameters); :meth:`field_fn` itself when the field cannot be traced.
+        """
+        if self.linearization(point, check_finite=False) is None:
+            return self.field_fn
+        recent: list[tuple[torch.Tensor, LinearAt]] = []
+
+        def linear_at(w: torch.Tensor) -> LinearAt:
+            for seen, linear in recent:
+                if torch.equal(seen, w):
+                    return linear
+            linear = self.linearization(w, check_finite=False)
+            if linear is None:  # traced anew at w and failed: no first-order graphs here
+                raise UserError("the field could not be traced at this point; use field_fn")
+            recent[:] = [*recent[-(FIRST_ORDER_POINTS - 1) :], (w.detach().clone(), linear)]
+            return linear
+
+        def fn(w: torch.Tensor) -> torch.Tensor:
+            level = torch._C._functorch.maybe_current_level()  # torch.func transforms around this call
+            if level is not None and level > 1:
+                raise RuntimeError(SECOND_DERIVATIVE)
+            return _FirstOrder.apply(w, linear_at, level is None)
+
+        return fn
 
     def reuse_trace(self, other: TorchField, point: Point | None = None) -> bool:
         """Take ``other``'s traced graphs when they compute this field: the same operations on constants of the
@@ -422,7 +495,7 @@ class TorchField:
             return False
         reused = other._traced[1].reuse_for(self.field_fn, vector)
         if reused is not None:
-            self._traced, self._checked = (self.placed, reused), vector
+            self._traced, self._checked = (self.placed, reused), [vector.clone()]
         return reused is not None
 
     def describe(self) -> list[str]:

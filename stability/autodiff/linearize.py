@@ -262,7 +262,8 @@ class TracedLinearization:
 
             example = example if example is not None else self.at(torch.zeros(self.shape, dtype=self.dtype))
             cotangent = torch.ones_like(example.value)
-            graph = _trace(pullback, *example.residuals, cotangent)
+            with torch.enable_grad():  # asked for inside a backward pass too, where grad mode is off
+                graph = _trace(pullback, *example.residuals, cotangent)
             self._transposed = _Runner(graph, (*example.residuals, cotangent))
             self.transpose_seconds = time.perf_counter() - start
         return self._transposed
