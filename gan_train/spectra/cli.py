@@ -70,12 +70,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="output folder (default: ./ganstab-spectrum)",
     )
+    parser.add_argument(
+        "--stationary",
+        action="store_true",
+        help="instead: polish each checkpoint to the nearest stationary point of its game (matrix-free "
+        "Levenberg-Marquardt), report how far it moved, ‖v‖ before/after and the products, and give the top-k "
+        "eigenvalues and the Theorem 1 check there (writes DIR/stationary.json)",
+    )
+    parser.add_argument(
+        "--stationary-iterations",
+        type=_iterations,
+        default=30,
+        metavar="N",
+        help="Levenberg-Marquardt steps of --stationary at most (default: 30)",
+    )
     parser.add_argument("--json", action="store_true", help="print spectrum.json to stdout as well")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     parser.set_defaults(func=run)
 
 
+def _iterations(text: str) -> int:
+    from stability.cli.common import int_type
+
+    return int_type(1, 100_000)(text)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.stationary:  # issue 27: the nearest stationary point of each checkpoint's game, analysed there
+        from gan_train.spectra.stationary import run_stationary
+
+        return run_stationary(args)
     import torch
     from tqdm.auto import tqdm
 
