@@ -28,7 +28,7 @@ from stability.analysis.continua import (
     reaches,
     transverse_class,
 )
-from stability.analysis.equilibria import Equilibrium, Verification
+from stability.analysis.equilibrium_result import Equilibrium, Verification
 from stability.analysis.flows import BatchedFlow, SymbolicFlow, TorchFlow
 from stability.analysis.roots import halton_starts, levenberg_marquardt
 
