@@ -14,11 +14,14 @@ trainer's batch, N = 256; float64), trained here first unless ``--run`` names on
      a second checkpoint (``TorchField.reuse_trace``), and the point graph per point.
 
    The products are compared: J v bitwise-equal expected, Jᵀu to rounding.
-2. ``checkpoint``: what ``ganstab spectrum`` computes per checkpoint (top-6 by largest real part, and the
-   simultaneous and alternating GD radii at the run's step, each from the top-6 LR and LM of ARPACK), with the
-   baseline operators and with the new ones: seconds, products, and the largest eigenvalue difference. The new path
-   is timed twice on the last checkpoint: as the first checkpoint of a run (the trace included) and as a later one
-   (the trace of the run's first checkpoint taken over, check included).
+2. ``map``: ms per product of the run's own update map (Adam, n_critic = 5: six field evaluations per map product,
+   linearised at the checkpoint's optimiser state) through ``field_fn`` (eager JVP; retained-graph VJP, today's
+   matrix-free radius in :mod:`stability.analysis.discrete`) and through ``TorchField.first_order_fn``.
+3. ``checkpoint``: issue 24's checkpoint: the top-6 by largest real part and the radius of the run's own update
+   (ARPACK's top-6 LR and LM of T − I over map VJPs), today's path against the new one, alternated ``--repeats``
+   times (medians): seconds, products, eigenvalue and radius agreement. The new path takes the trace of the run's
+   earlier checkpoint (the check included in its time); the first checkpoint of a run pays the trace instead (part
+   1's one-time costs). The simultaneous and alternating GD radii ``ganstab spectrum`` also reports are timed beside.
 
 Goal (issue 24): ≤ 5 ms per field product at this size and the whole checkpoint in ≤ 5 s, against today's path in the
 same run. The machine is shared (2 cores, other agents): absolute times move with the load (recorded before and
@@ -89,6 +92,9 @@ class EagerField:
                 return torch.func.jvp(self.field.field_fn, (vector,), (v.to(self.field.dtype),))[1]
 
         return apply
+
+    def first_order_fn(self, point=None) -> Callable[[torch.Tensor], torch.Tensor]:
+        return self.field.field_fn  # maps built on the field (alternating GD) differentiate it eagerly
 
     def vjp_operator(self, point=None) -> Callable[[torch.Tensor], torch.Tensor]:
         vector = self.field.vector(point)
@@ -181,57 +187,198 @@ def part_products(field, second, rounds: int, batch: int) -> dict:
     }
 
 
-def spectrum_checkpoint(field, step: float) -> dict:
-    """What ``ganstab spectrum`` computes at one checkpoint: top-6 LR, and both GD radii (top-6 LR and LM each)."""
-    from stability.analysis.spectrum import discrete_stability, top_eigenvalues
+def own_update(field, run_dir: str):
+    """The run's own update at its last checkpoint: Adam (β1, β2 of the config), n_critic critic steps per generator
+    step, lr_d and lr_g, as :mod:`stability.analysis.update_rules` writes the map, at the checkpoint's step counts,
+    its first moments m, and per player the mean of its second moments as v.
+
+    Not v itself: entries of a dead ReLU unit have v = 0 exactly, where the map's sqrt(v) has no derivative (its
+    JVP is NaN there; reported to the update-rule work). The cost of a product does not depend on these values.
+    """
+    from dataclasses import replace
+
+    from gan_train.checkpoint import read_checkpoint
+    from gan_train.spectra.checkpoints import run_checkpoints
+    from stability.analysis.update_rules import initial_state, parse_rule
+
+    config, found = run_checkpoints(run_dir)
+    payload = read_checkpoint(found[-1][1])
+    opt_d, opt_g = payload["opt_d"]["state"], payload["opt_g"]["state"]
+
+    def moment(state: dict, key: str) -> torch.Tensor:
+        return torch.cat([state[i][key].reshape(-1) for i in sorted(state)]).to(torch.float64)
+
+    v_d, v_g = float(moment(opt_d, "exp_avg_sq").mean()), float(moment(opt_g, "exp_avg_sq").mean())
+    rule = parse_rule(
+        f"adam:n_critic={config.n_critic},lr_d={config.lr_d},lr_g={config.lr_g},"
+        f"beta1={config.beta1},beta2={config.beta2}"
+    )
+    m = torch.cat([moment(opt_d, "exp_avg"), moment(opt_g, "exp_avg")])
+    v = torch.cat([torch.full((field.n_psi,), v_d), torch.full((field.size - field.n_psi,), v_g)]).to(torch.float64)
+    state = initial_state(rule, field.vector(), field.n_psi, m=m, v=v)
+    steps = (float(opt_d[0]["step"]), float(opt_g[0]["step"]))
+    return rule, replace(state, steps=steps)
+
+
+def update_radius(rule, state, field_fn) -> dict:
+    """The radius of the map from ARPACK's top-6 of T − I by largest real part and by largest magnitude, over VJPs
+    of the map (as :mod:`stability.analysis.discrete` computes it for networks)."""
+    from stability.analysis.discrete import increment_operator
+    from stability.analysis.spectrum import arpack
+
+    start = time.perf_counter()
+    apply, size = increment_operator(rule, state, field_fn, "vjp")
+    found, products = [], 0
+    for which in ("LR", "LM"):
+        values, count, _, _ = arpack(apply, size, 6, which, torch.float64, 1e-10)
+        found.append(values)
+        products += count
+    kappa = np.unique(np.concatenate(found))
+    return {
+        "seconds": time.perf_counter() - start,
+        "map_products": products,
+        "field_products": products * rule.field_evaluations,
+        "radius": float(np.max(np.abs(1 + kappa))),
+    }
+
+
+def checkpoint_work(field, field_fn, rule, state) -> dict:
+    """One checkpoint of issue 24's goal: the top-6 by largest real part and the run's own update radius."""
+    from stability.analysis.spectrum import top_eigenvalues
 
     start = time.perf_counter()
     top = top_eigenvalues(field, k=6, which="LR")
-    gd = {m: discrete_stability(field, step=step, method=m) for m in ("simultaneous", "alternating")}
+    update = update_radius(rule, state, field_fn)
     return {
         "seconds": time.perf_counter() - start,
         "top6_seconds": top.seconds,
         "top6_products": top.products,
-        "gd_seconds": {m: d.seconds for m, d in gd.items()},
-        "gd_products": {m: d.products for m, d in gd.items()},
+        "update": update,
         "top6": top.eigenvalues,
-        "radii": {m: d.spectral_radius for m, d in gd.items()},
     }
 
 
-def part_checkpoint(run_dir: str) -> dict:
-    """Today's operators against the traced ones on one checkpoint: cold (trace included) and with the trace reused."""
-    base_field, checkpoint = checkpoint_field(run_dir, "last")
-    baseline = spectrum_checkpoint(EagerField(base_field), checkpoint.lr_d)
-    cold_field, _ = checkpoint_field(run_dir, "last")
-    cold = spectrum_checkpoint(cold_field, checkpoint.lr_d)
-    earlier, _ = checkpoint_field(run_dir, "first")  # a run's earlier checkpoint, traced outside the timing
-    earlier.linearization().vjp(torch.zeros(earlier.size, dtype=torch.float64))
-    warm_field, _ = checkpoint_field(run_dir, "last")
-    start = time.perf_counter()
-    taken = warm_field.reuse_trace(earlier)
-    reuse = time.perf_counter() - start
-    warm = spectrum_checkpoint(warm_field, checkpoint.lr_d)
-    warm["seconds"] += reuse
-    scale = float(np.max(np.abs(baseline["top6"])))
-    out = {"n": base_field.size, "step": checkpoint.lr_d, "trace_taken_over": taken, "reuse_seconds": reuse}
-    for name, result in (("baseline", baseline), ("traced_first_checkpoint", cold), ("traced_later_checkpoint", warm)):
-        out[name] = {key: value for key, value in result.items() if key not in ("top6", "radii")}
-        if name != "baseline":
-            out[name]["top6_max_difference_relative"] = (
-                float(np.max(np.abs(np.sort_complex(result["top6"]) - np.sort_complex(baseline["top6"])))) / scale
-            )
-            radii = result["radii"]
-            out[name]["radius_differences"] = {m: abs(radii[m] - baseline["radii"][m]) for m in radii}
-    out["top6_eigenvalues"] = [[float(z.real), float(z.imag)] for z in baseline["top6"]]
-    out["ratios"] = {
-        "checkpoint: baseline / traced (first)": baseline["seconds"] / cold["seconds"],
-        "checkpoint: baseline / traced (later)": baseline["seconds"] / warm["seconds"],
-        "top-6: baseline / traced (later)": baseline["top6_seconds"] / warm["top6_seconds"],
-    }
-    out["goal_seconds"] = 5.0
-    out["meets_goal_later_checkpoint"] = warm["seconds"] <= 5.0
+def gd_radii(field, step: float) -> dict:
+    """The simultaneous and alternating GD radii ``ganstab spectrum`` reports beside (top-6 LR and LM each)."""
+    from stability.analysis.spectrum import discrete_stability
+
+    out = {}
+    for method in ("simultaneous", "alternating"):
+        d = discrete_stability(field, step=step, method=method)
+        out[method] = {"seconds": d.seconds, "products": d.products, "radius": d.spectral_radius}
     return out
+
+
+def part_checkpoint(run_dir: str, repeats: int) -> dict:
+    """Today's path against the new one on the last checkpoint, alternated ``repeats`` times (medians).
+
+    Today: retained-graph VJPs of the field for the top-6, VJPs of the map through ``field_fn`` (a retained graph
+    of its six field evaluations) for the update radius. New: the traced transposed graph, and the map through
+    ``first_order_fn``; the trace is the run's earlier checkpoint's, taken over (the check included in the time).
+    The first checkpoint of a run pays the trace instead (``products.one_time_seconds``).
+    """
+    earlier, _ = checkpoint_field(run_dir, "first")  # traced outside the timing, as at a run's first checkpoint
+    earlier.linearization().vjp(torch.zeros(earlier.size, dtype=torch.float64))
+    runs: dict[str, list[dict]] = {"baseline": [], "new": []}
+    for _ in range(repeats):
+        base_field, checkpoint = checkpoint_field(run_dir, "last")
+        rule, state = own_update(base_field, run_dir)
+        runs["baseline"].append(checkpoint_work(EagerField(base_field), base_field.field_fn, rule, state))
+        field, _ = checkpoint_field(run_dir, "last")
+        start = time.perf_counter()
+        taken = field.reuse_trace(earlier)
+        fn = field.first_order_fn()
+        reuse = time.perf_counter() - start
+        result = checkpoint_work(field, fn, rule, state)
+        result["seconds"] += reuse
+        result["reuse_seconds"], result["trace_taken_over"] = reuse, taken
+        runs["new"].append(result)
+    base, new = runs["baseline"][-1], runs["new"][-1]
+    scale = float(np.max(np.abs(base["top6"])))
+    seconds = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs.items()}
+    out = {
+        "n": base_field.size,
+        "rule": rule.describe(),
+        "steps_taken": list(state.steps),
+        "repeats": repeats,
+        "seconds_median": seconds,
+        "seconds_all": {name: [r["seconds"] for r in rs] for name, rs in runs.items()},
+        "ratio_median_of_pairs": statistics.median(
+            b["seconds"] / n["seconds"] for b, n in zip(runs["baseline"], runs["new"])
+        ),
+        "top6_seconds_median": {name: statistics.median(r["top6_seconds"] for r in rs) for name, rs in runs.items()},
+        "update_seconds_median": {
+            name: statistics.median(r["update"]["seconds"] for r in rs) for name, rs in runs.items()
+        },
+        "products": {
+            name: {"top6": r["top6_products"], "update_map": r["update"]["map_products"]}
+            for name, r in (("baseline", base), ("new", new))
+        },
+        "ms_per_map_product_median": {
+            name: statistics.median(1e3 * r["update"]["seconds"] / r["update"]["map_products"] for r in rs)
+            for name, rs in runs.items()
+        },
+        "update_radius": {"baseline": base["update"]["radius"], "new": new["update"]["radius"]},
+        "top6_max_difference_relative": float(
+            np.max(np.abs(np.sort_complex(new["top6"]) - np.sort_complex(base["top6"])))
+        )
+        / scale,
+        "top6_eigenvalues": [[float(z.real), float(z.imag)] for z in base["top6"]],
+        "reuse_seconds": [r["reuse_seconds"] for r in runs["new"]],
+        "trace_taken_over": all(r["trace_taken_over"] for r in runs["new"]),
+        "goal_seconds": 5.0,
+        "meets_goal": seconds["new"] <= 5.0,
+    }
+    gd_base, gd_new = gd_radii(EagerField(base_field), checkpoint.lr_d), gd_radii(field, checkpoint.lr_d)
+    out["gd_radii_beside"] = {"baseline": gd_base, "new": gd_new}
+    return out
+
+
+def part_map_products(field, run_dir: str, rounds: int) -> dict:
+    """ms per product of the run's own update map (six field evaluations) through field_fn and first_order_fn."""
+    from stability.analysis.discrete import increment_operator
+
+    rule, state = own_update(field, run_dir)
+    fast = field.first_order_fn()
+    methods = {}
+    for name, fn, product in (
+        ("eager_map_jvp", field.field_fn, "jvp"),
+        ("retained_map_vjp", field.field_fn, "vjp"),
+        ("first_order_map_jvp", fast, "jvp"),
+        ("first_order_map_vjp", fast, "vjp"),
+    ):
+        methods[name], size = increment_operator(rule, state, fn, product)
+    u = torch.randn(size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    agreement = {
+        "jvp": _relative(methods["first_order_map_jvp"](u), methods["eager_map_jvp"](u)),
+        "vjp": _relative(methods["first_order_map_vjp"](u), methods["retained_map_vjp"](u)),
+    }
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(rounds):
+        for name, apply in methods.items():
+            begin = time.perf_counter()
+            apply(u)
+            times[name].append(1e3 * (time.perf_counter() - begin))
+    ms = {name: statistics.median(t) for name, t in times.items()}
+    return {
+        "rule": rule.describe(),
+        "field_evaluations_per_map_product": rule.field_evaluations,
+        "ms_per_map_product_median": ms,
+        "ms_per_field_product_median": {name: value / rule.field_evaluations for name, value in ms.items()},
+        "ratios_median_of_rounds": {
+            "eager_map_jvp / first_order_map_jvp": statistics.median(
+                a / b for a, b in zip(times["eager_map_jvp"], times["first_order_map_jvp"])
+            ),
+            "retained_map_vjp / first_order_map_vjp": statistics.median(
+                a / b for a, b in zip(times["retained_map_vjp"], times["first_order_map_vjp"])
+            ),
+            "eager_map_jvp / first_order_map_vjp": statistics.median(
+                a / b for a, b in zip(times["eager_map_jvp"], times["first_order_map_vjp"])
+            ),
+        },
+        "agreement_relative_max": agreement,
+        "rounds": rounds,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", default=None, help="a trained run directory (default: train the toy run here)")
     parser.add_argument("--rounds", type=int, default=30, help="interleaved timing rounds (default 30)")
     parser.add_argument("--batch", type=int, default=5, help="products per timing (default 5)")
-    parser.add_argument("--parts", default="products,checkpoint", help="products, checkpoint (default: both)")
+    parser.add_argument("--parts", default="products,map,checkpoint", help="products, map, checkpoint (default: all)")
+    parser.add_argument("--repeats", type=int, default=2, help="checkpoint part: alternated repeats (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
@@ -261,8 +409,10 @@ def main(argv: list[str] | None = None) -> int:
         if "products" in parts:
             second, _ = checkpoint_field(run_dir, "first")
             results["products"] = part_products(field, second, args.rounds, args.batch)
+        if "map" in parts:
+            results["map"] = part_map_products(field, run_dir, max(args.rounds // 3, 5))
         if "checkpoint" in parts:
-            results["checkpoint"] = part_checkpoint(run_dir)
+            results["checkpoint"] = part_checkpoint(run_dir, args.repeats)
     results["load_average_after"] = os.getloadavg()[0]
     if args.json:
         print(json.dumps(results, indent=2, default=float))

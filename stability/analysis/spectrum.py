@@ -2,10 +2,11 @@
 
 ARPACK (``scipy.sparse.linalg.eigs``) runs over a ``LinearOperator`` whose
 matvec is one Jacobian product of a :class:`~stability.autodiff.field.TorchField`;
-no dense Jacobian is formed. The default product is Jᵀu, a VJP through the
-field's graph built once and retained (about 2× one field evaluation); Jᵀ has
-the eigenvalues of J. The alternative Jv is forward-over-reverse (about 4×,
-since it re-runs the field). Only ARPACK's float64 vectors live in numpy; each
+no dense Jacobian is formed. The products are the field's traced graphs
+(:meth:`~stability.autodiff.field.TorchField.linearization`): the default Jᵀu
+runs the transposed graph, the alternative Jv the product graph, each only the
+part of the derivative that reads the vector (the point's part runs once); Jᵀ
+has the eigenvalues of J. Only ARPACK's float64 vectors live in numpy; each
 product converts one of them to and from a torch tensor.
 
 Discrete time (Mescheder et al. 2017; :mod:`stability.analysis.linear`): a step
@@ -282,8 +283,9 @@ def top_eigenvalues(
         k: how many eigenvalues.
         which: ``"LR"`` largest real part, ``"LM"`` largest magnitude, ``"LI"``
             largest imaginary part.
-        operator: ``"vjp"`` (Jᵀu on a retained graph, ~2× a field evaluation;
-            same eigenvalues as J) or ``"jvp"`` (Jv, forward-over-reverse, ~4×).
+        operator: ``"vjp"`` (Jᵀu by the traced transposed graph; same eigenvalues as J) or ``"jvp"`` (Jv by the
+            traced product graph); at n = 2,403 each costs less than one field evaluation
+            (``benchmarks/bench_products.py``).
         tol: ARPACK relative tolerance (default 1e-10 in float64; 1e-5 in float32, whose products
             carry a rounding noise of about 1e-7·‖J‖ that a tighter tolerance would chase).
         ncv: Arnoldi basis size (default :func:`default_ncv`: max(8k, 120) for ``LR``, ARPACK's max(2k+1, 20)
@@ -311,7 +313,7 @@ def top_eigenvalues(
     ncv = default_ncv(n, k, which, field_.dtype.itemsize) if ncv is None else ncv
     start = time.perf_counter()
     product = field_.vjp_operator(point) if operator == "vjp" else field_.jvp_operator(point)
-    name = "vjp: J^T u on a retained graph" if operator == "vjp" else "jvp: J v forward-over-reverse"
+    name = "vjp: J^T u (traced graph)" if operator == "vjp" else "jvp: J v (traced graph)"
     in_products = [0.0]
 
     def apply(u: torch.Tensor) -> torch.Tensor:
@@ -387,14 +389,15 @@ def alternating_operator(
     """v ↦ J_alt(h)ᵀ v with J_alt(h) = (T(h) − I)/h for the alternating update T(h).
 
     T is the ``alt`` rule's map of :mod:`stability.analysis.update_rules`; (T − I)ᵀv is one VJP through its
-    increment, on a graph built once and retained (two field evaluations deep).
+    increment (two field evaluations deep), whose field products are the traced ones
+    (:meth:`~stability.autodiff.field.TorchField.first_order_fn`).
     """
     from stability.analysis.discrete import increment_operator
     from stability.analysis.update_rules import UpdateRule, initial_state
 
     rule = UpdateRule("alt", {"lr": step})
     vector = field_.vector(point)
-    apply, _ = increment_operator(rule, initial_state(rule, vector, field_.n_psi), field_.field_fn)
+    apply, _ = increment_operator(rule, initial_state(rule, vector, field_.n_psi), field_.first_order_fn(vector))
     return lambda v: apply(v) / step
 
 
