@@ -273,8 +273,8 @@ def test_a_given_point_on_a_continuum_claims_no_sign_for_its_zero_eigenvalues():
 
 # ---- a non-equilibrium is never printed as one ---------------------------------------------------------------------
 # D = 1e-12·ψ·x, p_d = δ₀, p_θ = δ_(θ² + 1), penalty on p_d, ρ = 1: ψ̇ = −1e-12(θ² + 1) − 1e-24ψ, θ̇ = 2e-12ψθ.
-# ψ̇ ≤ −1e-12 < 0 wherever ψ ≥ 0 … and |ψ̇| ≥ 1e-12 − 1e-24|ψ| > 0 in the box: no equilibrium at all, although ‖F‖ is
-# below an absolute 1e-10 everywhere in it.
+# |ψ̇| ≥ 1e-12 − 1e-24|ψ| > 0 in the box [-1, 1]²: no equilibrium there (the only one is (ψ, θ) = (−1e12, 0)),
+# although ‖F‖ is below an absolute 1e-10 everywhere in it.
 TINY = dict(
     x=["x"],
     psi=["psi"],

@@ -113,8 +113,6 @@ def analyze(
         found = search_equilibria_of(field_, box, search=search, torch_field=checker._torch_field)
         candidates, effort = found.equilibria, found.effort
         notes += found.notes
-        if not candidates and effort is None:
-            notes.append("no equilibrium found")
     if box is not None:
         notes += mass_warnings(system, box)
     points = []

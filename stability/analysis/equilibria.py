@@ -223,9 +223,18 @@ def search_equilibria_of(
         return EquilibriumSearch(solve_numeric(field_, box), notes)
     exact = solve_symbolic(field_, timeout=timeout) if field_.exact and search == "auto" else None
     if exact is not None:
+        real = len(exact)
         if box is not None:
             exact = [e for e in exact if e.kind == "continuum" or _inside(e.point, box)]
-        return EquilibriumSearch(_checked_symbolic(field_, exact, notes), notes)
+        kept = _checked_symbolic(field_, exact, notes)
+        if not kept:
+            where = (
+                "no real solution"
+                if real == 0
+                else f"{real} real solution(s), " + ("none in the box" if exact == [] else "none a root numerically")
+            )
+            notes.append(f"no equilibrium found: sympy solved the equilibrium equations exactly: {where}")
+        return EquilibriumSearch(kept, notes)
     from stability.analysis.numeric_equilibria import search_equilibria
 
     box = box or [(-3.0, 3.0)] * len(field_.params)

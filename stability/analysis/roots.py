@@ -28,7 +28,7 @@ class RootRun:
         sizes: the size of the field's terms there (N, n), or ``None`` when the flow's route has none.
         iterations: iterations run (the most any start took).
         evaluations: batched evaluations of F and J, counted per point.
-        stopped: ``"converged"``, ``"iterations"`` or ``"time"`` — why the run ended.
+        stopped: ``"every start stopped"``, ``"iterations"`` or ``"time"`` — why the run ended.
     """
 
     points: np.ndarray
@@ -122,7 +122,7 @@ def levenberg_marquardt(
     active = np.isfinite(cost) & (cost > 0)
     if converged is not None:
         active &= ~converged(F, sizes)
-    done_reason = "converged"
+    done_reason = "every start stopped"
     iteration = 0
     trace: list[int] = []
     history = [cost.copy()]
