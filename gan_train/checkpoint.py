@@ -83,6 +83,13 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} cannot be loaded: {exc}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path} has an unknown format")
+    named = _NAME.match(path.name)
+    if named and payload.get("iteration") != int(named.group(1)):
+        # every reader (resume, sample, spectrum) would otherwise use it as the iteration its name says
+        raise CheckpointError(
+            f"checkpoint {path} holds iteration {payload.get('iteration')!r}, not the {int(named.group(1))} its name "
+            "says; rename it to match or delete it"
+        )
     return payload
 
 

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from stability.util.checks import output_file_type, output_folder_type, seed_type
 from stability.util.errors import UserError, int_type
 
 #: Samples one ``ganstab sample`` draws at most (10⁷ 2-D points are 160 MB; more is a typo, not a plot).
@@ -51,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--preset", metavar="NAME", help="a preset name (see `ganstab presets`)")
     _add_set_option(train, "override a config key (repeatable), e.g. --set n_critic=10 --set anchor=2,-1")
-    train.add_argument("--out", metavar="RUN_DIR", help="run directory (must not exist unless --resume)")
+    train.add_argument(
+        "--out", type=output_folder_type(), metavar="RUN_DIR", help="run directory (must not exist unless --resume)"
+    )
     train.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its newest checkpoint")
     train.add_argument(
         "--dry-run", action="store_true", help="print the resolved config and the parameter counts, and exit"
@@ -71,11 +74,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sample.add_argument("run_dir", metavar="RUN_DIR")
     sample.add_argument("--n", type=int_type(1, MAX_SAMPLES), default=1000, help="number of samples (default: 1000)")
-    sample.add_argument("--out", required=True, metavar="FILE", help="FILE.npy (array) or FILE.png (scatter over data)")
+    sample.add_argument(
+        "--out",
+        type=output_file_type(".npy", ".png"),
+        required=True,
+        metavar="FILE",
+        help="FILE.npy (array) or FILE.png (scatter over data); an existing file is replaced",
+    )
     sample.add_argument(
         "--checkpoint", type=int_type(0, 10**12), metavar="ITER", help="iteration of the checkpoint (default: newest)"
     )
-    sample.add_argument("--seed", type=int_type(0, 2**63 - 1), default=0, help="seed of the latent noise (default: 0)")
+    sample.add_argument("--seed", type=seed_type(), default=0, help="seed of the latent noise (default: 0)")
     sample.add_argument(
         "--ema", action="store_true", help="sample the moving average of the generator (runs trained with ema > 0)"
     )
@@ -94,7 +103,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sweep.add_argument("--arch", required=True, choices=("resnet", "dcgan"))
     sweep.add_argument("--methods", default=None, help="comma-separated methods (default: the seven of Table 2)")
-    sweep.add_argument("--iters", type=int, default=None, help="generator iterations per run (default: 200000)")
+    sweep.add_argument(
+        "--iters", type=int_type(1, 10**9), default=None, help="generator iterations per run (default: 200000)"
+    )
     sweep.add_argument("--data-dir", required=True, metavar="DIR", help="the folder with CIFAR-10")
     sweep.add_argument(
         "--inception-weights",
@@ -103,18 +114,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sweep.add_argument("--download", action="store_true", help="fetch CIFAR-10 into --data-dir when missing")
     _add_set_option(sweep, "override a config key for every run (repeatable), e.g. --set device=cuda")
-    sweep.add_argument("--out", required=True, metavar="DIR", help="sweep directory")
+    sweep.add_argument("--out", type=output_folder_type(), required=True, metavar="DIR", help="sweep directory")
     sweep.add_argument("--print-commands", action="store_true", help="print one ganstab train line per method")
     sweep.add_argument(
         "--nproc",
-        type=int,
+        type=int_type(1, 1024),
         default=1,
         metavar="N",
         help="with --print-commands: processes (GPUs) per node; N > 1 prints torchrun lines",
     )
     sweep.add_argument(
         "--nnodes",
-        type=int,
+        type=int_type(1, 10**5),
         default=1,
         metavar="M",
         help="with --print-commands: nodes (multi-node torchrun lines with rendezvous placeholders)",
@@ -131,9 +142,11 @@ def _add_set_option(parser: argparse.ArgumentParser, text: str) -> None:
 
 
 def run_table2(args: argparse.Namespace) -> int:
-    from gan_train.sweep import print_commands, run_sweep, sweep_settings
+    from gan_train.sweep import print_commands, run_sweep, sweep_configs, sweep_settings
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods is not None else None
+    if methods == []:  # '' would otherwise mean "all seven", at 200k iterations each
+        raise UserError("--methods is empty; name methods (e.g. wgan-gp,mu_mid) or leave it out for all of Table 2")
     extra = list(args.assignments)
     if not any(s.startswith("eval_every=") for s in extra):  # the table needs IS/FID (weights: path or cache)
         extra.append("eval_every=10000")
@@ -146,7 +159,17 @@ def run_table2(args: argparse.Namespace) -> int:
     if args.print_commands:
         print(print_commands(args.arch, settings, out, nproc=args.nproc, nnodes=args.nnodes))
         return 0
-    result = run_sweep(args.arch, settings, out)
+    from gan_train.errors import Preempted, TrainingStopped
+
+    _check_evaluation(sweep_configs(args.arch, settings)[0])  # the weights every method's evaluation will load
+    try:
+        result = run_sweep(args.arch, settings, out)
+    except Preempted as exc:
+        print(f"ganstab table2: stopped by {exc}; rerun the same command to continue", file=sys.stderr)
+        return exc.exit_status
+    except TrainingStopped as exc:
+        print(f"ganstab table2: stopped: {exc}", file=sys.stderr)
+        return 3
     for method, what in result["runs"].items():
         print(f"{method}: {what}")
     print(f"wrote {out / 'table2.md'}, {out / 'table2.csv'}, {out / 'fid.png'}")
@@ -193,6 +216,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(config.to_json(), end="")
         print(_parameter_summary(config))
         return 0
+    _check_evaluation(config)
 
     from gan_train import distributed as dist
     from gan_train.errors import Preempted, TrainingStopped
@@ -205,7 +229,9 @@ def run_train(args: argparse.Namespace) -> int:
         with Trainer.open(plan) as trainer:
             result = trainer.run()
     except Preempted as exc:
-        print(f"ganstab train: stopped by {exc}", file=sys.stderr)
+        print(
+            f"ganstab train: stopped by {exc}; continue with: ganstab train --out {run_dir} --resume", file=sys.stderr
+        )
         return exc.exit_status
     except TrainingStopped as exc:
         print(f"ganstab train: stopped: {exc}", file=sys.stderr)
@@ -226,15 +252,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.suffix.lower() not in (".npy", ".png"):
-        raise UserError(f"--out must end in .npy or .png, got {args.out!r}")
-    if out.is_dir():
-        raise UserError(f"--out {args.out} is a folder; give a file name ending in .npy or .png")
+    out = args.out  # checked by its argparse type: suffix, and a place that can be written
     from gan_train.sampling import sample_run
-    from stability.util.atomic import check_writable, ensure_directory
+    from stability.util.atomic import ensure_directory
 
-    check_writable(out)
     samples, config, iteration = sample_run(args.run_dir, args.n, args.checkpoint, args.seed, ema=args.ema)
     if out.suffix.lower() == ".png" and config.image_data:
         raise UserError("--out FILE.png draws 2-D samples over the data; save images as FILE.npy")
@@ -256,6 +277,16 @@ def run_sample(args: argparse.Namespace) -> int:
         plot_snapshot(out, None, data.numpy(), samples, get_dataset(config.dataset).extent, title)
     print(f"wrote {len(samples)} samples of iteration {iteration} to {out}")
     return 0
+
+
+def _check_evaluation(config) -> None:
+    """A run that evaluates IS/FID (``eval_every``) checks its Inception weights and reference split now, before
+    training toward its first evaluation (:func:`gan_train.evaluate.check_evaluation_ready`), not ``eval_every``
+    iterations in."""
+    if config.eval_every:
+        from gan_train.evaluate import check_evaluation_ready
+
+        check_evaluation_ready(config, progress=config.progress)
 
 
 def _parameter_summary(config) -> str:

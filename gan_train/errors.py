@@ -35,11 +35,12 @@ class CheckpointWriteError(TrainingStopped):
 
 
 class Preempted(TrainingStopped):
-    """SIGTERM or SIGINT arrived: the iteration was finished and a checkpoint written; ``--resume`` continues."""
+    """SIGTERM or SIGINT arrived: the iteration was finished and a checkpoint written. The message says what happened;
+    each command adds how to continue (``train --resume``, or the same ``experiment``/``table2`` command again)."""
 
     def __init__(self, signum: int, iteration: int, checkpoint: object):
         name = signal.Signals(signum).name
-        super().__init__(f"{name} at iteration {iteration}: checkpoint {checkpoint} written; continue with --resume")
+        super().__init__(f"{name} at iteration {iteration}: checkpoint {checkpoint} written")
         self.signum = int(signum)
         self.iteration = iteration
 

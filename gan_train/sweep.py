@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gan_train.config import apply_overrides
+from gan_train.config import TrainConfig, apply_overrides
 from gan_train.presets import IMAGE_METHODS, get_preset
-from stability.util.atomic import atomic_save, atomic_write
+from stability.util.atomic import atomic_save, atomic_write, ensure_directory
 from stability.util.errors import UserError, unknown_name
 from stability.util.tables import markdown_table
 
@@ -94,22 +94,33 @@ def print_commands(arch: str, settings: list[tuple[str, list[str]]], out: Path, 
     return "\n".join(lines)
 
 
+def sweep_configs(arch: str, settings: list[tuple[str, list[str]]]) -> list[TrainConfig]:
+    """The resolved config of each method of :func:`sweep_settings`, in order."""
+    return [apply_overrides(get_preset(f"cifar10-{arch}-{method}").config(), sets) for method, sets in settings]
+
+
 def run_sweep(arch: str, settings: list[tuple[str, list[str]]], out: Path, progress: bool = True) -> dict[str, Any]:
-    """Train (or resume, or skip) each method, then write the table and the plot."""
+    """Train (or resume, or skip) each method, then write the table and the plot.
+
+    Every method is planned before any trains (:func:`gan_train.run_dir.plan_run`): a run begun, or finished, with
+    other settings (``--set lr_d=…`` on a rerun) is refused naming the key, as ``train --resume`` refuses it, instead
+    of being skipped or resumed with its old values.
+    """
     from gan_train import checkpoint as ckpt
     from gan_train.run_dir import plan_run
     from gan_train.trainer import Trainer
 
-    out.mkdir(parents=True, exist_ok=True)
+    plans = []
+    for (method, _), config in zip(settings, sweep_configs(arch, settings)):
+        plan = plan_run(out / method, config, keep=("device",))  # resumed when the folder holds the run, else started
+        found = ckpt.list_checkpoints(out / method) if plan.resume else []
+        plans.append((method, plan, bool(found) and found[-1][0] >= config.iterations))
+    ensure_directory(out)
     done: dict[str, str] = {}
-    for method, sets in settings:
-        run_dir = out / method
-        config = apply_overrides(get_preset(f"cifar10-{arch}-{method}").config(), sets)
-        found = ckpt.list_checkpoints(run_dir)
-        if found and found[-1][0] >= config.iterations:
+    for method, plan, finished in plans:
+        if finished:
             done[method] = "skipped (finished)"
             continue
-        plan = plan_run(run_dir, config, keep=("device",))  # resumed when run_dir holds the run, else started
         with Trainer.open(plan) as trainer:  # releases the run's lock when done (or stopped)
             trainer.run()
         done[method] = "resumed" if plan.resume else "trained"

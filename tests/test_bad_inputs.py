@@ -173,7 +173,7 @@ for value in ("a,b", "1", "nan,1", "1,2,3"):
     case(f"portrait-starts-{value}", [*PORTRAIT, "--starts", value])
 case("portrait-out-txt", ["portrait", "--toy", "dirac", "--out", "fig.txt"])
 case("portrait-out-no-suffix", ["portrait", "--toy", "dirac", "--out", "fig"])
-case("portrait-out-is-a-folder", ["portrait", "--toy", "dirac", "--out", "{spec_dir}"])
+case("portrait-out-is-a-folder", ["portrait", "--toy", "dirac", "--out", "{spec_dir}"], 4)
 case("portrait-out-under-a-file", ["portrait", "--toy", "dirac", "--no-progress", "--out", "{file}/fig.png"], 4)
 case("portrait-nothing-to-draw", ["portrait", "--out", "fig.png"])
 case("portrait-spec-and-toy", ["portrait", "{dirac}", "--toy", "dirac", "--out", "fig.png"])
@@ -240,7 +240,7 @@ for option, values in {"--n": ("0", "-1", "1e12", "abc", "nan"), "--seed": ("-1"
 for value in ("-1", "abc", "999"):
     case(f"sample-checkpoint-{value}", ["sample", "{run}", "--checkpoint", value, "--out", "s.npy"])
 case("sample-out-txt", ["sample", "{run}", "--out", "s.txt"])
-case("sample-out-is-a-folder", ["sample", "{run}", "--out", "{folder_npy}"])
+case("sample-out-is-a-folder", ["sample", "{run}", "--out", "{folder_npy}"], 4)
 case("sample-out-under-a-file", ["sample", "{run}", "--out", "{file}/s.npy"], 4)
 case("sample-run-missing", ["sample", "missing-run", "--out", "s.npy"])
 case("sample-run-is-a-file", ["sample", "{file}", "--out", "s.npy"])

@@ -67,7 +67,9 @@ def test_train_sample_presets(tmp_path, capsys):
     assert np.load(tmp_path / "s.npy").shape == (50, 2)
     assert main(["sample", str(run), "--n", "50", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").stat().st_size > 0
-    assert main(["sample", str(run), "--n", "5", "--out", str(tmp_path / "s.txt")]) == 2
+    with pytest.raises(SystemExit) as refused:  # the suffix is checked by --out's argparse type, before any work
+        main(["sample", str(run), "--n", "5", "--out", str(tmp_path / "s.txt")])
+    assert refused.value.code == 2
     assert main(["sample", str(run), "--n", "5", "--out", str(tmp_path / "t.npy"), "--checkpoint", "5"]) == 2
     assert "no checkpoint of iteration 5" in capsys.readouterr().err
     assert main(["presets"]) == 0

@@ -23,6 +23,7 @@ A run that diverges is recorded as such (the trainer's message), not retried: on
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import math
@@ -193,14 +194,15 @@ class Workspace:
         path = self.seed_file(task)
         if path.is_file():
             stored = _read_json(path)
-            _check_same_config(stored.get("config", {}), task.config, path)
-            at = {int(k): v for k, v in stored.get("at", {}).items()}
-            return Outcome(task, at, stored.get("diverged"), float(stored.get("seconds", 0.0)), skipped=True)
+            _check_seed_record(stored, path)
+            at = _measurements(stored["at"], path)
+            _check_same_config(stored["config"], task.config, path)
+            return Outcome(task, at, stored["diverged"], float(stored["seconds"]), skipped=True)
         from gan_train.errors import DivergenceError
 
         started = time.perf_counter()
         partial_path = self.partial_file(task)
-        at = {int(k): v for k, v in _read_json(partial_path).items()} if partial_path.is_file() else {}
+        at = _measurements(_read_json(partial_path), partial_path) if partial_path.is_file() else {}
         diverged = None
         with self._open(task) as trainer:  # releases the run's lock when done (or stopped)
             try:
@@ -309,8 +311,6 @@ class Workspace:
 
 def run_experiment(name: str, options: Options) -> dict[str, Any]:
     """Run (or complete) experiment ``name`` into ``options.out`` and write its report; returns the report's head."""
-    from tqdm.auto import tqdm
-
     from gan_train.experiments import get_experiment
 
     entry = get_experiment(name)
@@ -320,10 +320,35 @@ def run_experiment(name: str, options: Options) -> dict[str, Any]:
         from gan_train.config import apply_overrides
 
         tasks = [replace(t, config=apply_overrides(t.config, [f"threads={options.threads}"])) for t in tasks]
+    names = list(dict.fromkeys(t.cell for t in tasks))
+    unmatched = [p for p in options.cells if not any(fnmatch.fnmatchcase(cell, p) for cell in names)]
+    if unmatched:  # a typo among good patterns would otherwise be dropped silently
+        raise UserError(f"--cells {' '.join(unmatched)} matches no cell of {name}; its cells: {', '.join(names)}")
     chosen = [t for t in tasks if options.selects(t.cell)]
-    if not chosen:
-        names = list(dict.fromkeys(t.cell for t in tasks))
-        raise UserError(f"--cells {' '.join(options.cells)} matches no cell of {name}; its cells: {', '.join(names)}")
+    existed = options.out.exists()
+    try:
+        return _run_tasks(name, entry, module, options, tasks, chosen)
+    except BaseException:
+        if not existed:  # a refused start (missing data, a bad setting) leaves no empty --out behind
+            _remove_empty_folders(options.out)
+        raise
+
+
+def _remove_empty_folders(folder: Path) -> None:
+    """Remove ``folder`` and the folders under it that hold no file (deepest first); anything written stays."""
+    if folder.is_dir():
+        for path in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def _run_tasks(name: str, entry: Any, module: ModuleType, options: Options, tasks: list[Task],
+               chosen: list[Task]) -> dict[str, Any]:  # fmt: skip
+    """The runs of ``chosen`` (the others reported as not run), then the report."""
+    from tqdm.auto import tqdm
+
     workspace = Workspace(entry, module, options)
     outcomes = []
     with tqdm(chosen, desc=name, unit="run", disable=not options.progress, dynamic_ncols=True) as bar:
@@ -465,6 +490,38 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UserError(f"{path} does not hold a JSON object; delete it to run that seed again")
     return value
+
+
+#: The fields of a finished seed's record (``Outcome.to_dict``) and the JSON types each must have.
+SEED_RECORD = {"config": (dict,), "at": (dict,), "diverged": (str, type(None)), "seconds": (int, float)}
+
+
+def _check_seed_record(stored: dict[str, Any], path: Path) -> None:
+    """Refuse a seed file that is not a whole record (a field missing or of the wrong type) in one line: taken as
+    finished, it would put an empty or broken seed into the results."""
+    for key, types in SEED_RECORD.items():
+        if key not in stored:
+            raise UserError(f"{path} is not a finished seed's record (no {key!r}); delete it to run that seed again")
+        value = stored[key]
+        if not isinstance(value, types) or isinstance(value, bool):
+            names = " or ".join("null" if t is type(None) else {dict: "an object"}.get(t, t.__name__) for t in types)
+            raise UserError(
+                f"{path}: {key!r} must be {names}, not {type(value).__name__}; delete it to run that seed again"
+            )
+
+
+def _measurements(at: dict[str, Any], path: Path) -> dict[int, dict[str, Any]]:
+    """``{"iteration": {...}}`` of a seed file as ``{iteration: {...}}``; a key that is not an iteration or a
+    measurement that is not an object is one line."""
+    out = {}
+    for key, value in at.items():
+        if not (isinstance(key, str) and key.isdigit()) or not isinstance(value, dict):
+            raise UserError(
+                f"{path} holds {key!r}: {type(value).__name__} where an iteration and its measurements belong; "
+                "delete it to run that seed again"
+            )
+        out[int(key)] = value
+    return out
 
 
 def _check_same_config(stored: dict[str, Any], config: TrainConfig, path: Path) -> None:

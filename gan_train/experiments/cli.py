@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
+from stability.util.checks import output_folder_type
 from stability.util.errors import UserError, int_type
 
 EXAMPLES = """\
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--iters", type=int_type(1, 10**9), metavar="N", help="iterations per run (default: the paper's counts)"
     )
     parser.add_argument("--quick", action="store_true", help="the short version (tiny networks, tens of iterations)")
-    parser.add_argument("--out", metavar="DIR", help="results folder (required to run)")
+    parser.add_argument("--out", type=output_folder_type(), metavar="DIR", help="results folder (required to run)")
     parser.add_argument("--data-dir", default="data", metavar="DIR", help="folder with CIFAR-10 (default: data)")
     parser.add_argument("--device", default="cpu", help="torch device of every run (default: cpu)")
     parser.add_argument(
@@ -83,7 +83,7 @@ def run_command(args: argparse.Namespace) -> int:
     from gan_train.experiments.base import Options, run_experiment
 
     options = Options(
-        out=Path(args.out),
+        out=args.out,
         seeds=args.seeds,
         iters=args.iters,
         quick=args.quick,

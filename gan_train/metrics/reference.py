@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from gan_train.metrics.inception import EXTRACTOR_NAME, POOL_FEATURES, inception_features
-from stability.util.atomic import atomic_save, remove_stale_temporaries
+from stability.util.atomic import atomic_save, ensure_directory, remove_stale_temporaries
 from stability.util.errors import UserError
 
 #: Version of the cache file's layout; a file of another version is recomputed.
@@ -179,11 +179,7 @@ def reference_statistics(
             f"reference images must be uint8 (N, 3, H, W), got {images.dtype} {tuple(images.shape)}; "
             "convert them with to_uint8"
         )
-    folder = Path(cache_dir)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create the cache folder {folder}: {exc.strerror or exc}") from None
+    folder = ensure_directory(cache_dir)  # an unwritable cache is a write failure (WriteError, exit 4)
     path = cache_path(folder, key["data_checksum"], key["weights_checksum"])
     if path.exists():
         cached = _read_cache(path, key, features)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from gan_train import checkpoint as ckpt
-from gan_train.config import TrainConfig, read_run_config
+from gan_train.config import RESUMABLE_KEYS, TrainConfig, read_run_config
 from gan_train.data.streams import anchor_image
 from gan_train.errors import CheckpointError
 from gan_train.nets import architecture, build_critic, build_generator
@@ -89,19 +89,55 @@ def select_checkpoints(
     return sorted(set(chosen))
 
 
-def load_checkpoint(run_dir: str | Path, config: TrainConfig, iteration: int, path: str | Path) -> RunCheckpoint:
-    """The modules, penalty and learning rates of one checkpoint of a run.
+def check_checkpoint_config(run_dir: str | Path, config: TrainConfig, state: dict[str, Any], path: Path) -> bool:
+    """Refuse a checkpoint that is not of the run ``config.json`` describes, naming the keys that disagree.
+
+    The trainer stores its resolved config in every checkpoint; each key outside the bookkeeping ones
+    (:data:`~gan_train.config.RESUMABLE_KEYS`, which a resume may change) must agree with ``config.json``, so an
+    edited or truncated ``config.json`` (a key deleted falls back to its default) is refused, as ``train --resume``
+    refuses it. Returns ``False`` for a checkpoint of an older trainer that stores no config: only its architecture
+    could be compared (the caller says so).
 
     Raises:
-        CheckpointError: a corrupt checkpoint, or one whose architecture is not the run's (an unknown one).
+        CheckpointError: an architecture or a key that disagrees.
     """
-    path = Path(path)
-    state = ckpt.read_checkpoint(path)
     if state.get("architecture") != architecture(config):
         raise CheckpointError(
             f"checkpoint {path} is from an unknown architecture: {state.get('architecture')} there, "
             f"{architecture(config)} in {Path(run_dir) / 'config.json'}"
         )
+    recorded = state.get("config")
+    if not isinstance(recorded, dict):
+        return False
+    differing = ckpt.config_disagreements(config.to_dict(), recorded, RESUMABLE_KEYS)
+    if differing:
+        raise CheckpointError(
+            f"{Path(run_dir) / 'config.json'} disagrees with checkpoint {path.name} on {'; '.join(differing)}; "
+            "restore config.json (the checkpoint holds the run's own)"
+        )
+    return True
+
+
+def verify_checkpoints(run_dir: str | Path, config: TrainConfig, chosen: list[tuple[int, Path]]) -> list[int]:
+    """Read each chosen checkpoint once before any work: checksum, iteration against its name, config against
+    ``config.json`` (:func:`check_checkpoint_config`). Returns the iterations of checkpoints that store no config."""
+    without_config = []
+    for iteration, path in chosen:
+        if not check_checkpoint_config(run_dir, config, ckpt.read_checkpoint(path), path):
+            without_config.append(iteration)
+    return without_config
+
+
+def load_checkpoint(run_dir: str | Path, config: TrainConfig, iteration: int, path: str | Path) -> RunCheckpoint:
+    """The modules, penalty and learning rates of one checkpoint of a run.
+
+    Raises:
+        CheckpointError: a corrupt checkpoint, one whose iteration is not its name's, or one that is not of the run
+            ``config.json`` describes (:func:`check_checkpoint_config`).
+    """
+    path = Path(path)
+    state = ckpt.read_checkpoint(path)
+    check_checkpoint_config(run_dir, config, state, path)
     critic, generator = build_critic(config), build_generator(config)
     ckpt.load_module_state(critic, state["critic"], "critic", path)
     ckpt.load_module_state(generator, state["generator"], "generator", path)
@@ -112,7 +148,7 @@ def load_checkpoint(run_dir: str | Path, config: TrainConfig, iteration: int, pa
         penalty.anchor = anchor_image(config, torch.device("cpu"))  # None: the measure's own anchor (2-D data)
     return RunCheckpoint(
         Path(run_dir),
-        int(state.get("iteration", iteration)),
+        int(state.get("iteration", iteration)),  # read_checkpoint checked it against the file's name
         path,
         config,
         critic,

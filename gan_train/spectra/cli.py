@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from stability.cli.common import dump_json
+from stability.util.checks import MAX_SEED, output_folder_type, seed_type, size_type, tolerance_type
+
+#: Points of the fixed sample set at most: the trainer's own bound on a batch (``gan_train.config.INT_LIMITS``).
+MAX_SAMPLES = 2**20
+#: Eigenvalues per rule at most; ARPACK needs k < n − 1, and past that a dense spectrum is only for small games.
+MAX_K = 10_000
+#: ARPACK basis size accepted on the command line; it is capped at n (the game's size) when it runs.
+MAX_NCV = 2**31 - 1
 
 EXAMPLES = """\
 examples:
@@ -34,7 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--checkpoints", default="all", metavar="all|last|ITER,...", help="which checkpoints (default: all)"
     )
-    parser.add_argument("--k", type=int, default=20, help="eigenvalues per selection rule (default: 20)")
+    parser.add_argument(
+        "--k",
+        type=size_type(MAX_K),
+        default=20,
+        help=f"eigenvalues per selection rule (default: 20; at most {MAX_K:,})",
+    )
     parser.add_argument(
         "--which",
         default="LR",
@@ -42,31 +56,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="largest real part, magnitude, |imaginary part| (in conjugate pairs) (default: LR)",
     )
     parser.add_argument(
-        "--samples", type=int, default=None, metavar="N", help="size of the fixed sample set (default: batch_size)"
+        "--samples",
+        type=size_type(MAX_SAMPLES),
+        default=None,
+        metavar="N",
+        help=f"size of the fixed sample set (default: batch_size; at most {MAX_SAMPLES:,})",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sample set and of ARPACK (default: 0)")
+    parser.add_argument(
+        "--seed",
+        type=seed_type(),
+        default=0,
+        help=f"seed of the sample set and of ARPACK (0 to {MAX_SEED}; default: 0)",
+    )
     parser.add_argument(
         "--dtype", choices=("float64", "float32"), default="float64", help="precision of the field (default: float64)"
     )
     parser.add_argument("--cold", action="store_true", help="start ARPACK from a random vector at every checkpoint")
     parser.add_argument(
         "--ncv",
-        type=int,
+        type=size_type(MAX_NCV, low=3),
         default=None,
         help="ARPACK basis size (default: max(8k, 120) for LR, max(2k+1, 20) for LM and LI; capped at n)",
     )
     parser.add_argument("--no-gd", action="store_true", help="skip the spectral radii of discrete GD")
     parser.add_argument(
         "--stationary-tol",
-        type=float,
+        type=tolerance_type(),
         default=1e-3,
         metavar="TOL",
         help="run the Theorem 1 check where ‖v‖ <= TOL (default: 1e-3)",
     )
     parser.add_argument(
         "--out",
-        type=Path,
-        default=Path("ganstab-spectrum"),
+        type=output_folder_type(),
+        default="ganstab-spectrum",
         metavar="DIR",
         help="output folder (default: ./ganstab-spectrum)",
     )
@@ -103,24 +126,28 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from gan_train.spectra.checkpoints import run_checkpoints, select_checkpoints
+    from gan_train.spectra.checkpoints import run_checkpoints, select_checkpoints, verify_checkpoints
     from gan_train.spectra.figures import spectrum_figures
     from gan_train.spectra.spectra import check_which, spectra_along_training
     from stability.spec.serialize import jsonable
-    from stability.util.atomic import atomic_write
+    from stability.util.atomic import atomic_write, ensure_directory
     from stability.util.errors import UserError
 
     rules = check_which(args.which)
-    if args.k < 1:
-        raise UserError(f"--k must be >= 1, got {args.k}")
-    if args.samples is not None and args.samples < 1:
-        raise UserError(f"--samples must be >= 1, got {args.samples}")
     if args.ncv is not None and args.ncv <= args.k + 1:
         raise UserError(f"--ncv must exceed k + 1 = {args.k + 1}, got {args.ncv}")
     total = 0
-    for run_dir in args.run_dirs:  # every run is checked before any work
-        _, found = run_checkpoints(run_dir)
-        total += len(select_checkpoints(found, args.checkpoints, run_dir))
+    for run_dir in args.run_dirs:  # every run is checked before any work: its config against each checkpoint
+        config, found = run_checkpoints(run_dir)
+        chosen = select_checkpoints(found, args.checkpoints, run_dir)
+        older = verify_checkpoints(run_dir, config, chosen)
+        if older:  # checkpoints of a trainer that stored no config: the architecture was all there was to compare
+            print(
+                f"ganstab spectrum: note: checkpoint(s) {', '.join(map(str, older))} of {run_dir} store no config "
+                "(an older trainer): only their architecture was compared with config.json",
+                file=sys.stderr,
+            )
+        total += len(chosen)
     progress = not args.no_progress
     runs = []
     with tqdm(
@@ -143,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
                 bar=bar,
             )
             runs.append(result.to_dict())
-    args.out.mkdir(parents=True, exist_ok=True)
+    ensure_directory(args.out)
     figures = spectrum_figures(runs, args.out)
     report = {"runs": runs, "figures": [str(p) for p in figures]}
     text = dump_json(jsonable(report))

@@ -124,21 +124,33 @@ def run_field(checkpoint: RunCheckpoint, samples: SampleSet, dtype: torch.dtype 
     )
 
 
+def optimiser_note(config: Any) -> str:
+    """The update and the learning rates the run really trained with, beside the plain GD steps analysed here."""
+    if config.lr_decay:
+        rates = (
+            f"learning rates decayed linearly from lr_d = {config.lr_d:g}, lr_g = {config.lr_g:g} to 0 over "
+            f"{config.iterations} iterations (lr_decay); the GD radii at each checkpoint use its decayed rates"
+        )
+    else:
+        rates = f"constant learning rates lr_d = {config.lr_d:g}, lr_g = {config.lr_g:g}"
+    if config.optimizer == "sgd":
+        return f"the run was trained with plain SGD (no momentum) at {rates}: the GD radii are of the same plain steps"
+    update = {
+        "adam": (f"Adam (β1 = {config.beta1:g}, β2 = {config.beta2:g})", "Adam's preconditioned momentum update"),
+        "rmsprop": ("RMSprop", "RMSprop's scaled update"),
+    }
+    name, rule = update[config.optimizer]
+    return (
+        f"the run was trained with {name} at {rates}: the GD spectral radii are those of plain gradient steps at "
+        f"these learning rates, not of {rule}"
+    )
+
+
 def run_notes(checkpoint: RunCheckpoint, samples: SampleSet) -> list[str]:
     """What the field of a run is and is not: where it differs from the dynamics the trainer ran."""
     config = checkpoint.config
     notes = []
-    if config.optimizer == "adam":
-        notes.append(
-            f"the run was trained with Adam (β1 = {config.beta1:g}, β2 = {config.beta2:g}, lr_d = {config.lr_d:g}, "
-            f"lr_g = {config.lr_g:g}): the GD spectral radii are those of plain gradient steps at these learning "
-            "rates, not of Adam's preconditioned momentum update"
-        )
-    else:
-        notes.append(
-            f"the run was trained with RMSprop (lr_d = {config.lr_d:g}, lr_g = {config.lr_g:g}): the GD spectral "
-            "radii are those of plain gradient steps at these learning rates, not of RMSprop's scaled update"
-        )
+    notes.append(optimiser_note(config))
     if config.lr_d != config.lr_g:
         notes.append(f"lr_d = {config.lr_d:g} ≠ lr_g = {config.lr_g:g}: the GD radii use the one step h = lr_d")
     if config.n_critic > 1:

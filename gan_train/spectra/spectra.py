@@ -16,6 +16,7 @@ objects (:func:`~gan_train.spectra.field.run_field`) over one fixed sample set s
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from gan_train.spectra.checkpoints import load_checkpoint, run_checkpoints, select_checkpoints
+from gan_train.spectra.cost import cost_note, seconds_per_product
 from gan_train.spectra.field import SampleSet, run_field, run_notes, sample_set
 from stability.analysis.spectrum import (
     WHICH,
@@ -215,6 +217,10 @@ def spectra_along_training(
                 warm_start,
                 notes=run_notes(checkpoint, samples),
             )
+            seconds = seconds_per_product(field_)  # said before the first ARPACK run, when the run is a long one
+            note = cost_note(field_.size, k, rules, seconds, ncv, field_.dtype.itemsize, len(chosen))
+            if note:
+                print(f"ganstab spectrum: note: {note}", file=sys.stderr)
         value = field_.value()
         psi_norm, theta_norm = (
             float(np.linalg.norm(value[: field_.n_psi])),
@@ -229,10 +235,17 @@ def spectra_along_training(
             )
             previous[rule], spectrum.vectors = spectrum.vectors, None  # held for the next checkpoint only
             spectra[rule] = spectrum
-        steps = {}
-        if gd:
+        steps, step_notes = {}, []
+        if gd and checkpoint.lr_d > 0:
             for method in ("simultaneous", "alternating"):
                 steps[method] = discrete_stability(field_, step=checkpoint.lr_d, method=method, progress=progress)
+        elif gd:  # the last checkpoint of an lr_decay run: x <- x + 0·v is the identity
+            step_notes.append(
+                f"lr_d is 0 at iteration {checkpoint.iteration} (the end of its schedule): a zero step does not move, "
+                "so the update is the identity, of spectral radius exactly 1; no GD radii are computed"
+            )
+        if checkpoint.config.lr_decay:
+            step_notes.append(f"learning rates here: lr_d = {checkpoint.lr_d:g}, lr_g = {checkpoint.lr_g:g} (lr_decay)")
         entry = CheckpointSpectrum(
             checkpoint.iteration,
             str(path),
@@ -243,6 +256,7 @@ def spectra_along_training(
             steps,
             checkpoint.lr_d,
             checkpoint.lr_g,
+            notes=step_notes,
         )
         if entry.field_norm <= stationary_tol:
             entry.theorem1, note = _theorem1(field_)

@@ -150,6 +150,10 @@ def _progress(enabled: bool, desc: str):
     return tqdm(desc=desc, unit=" products", leave=False, mininterval=1.0, disable=None)
 
 
+#: Largest game whose top-k falls back to the dense spectrum when k ≥ n − 1 (a 4000 × 4000 float64 Jacobian is
+#: 128 MB); beyond it such a k is refused.
+DENSE_FALLBACK_LIMIT = 4000
+
 #: Bytes of Arnoldi vectors (ncv × n) the default basis size may take.
 MAX_BASIS_BYTES = 2 * 2**30
 
@@ -172,6 +176,33 @@ def default_ncv(n: int, k: int, which: str, itemsize: int = 8) -> int:
     if which == "LR":
         ncv = max(arpack_own, min(max(8 * k, 120), MAX_BASIS_BYTES // max(n * itemsize, 1)))
     return max(k + 2, min(n, ncv))
+
+
+def arpack_basis(n: int, k: int, which: str, ncv: int | None, itemsize: int) -> tuple[int, list[str]]:
+    """The ARPACK basis size for top-k of an n × n operator, and a note when a given ``ncv`` was capped at n.
+
+    ``None``: :func:`default_ncv`. A given ``ncv`` must exceed k + 1 and is capped at n (the basis holds at most n
+    vectors; more would only allocate ncv × n numbers).
+
+    Raises:
+        UserError: ``ncv <= k + 1``, or a basis of more than :data:`MAX_BASIS_BYTES` (k = 9,999 of a 42k-parameter
+            game asks for 6.3 GiB of Arnoldi vectors).
+    """
+    notes = []
+    if ncv is None:
+        ncv = default_ncv(n, k, which, itemsize)
+    elif ncv <= k + 1:
+        raise UserError(f"ncv must exceed k + 1 = {k + 1}, got {ncv}")
+    elif ncv > n:
+        notes.append(f"ncv = {ncv} exceeds n = {n}: capped at n")
+        ncv = n
+    basis = ncv * n * itemsize
+    if basis > MAX_BASIS_BYTES:
+        raise UserError(
+            f"k = {k} needs an ARPACK basis of {ncv:,} vectors of n = {n:,} ({basis / 2**30:.1f} GiB, more than "
+            f"{MAX_BASIS_BYTES / 2**30:g} GiB); ask for fewer eigenvalues (--k) or a smaller --ncv"
+        )
+    return ncv, notes
 
 
 def arpack(
@@ -304,13 +335,17 @@ def top_eigenvalues(
     if k < 1:
         raise UserError(f"k must be >= 1, got {k}")
     if k >= n - 1:
+        if n > DENSE_FALLBACK_LIMIT:  # an n × n Jacobian and its eigensolve: minutes to hours, gigabytes
+            raise UserError(
+                f"k = {k} must be below n - 1 = {n - 1} (ARPACK); the dense spectrum of n = {n} is too large"
+            )
         spectrum = dense_spectrum(field_, point)
         spectrum.eigenvalues = _order(spectrum.eigenvalues, which)[:k]
         spectrum.which, spectrum.k = which, min(k, n)
         spectrum.notes.append(f"k = {k} >= n - 1 = {n - 1}: ARPACK needs k < n - 1, so the dense spectrum was used")
         return spectrum
     tol = _default_tol(field_) if tol is None else tol
-    ncv = default_ncv(n, k, which, field_.dtype.itemsize) if ncv is None else ncv
+    ncv, capped = arpack_basis(n, k, which, ncv, field_.dtype.itemsize)
     start = time.perf_counter()
     product = field_.vjp_operator(point) if operator == "vjp" else field_.jvp_operator(point)
     name = "vjp: J^T u (traced graph)" if operator == "vjp" else "jvp: J v (traced graph)"
@@ -339,7 +374,9 @@ def top_eigenvalues(
     )
     values, products, converged, notes = found[:4]
     seconds = time.perf_counter() - start
-    spectrum = Spectrum(values, which, k, n, "arpack", name, products, seconds, converged, tol, notes, in_products[0])
+    spectrum = Spectrum(
+        values, which, k, n, "arpack", name, products, seconds, converged, tol, capped + notes, in_products[0]
+    )
     spectrum.warm_start, spectrum.ncv = v0 is not None, ncv
     spectrum.vectors = found[4] if return_vectors else None
     return spectrum

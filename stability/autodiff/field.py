@@ -20,6 +20,7 @@ a retained-graph product operator for matrix-free spectra.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -45,8 +46,8 @@ NodeSet = tuple[torch.Tensor, torch.Tensor]
 Point = Mapping[str, float] | Sequence[float] | np.ndarray | torch.Tensor
 
 
-#: Points whose check against eager products is remembered (:meth:`TorchField.linearization`).
-CHECKED_POINTS = 64
+#: Points whose check against eager products is remembered, by digest (:meth:`TorchField.linearization`).
+CHECKED_POINTS = 1024
 #: Points whose linearisation :meth:`TorchField.first_order_fn` keeps (an n_critic = 5 map visits six).
 FIRST_ORDER_POINTS = 8
 
@@ -115,7 +116,7 @@ class TorchField:
         self.point = point  # the modules' own parameters, for module games
         self._params: tuple | None = tuple(system.params) if system is not None else None
         self._traced: tuple[TorchGame, TracedLinearization | None] | None = None  # (placement, its trace)
-        self._checked: list[torch.Tensor] = []  # the points the trace was made or checked at (the last few)
+        self._checked: list[bytes] = []  # digests of the points the trace was made or checked at (the last ones)
 
     # ---- construction ----------------------------------------------------------
 
@@ -426,7 +427,8 @@ class TorchField:
         """
         vector = self.vector(point)
         traced = self._traced[1] if self._traced is not None and self._traced[0] is self.placed else None
-        if traced is not None and not any(torch.equal(vector, seen) for seen in self._checked):
+        digest = _digest(vector)
+        if traced is not None and digest not in self._checked:
             if not traced.agrees(self.field_fn, vector):
                 self._traced = None  # the operations differ at this point: trace here
         if self._traced is None or self._traced[0] is not self.placed:
@@ -441,8 +443,8 @@ class TorchField:
         traced = self._traced[1]
         if traced is None:
             return None
-        if not any(torch.equal(vector, seen) for seen in self._checked):
-            self._checked = [*self._checked[-(CHECKED_POINTS - 1) :], vector.clone()]
+        if digest not in self._checked:
+            self._checked = [*self._checked[-(CHECKED_POINTS - 1) :], digest]
         linear = traced.at(vector)
         if check_finite:
             self._check_finite(linear.value, "the field (ψ̇, θ̇)")
@@ -495,7 +497,7 @@ class TorchField:
             return False
         reused = other._traced[1].reuse_for(self.field_fn, vector)
         if reused is not None:
-            self._traced, self._checked = (self.placed, reused), [vector.clone()]
+            self._traced, self._checked = (self.placed, reused), [_digest(vector)]
         return reused is not None
 
     def describe(self) -> list[str]:
@@ -540,6 +542,12 @@ class TorchField:
             block = "ψ̇ (critic)" if int(index[0]) < self.n_psi else "θ̇ (generator)"
             where = f"{int(index.numel())} entr{'y' if index.numel() == 1 else 'ies'}, first in {block}: {names}"
         raise UserError(f"NaN/Inf in {what} at {where}")
+
+
+def _digest(vector: torch.Tensor) -> bytes:
+    """A 128-bit digest of a point's exact values (its bytes and dtype): remembers checked points without copies."""
+    data = vector.detach().contiguous().cpu().numpy().tobytes()
+    return hashlib.blake2b(data + str(vector.dtype).encode(), digest_size=16).digest()
 
 
 def _basis_chunks(n: int, chunk: int, dtype: torch.dtype) -> Iterator[tuple[int, torch.Tensor]]:

@@ -72,7 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     silence_torch_internals()  # torch's own deprecation warnings are not the user's business
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except WriteError as exc:  # an output path refused by its argparse type (stability.util.checks), before any work
+        words = sys.argv[1:] if argv is None else argv
+        command = next((w for w in words if not w.startswith("-")), "")
+        print(f"ganstab {command}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_WRITE
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

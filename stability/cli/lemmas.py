@@ -37,10 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stability.analysis.lemmas import lemma_checks
-    from stability.util.atomic import check_writable
+    from stability.util.checks import output_folder
 
     if not args.no_report:
-        check_writable(args.out or DEFAULT_OUT, folder=True)  # before minutes of work, not after
+        output_folder(args.out or DEFAULT_OUT)  # before minutes of work, not after
     report = lemma_checks(rho=args.rho, anchor=args.anchor)
     if args.json:
         print(dump_json(report.to_dict()))

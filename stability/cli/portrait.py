@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from stability.cli.common import dump_json, finite_float, int_type, number_type, parse_box, positive_float
+from stability.util.checks import output_file_type
 from stability.util.errors import UserError, checked_float
 
 FORMATS = (".png", ".pdf", ".svg")
@@ -81,7 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     # a 6-inch figure at 10,000 dpi is a 3.6-gigapixel image: the bound keeps a typo from exhausting memory
     parser.add_argument("--dpi", type=int_type(10, 2400), default=150, help="resolution of PNG output (default: 150)")
-    parser.add_argument("--out", type=Path, required=True, help="output file: .png, .pdf or .svg")
+    parser.add_argument(
+        "--out", type=output_file_type(*FORMATS), required=True, help="output file: .png, .pdf or .svg (replaced)"
+    )
     parser.add_argument("--json", action="store_true", help="print what was drawn (equilibria, classes) as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -147,14 +150,6 @@ def _starts(text: str | None) -> list[tuple[float, float]] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    suffix = args.out.suffix.lower()
-    if args.out.is_dir():
-        raise UserError(f"--out {args.out} is a folder; give a file name ending in {', '.join(FORMATS)}")
-    if suffix not in FORMATS:
-        raise UserError(f"--out: unknown figure format {suffix or '(none)'!r}; use one of {', '.join(FORMATS)}")
-    from stability.util.atomic import check_writable
-
-    check_writable(args.out)
     box_pairs = parse_box(args.box, 2) or [(-3.0, 3.0), (-3.0, 3.0)]
     box = (box_pairs[0][0], box_pairs[0][1], box_pairs[1][0], box_pairs[1][1])
     starts = _starts(args.starts)

@@ -51,19 +51,44 @@ def _reason(path: Path, exc: OSError) -> OSError:
 def check_writable(path: str | os.PathLike, folder: bool = False) -> Path:
     """Fail early, before any work, when ``path`` (a file, or a folder with ``folder=True``) cannot be written.
 
-    Catches what can be seen without writing (a file where a folder is expected or the reverse, a folder
-    without write permission, a read-only file system); the write itself still reports anything else.
+    A file that exists is fine (it is replaced atomically): what must be writable is the folder that receives the
+    new entry, the file's parent (or, for a folder, the folder itself or its nearest existing ancestor). Catches what
+    can be seen before the work (a file where a folder is expected or the reverse, a folder without write permission,
+    a read-only or pseudo file system such as ``/proc``); the write itself still reports anything else.
     """
     path = Path(path)
     if path.exists() and path.is_dir() != folder:
         what = "is a file, not a folder" if folder else "is a folder, not a file"
         raise WriteError(path, OSError(errno.EEXIST if folder else errno.EISDIR, f"{path} {what}"))
-    existing = next((p for p in [path, *path.parents] if p.exists()), Path("."))
+    start = path if folder else path.parent
+    existing = next((p for p in [start, *start.parents] if p.exists()), Path("."))
     if not existing.is_dir():
         raise WriteError(path, OSError(errno.ENOTDIR, f"{existing} is a file, not a folder"))
-    if not os.access(existing, os.W_OK | os.X_OK):
+    if not os.access(existing, os.W_OK | os.X_OK) or not _can_create_in(existing):
         raise WriteError(path, OSError(errno.EACCES, f"{existing} is not writable"))
     return path
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in ``folder``: ``os.access`` grants root every permission bit, so ``/proc`` or
+    ``/sys`` pass it; an unnamed ``O_TMPFILE`` (nothing appears in the folder) or, where the file system lacks it, a
+    named probe removed at once, asks the file system itself."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if flag:
+        try:
+            os.close(os.open(folder, flag | os.O_WRONLY, 0o600))
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.EISDIR):
+                return False
+    probe = temporary_path(folder / ".ganstab-probe")
+    try:
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError:
+        return False
+    with contextlib.suppress(OSError):
+        probe.unlink()
+    return True
 
 
 def ensure_directory(folder: str | os.PathLike) -> Path:
