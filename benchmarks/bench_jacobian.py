@@ -18,12 +18,12 @@ Measures, in one run (each part in its own subprocess, so its peak memory is its
 6. ``checkpoints``: ``ganstab spectrum``'s engine (:func:`gan_train.spectra.spectra.spectra_along_training`) on 10
    consecutive checkpoints (one generator iteration apart) of a ~1M-parameter toy run (``toy-8gaussians-mu_gp``,
    the 512×3 MLPs, trained here first): top-20 eigenvalues by largest real part in float32 (ARPACK tolerance
-   1e-5, the default basis of :func:`~stability.analysis.spectrum.default_ncv`, 160), ARPACK warm-started from the
+   1e-5, the default basis of :func:`~stability.analysis.arpack.default_ncv`, 160), ARPACK warm-started from the
    previous checkpoint's Ritz vectors against cold starts.
    Goal: ≥ 2× fewer products warm, and the 10 checkpoints in < 5 min. ``--after N`` trains N iterations first, so
    that the checkpoints are N+1 … N+10 (later in training) instead of 1 … 10.
 7. ``basis``: ARPACK's default basis (max(2k+1, 20)) against ganstab's default for LR
-   (:func:`~stability.analysis.spectrum.default_ncv`, max(8k, 120)) on one checkpoint of ``toy-8gaussians-mu_gp``
+   (:func:`~stability.analysis.arpack.default_ncv`, max(8k, 120)) on one checkpoint of ``toy-8gaussians-mu_gp``
    at width 48 after 400 iterations (float32, tol 1e-5): products and seconds of the top-6 and top-20 LR, and of the
    simultaneous and alternating GD radii (float64), with ncv = 80 and 120 in between. Reports the ratios.
 

@@ -223,8 +223,8 @@ def own_update(field, run_dir: str):
 def update_radius(rule, state, field_fn) -> dict:
     """The radius of the map from ARPACK's top-6 of T − I by largest real part and by largest magnitude, over VJPs
     of the map (as :mod:`stability.analysis.discrete` computes it for networks)."""
+    from stability.analysis.arpack import arpack
     from stability.analysis.discrete import increment_operator
-    from stability.analysis.spectrum import arpack
 
     start = time.perf_counter()
     apply, size = increment_operator(rule, state, field_fn, "vjp")

@@ -7,7 +7,7 @@ strongest warm start there is, the previous checkpoint's whole kept Schur basis,
 of ``block_krylov.py``, and counts products in one run against three baselines written here:
 
 * ``arpack cold``: ARPACK from a seeded random vector;
-* ``arpack warm``: ARPACK from :func:`~stability.analysis.spectrum.warm_start_vector` of the previous Ritz vectors;
+* ``arpack warm``: ARPACK from :func:`~stability.analysis.arpack.warm_start_vector` of the previous Ritz vectors;
 * ``block cold``: the block solver from a random block;
 * ``block warm``: the block solver from the previous solve's kept Schur basis (``k`` + guard columns).
 
@@ -61,7 +61,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from block_krylov import block_eigs  # noqa: E402
 
-from stability.analysis.spectrum import arpack, warm_start_vector  # noqa: E402
+from stability.analysis.arpack import arpack, warm_start_vector  # noqa: E402
 
 PARTS = ("synthetic", "checkpoints")
 

@@ -228,3 +228,78 @@ def test_the_lambdify_scan_sees_a_second_site(code, tmp_path):
     allowed.write_text("from stability.spec.lambdify import numeric_function\nimport stability.spec.lambdify\n"
                        "f = stability.spec.lambdify.numeric_function", encoding="utf-8")  # fmt: skip
     assert not _lambdify_sites(allowed)
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module → the modules of the tree it imports (lazy imports inside functions count: a cycle is a cycle)."""
+    names = {_module_name(p): p for p in _modules()}
+    graph = {}
+    for name, path in names.items():
+        targets = set()
+        for module in _imports(path):
+            # `from pkg import mod` names the package; the module itself is what the names resolve to when it exists
+            while module and module not in names:
+                module = module.rpartition(".")[0]
+            if module and module != name and not names[module].name == "__init__.py":
+                targets.add(module)
+        graph[name] = targets
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan's algorithm, iterative)."""
+    index, low, on_stack, stack, found, counter = {}, {}, set(), [], [], [0]
+
+    def visit(root: str) -> None:
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = counter[0]
+                    counter[0] += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_two_modules_import_each_other():
+    """No import cycles (graphed.py ⇄ loop.py and data/fixed.py ⇄ data/streams.py once were): what two modules
+    both need lives in a module below both."""
+    assert not _cycles(_import_graph()), _cycles(_import_graph())
+
+
+def test_the_cycle_check_can_fail():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []

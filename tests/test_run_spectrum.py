@@ -25,7 +25,8 @@ from gan_train.spectra.checkpoints import load_checkpoint, run_checkpoints
 from gan_train.spectra.field import SampleSet, run_field, sample_set
 from gan_train.spectra.spectra import spectra_along_training
 from gan_train.trainer import CriticBatch, Trainer
-from stability.analysis.spectrum import top_eigenvalues, warm_start_vector
+from stability.analysis.arpack import warm_start_vector
+from stability.analysis.spectrum import top_eigenvalues
 from stability.cli import main
 from stability.spec.measures import MEASURES
 

@@ -5,11 +5,10 @@ import pytest
 import torch
 
 from models.mlp import MLP
+from stability.analysis.arpack import arpack, default_ncv
 from stability.analysis.discrete import increment_jacobian
 from stability.analysis.spectrum import (
     alternating_operator,
-    arpack,
-    default_ncv,
     discrete_stability,
     top_eigenvalues,
 )

@@ -2,19 +2,21 @@
 
 ARPACK's first Arnoldi factorisation alone takes ncv products, so ncv × (one product's time) is a lower bound on
 each selection rule at each checkpoint; the restarts that follow add (ncv − k) products each. ``LR`` uses a basis of
-max(8k, 120) vectors (:func:`stability.analysis.spectrum.default_ncv`) where ``LM`` and ``LI`` use ARPACK's
-max(2k + 1, 20), and needs more restarts besides: on a 42k-parameter DCGAN with 16 samples, top-20 ``LR`` took 409
-products and ``LM`` 109 (``benchmarks/bench_spectrum_rules.py``). The note names that cost and the cheaper rule.
+max(8k, 120) vectors (:func:`stability.analysis.arpack.default_ncv`) where ``LM`` and ``LI`` use ARPACK's
+max(2k + 1, 20), and needs more restarts besides: on a 42k-parameter DCGAN with 16 samples, top-20 ``LR`` took 415
+products and ``LM`` 122 (``benchmarks/bench_spectrum_rules.py``); the GD radii, four more ARPACK runs, took 891.
+The note names that cost, the cheaper rule and ``--no-gd``.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Any
 
 import torch
 
-from stability.analysis.spectrum import arpack_basis, default_ncv
+from stability.analysis.arpack import arpack_basis, default_ncv
 
 #: A run whose lower bound per checkpoint is above this many seconds gets the cost note before it starts.
 NOTE_SECONDS = 30.0
@@ -34,12 +36,19 @@ def seconds_per_product(field_: Any, repeats: int = 2) -> float:
 
 
 def cost_note(
-    n: int, k: int, rules: tuple[str, ...], seconds: float, ncv: int | None, itemsize: int, checkpoints: int = 1
+    n: int,
+    k: int,
+    rules: tuple[str, ...],
+    seconds: float,
+    ncv: int | None,
+    itemsize: int,
+    checkpoints: int = 1,
+    gd: bool = False,
 ) -> str | None:
     """The sentence that says what the rules will cost at least, or ``None`` when that is under :data:`NOTE_SECONDS`.
 
     Raises:
-        UserError: a basis that cannot be held in memory (:func:`~stability.analysis.spectrum.arpack_basis`), before
+        UserError: a basis that cannot be held in memory (:func:`~stability.analysis.arpack.arpack_basis`), before
             any ARPACK run.
 
     Args:
@@ -48,19 +57,33 @@ def cost_note(
         ncv: the basis size asked for (``None``: each rule's default).
         itemsize: bytes per number of the field (the default basis is capped by memory).
         checkpoints: how many checkpoints the run analyses.
+        gd: the GD radii are computed too: above :func:`~stability.analysis.spectrum.discrete_stability`'s dense
+            limit, top-k by LR and by LM of J (simultaneous) and of J_alt(h) (alternating, two products each).
     """
     if k >= n - 1:
         return None  # the dense spectrum: no ARPACK basis
     basis = {rule: arpack_basis(n, k, rule, ncv, itemsize)[0] for rule in rules}  # refuses one beyond memory
+    if gd and n > _gd_parameter("dense_limit"):
+        gd_k = _gd_parameter("k")
+        basis["GD radii"] = 3 * sum(default_ncv(n, gd_k, rule, itemsize) for rule in ("LR", "LM"))
     least = sum(basis.values()) * seconds
     if least * checkpoints < NOTE_SECONDS:
         return None
-    parts = [f"{rule}: at least {size} products (≈ {size * seconds:.0f} s)" for rule, size in basis.items()]
+    parts = [f"{rule} {size} (≈ {size * seconds:.0f} s)" for rule, size in basis.items()]
     text = (
-        f"one Jacobian product takes {seconds:.2f} s at n = {n:,}; ARPACK's first factorisation alone needs "
-        f"{'; '.join(parts)} per checkpoint, × {checkpoints} checkpoint(s), and restarts add more"
+        f"one Jacobian product takes {seconds:.2f} s at n = {n:,}; ARPACK's first factorisations alone take "
+        f"{', '.join(parts)} products, at least {least:.0f} s per checkpoint × {checkpoints} checkpoint(s) (with "
+        "restarts, 2–3 times that on a 42k-parameter DCGAN)"
     )
     if "LR" in rules and "LM" not in rules:
-        cheap = default_ncv(n, k, "LM", itemsize)
-        text += f"; --which LM needs a basis of {cheap} (top-20 LR took 3.8× LM's products on a 42k DCGAN)"
+        text += f"; --which LM needs a basis of {default_ncv(n, k, 'LM', itemsize)}"
+    if "GD radii" in basis:
+        text += "; --no-gd skips the GD radii"
     return text
+
+
+def _gd_parameter(name: str) -> Any:
+    """A default of :func:`~stability.analysis.spectrum.discrete_stability` (its ``k`` and ``dense_limit``)."""
+    from stability.analysis.spectrum import discrete_stability
+
+    return inspect.signature(discrete_stability).parameters[name].default

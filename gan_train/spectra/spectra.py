@@ -5,7 +5,7 @@ objects (:func:`~gan_train.spectra.field.run_field`) over one fixed sample set s
 
 * the top-k eigenvalues of J = ∂v/∂(ψ, θ), matrix-free (ARPACK over VJPs, :func:`~stability.analysis.spectrum.
   top_eigenvalues`), each ARPACK run started from the previous checkpoint's Ritz vectors
-  (:func:`~stability.analysis.spectrum.warm_start_vector`); measured, this saves almost nothing on the toy runs,
+  (:func:`~stability.analysis.arpack.warm_start_vector`); measured, this saves almost nothing on the toy runs,
   whose Jacobian moves by 5–10% between consecutive checkpoints (``benchmarks/bench_warm_subspace.py``);
 * ‖v(ψ, θ)‖, the distance from stationarity, with ‖ψ̇‖ and ‖θ̇‖;
 * the spectral radius of simultaneous and alternating GD at the run's learning rates
@@ -28,13 +28,12 @@ import torch
 from gan_train.spectra.checkpoints import load_checkpoint, run_checkpoints, select_checkpoints
 from gan_train.spectra.cost import cost_note, seconds_per_product
 from gan_train.spectra.field import SampleSet, run_field, run_notes, sample_set
+from stability.analysis.arpack import WHICH, warm_start_vector
 from stability.analysis.spectrum import (
-    WHICH,
     DiscreteStability,
     Spectrum,
     discrete_stability,
     top_eigenvalues,
-    warm_start_vector,
 )
 from stability.analysis.theorem1 import theorem1_check
 from stability.util.errors import UserError
@@ -143,7 +142,7 @@ def _gd_dict(stability: DiscreteStability) -> dict[str, Any]:
 
 
 def check_which(which: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """``"LR,LM"`` or a sequence of rules, checked against :data:`~stability.analysis.spectrum.WHICH`."""
+    """``"LR,LM"`` or a sequence of rules, checked against :data:`~stability.analysis.arpack.WHICH`."""
     rules = tuple(w.strip().upper() for w in (which.split(",") if isinstance(which, str) else which) if w.strip())
     bad = [w for w in rules if w not in WHICH]
     if bad or not rules:
@@ -218,7 +217,7 @@ def spectra_along_training(
                 notes=run_notes(checkpoint, samples),
             )
             seconds = seconds_per_product(field_)  # said before the first ARPACK run, when the run is a long one
-            note = cost_note(field_.size, k, rules, seconds, ncv, field_.dtype.itemsize, len(chosen))
+            note = cost_note(field_.size, k, rules, seconds, ncv, field_.dtype.itemsize, len(chosen), gd)
             if note:
                 print(f"ganstab spectrum: note: {note}", file=sys.stderr)
         value = field_.value()

@@ -609,7 +609,7 @@ def _matrix_free(
     notes: list[str],
 ) -> RuleAnalysis:
     """The radius from ARPACK's top-k of ∂Δ/∂z by largest real part and by largest magnitude (VJP products)."""
-    from stability.analysis.spectrum import arpack
+    from stability.analysis.arpack import arpack
 
     if rule.lr_d is None:
         raise UserError(f"{rule.name}: a network's radius needs the rule's step, lr=... (or lr_d and lr_g)")
