@@ -63,10 +63,10 @@ for value in ("3", "2", "1e30"):
     case(f"spectrum-ncv-{value}", [*SPECTRUM, "{adam}", "--ncv", value])
 case("spectrum-out-is-a-file", [*SPECTRUM, "{adam}", "--out", "{file}"], 4)
 case("spectrum-out-under-a-file", [*SPECTRUM, "{adam}", "--out", "{file}/spectra"], 4)
-case("spectrum-out-under-proc", [*SPECTRUM, "{adam}", "--out", "/proc/ganstab-spectra"], 4)
-case("spectrum-out-under-sys", [*SPECTRUM, "{adam}", "--out", "/sys/ganstab-spectra"], 4)
+case("spectrum-out-under-proc-before-the-run", [*SPECTRUM, "missing-run", "--out", "/proc/ganstab-spectra"], 4)
+case("spectrum-out-under-sys-before-the-run", [*SPECTRUM, "missing-run", "--out", "/sys/ganstab-spectra"], 4)
 # sample and portrait: a folder or an unwritable place is exit 4 (an existing file is replaced: see below)
-case("sample-out-under-proc", ["sample", "{adam}", "--out", "/proc/s.npy"], 4)
+case("sample-out-under-proc-before-the-run", ["sample", "missing-run", "--out", "/proc/s.npy"], 4)
 case("sample-out-folder-named-npy", ["sample", "{adam}", "--out", "{folder_npy}"], 4)
 case("sample-seed-2**63", ["sample", "{adam}", "--seed", str(2**63), "--out", "s.npy"])
 case("sample-checkpoint-name-not-its-iteration", ["sample", "{misnamed}", "--out", "s.npy"])
@@ -87,7 +87,7 @@ case("table2-methods-only-commas", [*TABLE2, "--methods", " , ", "--out", "sweep
 case("table2-iters-0", [*TABLE2, "--iters", "0", "--out", "sweep"])
 case("table2-nproc-0", [*TABLE2, "--nproc", "0", "--print-commands", "--out", "sweep"])
 case("table2-out-is-a-file", [*TABLE2, "--out", "{file}"], 4)
-case("table2-out-under-proc", [*TABLE2, "--out", "/proc/sweep"], 4)
+case("table2-out-under-proc-before-the-data", [*TABLE2, "--data-dir", "missing", "--out", "/proc/sweep"], 4)
 case("table2-inception-weights-missing", [*TABLE2, *WEIGHTS, "--inception-weights", "missing.pth", "--out", "sweep"])
 case("table2-inception-weights-garbage", [*TABLE2, *WEIGHTS, "--inception-weights", "{file}", "--out", "sweep"])
 case("table2-rerun-finished-with-other-lr", [*TABLE2, "--set", "lr_d=0.001", "--out", "{sweep}"])
@@ -95,7 +95,7 @@ case("table2-rerun-finished-with-other-width", [*TABLE2, "--set", "width=8", "--
 # experiment
 case("experiment-cells-one-pattern-matches-nothing", [*EXPERIMENT, "--cells", "gp", "nonsense", "--out", "res"])
 case("experiment-out-is-a-file", [*EXPERIMENT, "--out", "{file}"], 4)
-case("experiment-out-under-proc", [*EXPERIMENT, "--out", "/proc/res"], 4)
+case("experiment-out-under-proc-before-the-name", ["experiment", "no-such", "--out", "/proc/res"], 4)
 case("experiment-refused-start-leaves-no-folder", ["experiment", "zhou-images", "--quick", "--data-dir", "nowhere",
                                                    "--no-progress", "--out", "res"])  # fmt: skip
 DELETE = object()  # a field the broken seed file lacks
@@ -325,3 +325,16 @@ def test_checkpoints_of_an_older_trainer_are_compared_by_architecture_and_say_so
     assert main([*SPECTRUM, str(run), "--out", str(tmp_path / "s")]) == 0
     err = capsys.readouterr().err
     assert "checkpoint(s) 4, 8 of" in err and "only their architecture was compared with config.json" in err
+
+
+def test_the_cost_note_counts_each_first_factorisation_by_hand():
+    from gan_train.spectra.cost import cost_note
+
+    # n = 42,460, float64, top-20 LR: basis max(8·20, 120) = 160 (2 GiB would hold 6,321 vectors); the GD radii run
+    # top-6 LR (basis 120) and LM (basis 20) on J and on J_alt(h) at two products each: 3·(120 + 20) = 420
+    note = cost_note(42_460, 20, ("LR",), 0.1, None, 8, checkpoints=2, gd=True)
+    assert "LR 160 (≈ 16 s), GD radii 420 (≈ 42 s) products, at least 58 s per checkpoint × 2" in note
+    assert "--which LM needs a basis of 41" in note and "--no-gd" in note  # LM: max(2·20 + 1, 20)
+    assert cost_note(42_460, 20, ("LR",), 0.1, None, 8, gd=False) is None  # 16 s: under the 30 s of a note
+    small = cost_note(75, 2, ("LR",), 10.0, None, 8, gd=True)  # n = 75: the basis is capped at n, the GD radii dense
+    assert "LR 75 (≈ 750 s) products" in small and "GD radii" not in small
