@@ -9,6 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
+from stability.util.checks import output_file_type, seed_type
 from stability.util.errors import int_type
 
 #: Images one ``ganstab eval`` generates or reads at most (the trainer's bound on ``eval_samples``).
@@ -61,9 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="ITER",
         help="iteration of a run's checkpoint (default: newest)",
     )
-    evaluate.add_argument(
-        "--seed", type=int_type(0, 2**63 - 1), default=0, help="seed of the latent noise (default: 0)"
-    )
+    evaluate.add_argument("--seed", type=seed_type(), default=0, help="seed of the latent noise (default: 0)")
     evaluate.add_argument("--inception-weights", metavar="PATH", help="pt_inception-2015-12-05 weights (see below)")
     evaluate.add_argument("--data-dir", metavar="DIR", help="the CIFAR-10 folder (default: the run's data_dir)")
     evaluate.add_argument("--download", action="store_true", help="fetch CIFAR-10 into --data-dir when missing")
@@ -75,7 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--key", help="the array of an .npz holding several (default: 'images')")
     evaluate.add_argument("--layout", choices=("nchw", "nhwc"), help="an array's layout when its shape is ambiguous")
     evaluate.add_argument("--scale", choices=("tanh", "unit"), help="float images' range: [-1, 1] or [0, 1]")
-    evaluate.add_argument("--out", metavar="FILE.json", help="write the record here (default for runs: eval_ITER.json)")
+    evaluate.add_argument(
+        "--out",
+        type=output_file_type(".json"),
+        metavar="FILE.json",
+        help="write the record here (default for runs: eval_ITER.json)",
+    )
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
     evaluate.set_defaults(func=run_eval)
 
@@ -83,14 +87,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     from gan_train.evaluate import evaluate_source
     from stability.util.atomic import atomic_write, check_writable
-    from stability.util.errors import UserError
 
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        if out.suffix.lower() != ".json":
-            raise UserError(f"--out must end in .json, got {args.out!r}")
-        check_writable(out)  # before the work: a path that cannot be written is refused now
-    else:
+    out = args.out  # suffix and place checked by its argparse type, before the work
+    if out is None:
         from gan_train.config import CONFIG_FILE
         from gan_train.evaluate import _run_of
 

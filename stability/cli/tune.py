@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from stability.cli.common import dump_json, finite_float, int_type, positive_float
+from stability.util.checks import output_folder_type
 
 EXAMPLES = """\
 rules (--rule, repeatable; NAME or NAME:key=value,...):
@@ -66,7 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NX,NY",
         help="grid points along the step and the second axis (default: 121,81)",
     )
-    parser.add_argument("--out", type=Path, default=Path("ganstab-tune"), help="output folder (default: ganstab-tune)")
+    parser.add_argument(
+        "--out", type=output_folder_type(), default="ganstab-tune", help="output folder (default: ganstab-tune)"
+    )
     parser.add_argument("--dpi", type=int_type(10, 2400), default=130, help="resolution of the PNG (default: 130)")
     parser.add_argument("--json", action="store_true", help="print tune.json to stdout as well")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
@@ -140,7 +143,7 @@ def _targets(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from stability.analysis.tuning import DEFAULT_RULES, TABLE_HEADER, tune
     from stability.analysis.update_rules import parse_rule
-    from stability.util.atomic import atomic_write, check_writable, ensure_directory
+    from stability.util.atomic import atomic_write, ensure_directory
     from stability.util.errors import UserError
 
     rules = [parse_rule(r) for r in (args.rule or DEFAULT_RULES)]  # one-line errors before any work
@@ -149,7 +152,6 @@ def run(args: argparse.Namespace) -> int:
     if x_range is not None and x_range[0] <= 0:
         raise UserError(f"--x-range: steps must be > 0, got {args.x_range!r}")
     resolution = _resolution(args.resolution)
-    check_writable(args.out, folder=True)
     targets, field_at = _targets(args)
     report = tune(
         targets,
