@@ -29,6 +29,7 @@ from typing import Any, get_type_hints
 from stability.spec.links import LINKS
 from stability.spec.measures import MEASURES
 from stability.spec.penalties import FORMS, MAX_FORMS
+from stability.util.checks import MAX_SEED
 from stability.util.errors import UserError, checked_float, checked_int, unknown_name
 
 #: Names the trainer accepts, read from the spec layer's registries (which import neither torch nor sympy).
@@ -435,7 +436,7 @@ INT_LIMITS = {
     "fake_images": 10**7,
     # metric streams are seeded by seed·(1e9 + 7) + iteration, which torch needs within 64 bits
     "seed": 2**32 - 1,
-    "anchor_seed": 2**63 - 1,
+    "anchor_seed": MAX_SEED,  # the commands' seed bound (stability/util/checks.py)
 }
 
 
