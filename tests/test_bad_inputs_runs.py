@@ -338,3 +338,22 @@ def test_the_cost_note_counts_each_first_factorisation_by_hand():
     assert cost_note(42_460, 20, ("LR",), 0.1, None, 8, gd=False) is None  # 16 s: under the 30 s of a note
     small = cost_note(75, 2, ("LR",), 10.0, None, 8, gd=True)  # n = 75: the basis is capped at n, the GD radii dense
     assert "LR 75 (≈ 750 s) products" in small and "GD radii" not in small
+
+
+def test_every_character_of_the_figure_code_has_a_glyph():
+    """A figure text with a character the font lacks draws a box and warns on stderr ("Glyph … missing from font"):
+    every non-ASCII character in the sources of the commands that draw renders in matplotlib's default font."""
+    import io
+    import warnings
+
+    from matplotlib.figure import Figure
+
+    sources = [*(ROOT / "gan_train").rglob("*.py"), *(ROOT / "stability" / "plots").rglob("*.py")]
+    characters = sorted({c for path in sources for c in path.read_text(encoding="utf-8") if ord(c) > 127})
+    fig = Figure()
+    fig.text(0.01, 0.5, "a" + "".join(characters), fontsize=6)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.savefig(io.BytesIO(), format="png")
+        fig.savefig(io.BytesIO(), format="pdf")
+    assert not [str(w.message) for w in caught], characters
