@@ -252,7 +252,7 @@ class TrainConfig:
                 f"eval_every={self.eval_every} exceeds iterations={self.iterations}: IS/FID only at the end",
                 stacklevel=2,
             )
-        for key in ("gen_batch_size", "eval_every", "anchor_seed"):
+        for key in ("gen_batch_size", "eval_every", "anchor_seed", "seed"):  # numpy refuses a negative seed
             _check(getattr(self, key) >= 0, f"{key} must be >= 0, got {getattr(self, key)}")
         _check(
             self.eval_samples >= self.is_splits >= 1,

@@ -74,6 +74,8 @@ case("portrait-out-under-proc", ["portrait", "--toy", "dirac", "--no-progress", 
 case("lemmas-out-under-proc", ["lemmas", "--out", "/proc/report"], 4)
 # train: checkpoints, outputs, weights and data identity before any work
 case("train-resume-checkpoint-name-not-its-iteration", ["train", "--resume", "--out", "{misnamed}"])
+case("train-seed-negative", [*TOY, "--set", "seed=-1", "--out", "run"])
+case("table2-seed-negative", [*TABLE2, "--set", "seed=-1", "--out", "sweep"])
 case("train-out-is-a-file", [*TOY, "--out", "{file}"], 4)
 case("train-out-under-proc", [*TOY, "--out", "/proc/run"], 4)
 WEIGHTS = ["--set", "eval_every=1", "--set", "eval_samples=10"]
