@@ -83,6 +83,10 @@ IMAGE_TRAIN = ["train", "--preset", "cifar10-dcgan-wgan-gp", "--set", "data_dir=
 case("train-inception-weights-missing", [*IMAGE_TRAIN, "--set", "inception_weights=missing.pth", "--out", "run"])
 case("train-inception-weights-garbage", [*IMAGE_TRAIN, "--set", "inception_weights={file}", "--out", "run"])
 case("train-resume-other-data-same-size", ["train", "--resume", "--out", "{image}", "--set", "data_dir={cifar_other}"])
+# eval: sizes and seeds by argparse, before the run is read
+case("eval-n-negative", ["eval", "{image}", "--n", "-10"])
+case("eval-seed-2**63", ["eval", "{image}", "--seed", str(2**63)])
+case("eval-out-under-proc", ["eval", "missing-run", "--out", "/proc/scores.json"], 4)
 # table2
 case("table2-methods-empty", [*TABLE2, "--methods", "", "--out", "sweep"])
 case("table2-methods-only-commas", [*TABLE2, "--methods", " , ", "--out", "sweep"])
