@@ -258,10 +258,10 @@ def test_portrait_cli_json(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--toy", "dirac", "--out", "x.jpg"], "unknown figure format"),
+        (["--toy", "dirac", "--out", "x.jpg"], "must end in .png or .pdf or .svg"),
         (["--toy", "nope", "--out", "x.png"], "unknown toy system"),
         (["--out", "x.png"], "give a spec file or --toy"),
-        (["--toy", "dirac", "--box", "1,2", "--out", "x.png"], "--box needs 4 numbers"),
+        (["--toy", "dirac", "--box", "1,2,3", "--out", "x.png"], "--box needs 2 numbers"),  # one pair is every axis
         (["--toy", "dirac", "--measure", "bogus", "--out", "x.png"], "unknown penalty measure"),
         (["--toy", "dirac", "--starts", "1,2,3", "--out", "x.png"], "--starts"),
     ],
