@@ -311,13 +311,13 @@ def _fill(arg: str, fx: dict[str, Path]) -> str:
     )
 
 
-@pytest.mark.parametrize("name, argv, status", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line_and_writes_nothing(name, argv, status, fixtures, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    before = _snapshot(fixtures["base"])
+def assert_refused_in_one_line(argv, status, snapshot, tmp_path, capsys) -> None:
+    """Run ``ganstab argv`` in an empty ``tmp_path``: exit ``status``, one ``ganstab …: error:`` line on stderr, no
+    traceback, nothing written there, and ``snapshot()`` (the fixtures' files) unchanged."""
+    before = snapshot()
     capsys.readouterr()
     try:
-        code = main([_fill(a, fixtures) for a in argv])
+        code = main(argv)
     except SystemExit as exc:  # argparse
         code = exc.code
     out, err = capsys.readouterr()
@@ -327,4 +327,11 @@ def test_bad_input_is_one_line_and_writes_nothing(name, argv, status, fixtures, 
     assert len(lines) == 1, err
     assert lines[0].startswith("ganstab") and ": error: " in lines[0], err
     assert list(tmp_path.iterdir()) == [], "files written in the working directory"
-    assert _snapshot(fixtures["base"]) == before, "fixtures changed"
+    assert snapshot() == before, "fixtures changed"
+
+
+@pytest.mark.parametrize("name, argv, status", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_writes_nothing(name, argv, status, fixtures, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = [_fill(a, fixtures) for a in argv]
+    assert_refused_in_one_line(argv, status, lambda: _snapshot(fixtures["base"]), tmp_path, capsys)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_bad_inputs import QUIET, TINY, _snapshot
+from test_bad_inputs import QUIET, TINY, _snapshot, assert_refused_in_one_line
 from test_image_data import _write_cifar_folder, fake_cifar_prelude
 
 from stability.cli import main
@@ -185,20 +185,8 @@ def _fill(arg: str, fx: dict[str, Path]) -> str:
 @pytest.mark.parametrize("name, argv, status", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_and_writes_nothing(name, argv, status, runs, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    before = _files(runs["base"])
-    capsys.readouterr()
-    try:
-        code = main([_fill(a, runs) for a in argv])
-    except SystemExit as exc:  # argparse
-        code = exc.code
-    out, err = capsys.readouterr()
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == status, (code, err)
-    assert "Traceback" not in err and "Traceback" not in out
-    assert len(lines) == 1, err
-    assert lines[0].startswith("ganstab") and ": error: " in lines[0], err
-    assert list(tmp_path.iterdir()) == [], "files written in the working directory"
-    assert _files(runs["base"]) == before, "fixtures changed"
+    argv = [_fill(a, runs) for a in argv]
+    assert_refused_in_one_line(argv, status, lambda: _files(runs["base"]), tmp_path, capsys)
 
 
 def _files(base: Path) -> dict[str, tuple[int, int]]:
