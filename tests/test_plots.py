@@ -283,3 +283,21 @@ def test_stream_io_is_not_needed():
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     assert buffer.getvalue().startswith(PNG_MAGIC)
+
+
+def test_rate_bars_without_a_diverging_rule_keep_the_layout(recwarn):
+    """Panels where every rule contracts drew an empty unclipped '×' line, whose unbounded extent made constrained
+    layout give up ("axes sizes collapsed to zero" on stderr of `ganstab lemmas --rho 2`)."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    from stability.plots.stability_map import rate_bars
+
+    figure = Figure(figsize=(8, 3), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    rate_bars(left, {"p_d": {"sim": 0.5, "alt": 0.2}, "p_g": {"sim": 0.9, "alt": 0.1}}, ["sim", "alt"], "all contract")
+    rate_bars(right, {"p_d": {"sim": None, "alt": 0.3}}, ["sim", "alt"], "one diverges")
+    figure.savefig(io.BytesIO(), format="png", dpi=50)
+    assert not [w for w in recwarn if "constrained_layout" in str(w.message)]
+    assert left.get_position().height > 0.3  # the axes kept their size

@@ -90,7 +90,8 @@ def rate_bars(
         color = RULE_COLORS[j % len(RULE_COLORS)]
         ax.bar(xs, [0.0 if v is None else 1 - v for v in values], width, color=color, label=rule, edgecolor="white")
         none = [x for x, v in zip(xs, values) if v is None]
-        ax.plot(none, [0.0] * len(none), linestyle="none", marker="x", color=color, markersize=5, clip_on=False)
+        if none:  # an empty unclipped line has an unbounded extent: constrained layout then collapses every axes
+            ax.plot(none, [0.0] * len(none), linestyle="none", marker="x", color=color, markersize=5, clip_on=False)
     ax.set_xticks(np.arange(len(measures)), measures, fontsize=8)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("1 − fastest rate per gradient", fontsize=8)
