@@ -66,3 +66,19 @@ def test_user_mistakes_exit_two_with_one_line(args, message):
 def test_argparse_rejects_non_positive_rho():
     result = run("lemmas", "--rho", "-1", "--no-report")
     assert result.returncode == 2 and "must be > 0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_commands_warning_is_one_line_on_stderr(tmp_path):
+    """A warning a command gives (eval_every beyond iterations) reads like the errors: one `ganstab CMD:` line."""
+    import subprocess
+    import sys
+
+    argv = ["train", "--preset", "toy-8gaussians-mu_gp", "--set", "iterations=5", "--set", "eval_every=10"]
+    code = "import sys; from stability.cli import main; sys.exit(main(sys.argv[1:]))"
+    out = subprocess.run(
+        [sys.executable, "-c", code, *argv, "--dry-run", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert lines == ["ganstab train: warning: eval_every=10 exceeds iterations=5: IS/FID only at the end"], lines

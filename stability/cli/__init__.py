@@ -20,6 +20,8 @@ import contextlib
 import importlib
 import os
 import sys
+import warnings
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import NoReturn
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        status = int(args.func(args) or 0)
+        with _warnings_in_one_line(args.command):
+            status = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's shutdown
         return status
     except BrokenPipeError:
@@ -102,7 +105,19 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _one_line(exc: BaseException) -> str:
+@contextlib.contextmanager
+def _warnings_in_one_line(command: str) -> Iterator[None]:
+    """A warning the command gives (e.g. ``eval_every`` beyond ``iterations``) is one ``ganstab CMD: warning:`` line
+    on stderr, like the errors, not Python's two lines of file, line number and source."""
+    previous = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_args, **_kwargs: f"ganstab {command}: warning: {_one_line(message)}\n"
+    try:
+        yield
+    finally:
+        warnings.formatwarning = previous
+
+
+def _one_line(exc: BaseException | str) -> str:
     """Messages quote user text (a spec's expression), which may hold newlines: keep the promise of one line."""
     return " ".join(str(exc).split())
 
