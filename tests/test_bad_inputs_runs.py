@@ -249,7 +249,10 @@ def test_an_lr_decay_run_at_its_end_has_the_zero_step_and_its_rates(runs, tmp_pa
     # linear decay to 0 over T = 8 iterations: lr(t) = 1e-4 (1 - t/8)
     assert found[4]["learning_rates"] == {"lr_d": pytest.approx(5e-5, rel=1e-6), "lr_g": pytest.approx(5e-5, rel=1e-6)}
     assert found[4]["gd"]["simultaneous"]["step"] == pytest.approx(5e-5, rel=1e-6)
+    assert found[4]["update"]["rule"] == "adam:lr_d=5e-05,lr_g=5e-05,beta1=0.5,beta2=0.9,eps=1e-08,n_critic=1,order=alt"
     assert found[8]["learning_rates"] == {"lr_d": 0.0, "lr_g": 0.0} and found[8]["gd"] == {}
+    assert found[8]["update"] is None
+    assert any("run's update does not move" in n for n in found[8]["notes"])
     assert any("zero step does not move" in n and "spectral radius exactly 1" in n for n in found[8]["notes"])
     assert "decayed linearly from lr_d = 0.0001, lr_g = 0.0001 to 0 over 8 iterations" in text
 

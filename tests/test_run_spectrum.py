@@ -60,7 +60,8 @@ def _spectrum(tmp_path, capsys, *args: str) -> tuple[int, dict | None, str]:
 
 
 def test_top_k_at_each_checkpoint_equals_the_dense_spectrum(toy_run, tmp_path, capsys):
-    status, report, _ = _spectrum(tmp_path, capsys, str(toy_run), "--k", "6", "--which", "LR,LM,LI")
+    # --no-update: the run's own update radius is tested in test_run_update.py; without it the plain-GD caveat stays
+    status, report, _ = _spectrum(tmp_path, capsys, str(toy_run), "--k", "6", "--which", "LR,LM,LI", "--no-update")
     assert status == 0
     (run,) = report["runs"]
     assert run["n"] == 363 and run["samples"] == json.loads(json.dumps(run["samples"]))

@@ -9,7 +9,7 @@ image of image runs (:func:`gan_train.data.streams.anchor_image`, a pure functio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ class RunCheckpoint:
         penalty: the trainer's penalty object (measure, form, ρ, MaxAL's multiplier at this checkpoint, the run's
             anchor), or ``None`` for an unpenalised run.
         lr_d, lr_g: the optimisers' learning rates at this checkpoint (any schedule applied).
+        optimizer_states: the ``state_dict()`` of the critic's and the generator's optimiser (``opt_d``, ``opt_g``),
+            for the run's own update (:mod:`gan_train.spectra.run_update`).
     """
 
     run_dir: Path
@@ -49,6 +51,7 @@ class RunCheckpoint:
     penalty: CriticPenalty | None
     lr_d: float
     lr_g: float
+    optimizer_states: dict[str, Any] = field(default_factory=dict)
 
 
 def run_checkpoints(run_dir: str | Path) -> tuple[TrainConfig, list[tuple[int, Path]]]:
@@ -156,6 +159,7 @@ def load_checkpoint(run_dir: str | Path, config: TrainConfig, iteration: int, pa
         penalty,
         _learning_rate(state, "opt_d", config.lr_d),
         _learning_rate(state, "opt_g", config.lr_g),
+        {key: state.get(key) for key in ("opt_d", "opt_g")},
     )
 
 

@@ -30,12 +30,14 @@ eigenvalues_complex_plane.png and field_norm.png. Exit status 2 for bad input (n
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "spectrum",
-        help="spectra of the real game at a training run's checkpoints (top-k eigenvalues, ‖v‖, GD radii)",
+        help="spectra of the real game at a training run's checkpoints (top-k eigenvalues, ‖v‖, update radii)",
         description="For each checkpoint of each run, rebuild the critic and the generator, build the flow of "
         "Definition 4 of 003 from the run's own measure, form, ρ, link and data law over a fixed seeded sample set, "
         "and compute the top-k eigenvalues of its Jacobian (matrix-free, ARPACK warm-started from the previous "
         "checkpoint's Ritz vectors), ‖v(ψ, θ)‖, the spectral radii of simultaneous and alternating GD at the run's "
-        "learning rates and, near stationarity, the Theorem 1 check.",
+        "learning rates, the spectral radius of the run's own update (Adam, RMSprop or SGD with n_critic critic "
+        "steps and both learning rates, linearised at the optimiser state stored in the checkpoint) and, near "
+        "stationarity, the Theorem 1 check.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -78,7 +80,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="ARPACK basis size (default: max(8k, 120) for LR, max(2k+1, 20) for LM and LI; capped at n)",
     )
-    parser.add_argument("--no-gd", action="store_true", help="skip the spectral radii of discrete GD")
+    parser.add_argument("--no-gd", action="store_true", help="skip the spectral radii of plain discrete GD")
+    parser.add_argument(
+        "--no-update",
+        action="store_true",
+        help="skip the spectral radius of the run's own update (its optimiser with the checkpoint's state, "
+        "n_critic, lr_d and lr_g)",
+    )
     parser.add_argument(
         "--stationary-tol",
         type=tolerance_type(),
@@ -164,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
                 getattr(torch, args.dtype),
                 warm_start=not args.cold,
                 gd=not args.no_gd,
+                update=not args.no_update,
                 stationary_tol=args.stationary_tol,
                 ncv=args.ncv,
                 progress=progress,
@@ -187,7 +196,9 @@ def _format(runs: list[dict], out: Path) -> str:
     for run in runs:
         lines.append(f"{run['label']}: n = {run['n']} ({run['n_psi']} ψ + {run['n_theta']} θ), {run['dtype']}")
         lines.append(f"  samples: {run['samples']['size']} points, seed {run['samples']['seed']}")
-        lines.append("  iteration  ‖v‖         max Re λ     max |Im λ|   products  GD radius sim / alt")
+        lines.append(
+            "  iteration  ‖v‖         max Re λ     max |Im λ|   products  GD radius sim / alt      run's update radius"
+        )
         for c in run["checkpoints"]:
             gd = c["gd"]
             radii = (
@@ -195,13 +206,19 @@ def _format(runs: list[dict], out: Path) -> str:
                 if gd
                 else "-"
             )
+            own = c["update"]
+            own_radius = f"{own['radius']:.8f}" if own and own["radius"] is not None else "-"
             lines.append(
                 f"  {c['iteration']:>9}  {c['field_norm']:<10.4e}  {_num(c['max_real_part'])}  "
-                f"{_num(c['max_abs_imag_part'])}  {c['products']:>8}  {radii}"
+                f"{_num(c['max_abs_imag_part'])}  {c['products']:>8}  {radii:<23}  {own_radius}"
             )
             if c["theorem1"]:
                 lines += [f"    Theorem 1: {line}" for line in c["theorem1"]["summary"]]
             lines += [f"    note: {n}" for n in c["notes"]]
+            if own:
+                cost = "dense Jacobian" if own["method"] == "dense" else f"{own['products']} field products"
+                lines.append(f"    update: {own['description']}; {cost}, {own['seconds']:.1f} s")
+                lines += [f"    note (update): {n}" for n in own["notes"]]
             for which, spectrum in c["spectra"].items():
                 lines += [f"    note ({which}): {n}" for n in spectrum["notes"]]
         lines += [f"  note: {n}" for n in run["notes"]]

@@ -124,39 +124,53 @@ def run_field(checkpoint: RunCheckpoint, samples: SampleSet, dtype: torch.dtype 
     )
 
 
-def optimiser_note(config: Any) -> str:
-    """The update and the learning rates the run really trained with, beside the plain GD steps analysed here."""
+def optimiser_note(config: Any, update: bool = True) -> str:
+    """The update and the learning rates the run really trained with, and which radii are of which update.
+
+    ``update``: the radius of the run's own update was computed (:mod:`gan_train.spectra.run_update`).
+    """
     if config.lr_decay:
         rates = (
             f"learning rates decayed linearly from lr_d = {config.lr_d:g}, lr_g = {config.lr_g:g} to 0 over "
-            f"{config.iterations} iterations (lr_decay); the GD radii at each checkpoint use its decayed rates"
+            f"{config.iterations} iterations (lr_decay); the radii at each checkpoint use its decayed rates"
         )
     else:
         rates = f"constant learning rates lr_d = {config.lr_d:g}, lr_g = {config.lr_g:g}"
-    if config.optimizer == "sgd":
-        return f"the run was trained with plain SGD (no momentum) at {rates}: the GD radii are of the same plain steps"
-    update = {
-        "adam": (f"Adam (β1 = {config.beta1:g}, β2 = {config.beta2:g})", "Adam's preconditioned momentum update"),
-        "rmsprop": ("RMSprop", "RMSprop's scaled update"),
-    }
-    name, rule = update[config.optimizer]
+    name = {
+        "adam": f"Adam (β1 = {config.beta1:g}, β2 = {config.beta2:g})",
+        "rmsprop": "RMSprop",
+        "sgd": "plain SGD (no momentum)",
+    }[config.optimizer]
+    if update:
+        return (
+            f"the run was trained with {name} at {rates}: the update radius is of that update (its n_critic, both "
+            "learning rates, and the optimiser state stored in each checkpoint); the GD radii are of plain gradient "
+            "steps at h = lr_d, for comparison"
+        )
+    rule = {"adam": "Adam's preconditioned momentum update", "rmsprop": "RMSprop's scaled update"}.get(config.optimizer)
+    if rule is None:
+        return f"the run was trained with {name} at {rates}: the GD radii are of the same plain steps"
     return (
         f"the run was trained with {name} at {rates}: the GD spectral radii are those of plain gradient steps at "
-        f"these learning rates, not of {rule}"
+        f"these learning rates, not of {rule} (--no-update skipped the radius of the run's own update)"
     )
 
 
-def run_notes(checkpoint: RunCheckpoint, samples: SampleSet) -> list[str]:
-    """What the field of a run is and is not: where it differs from the dynamics the trainer ran."""
+def run_notes(checkpoint: RunCheckpoint, samples: SampleSet, update: bool = True) -> list[str]:
+    """What the field of a run is and is not: where it differs from the dynamics the trainer ran.
+
+    ``update``: the radius of the run's own update is reported beside the GD radii.
+    """
     config = checkpoint.config
     notes = []
-    notes.append(optimiser_note(config))
+    notes.append(optimiser_note(config, update))
+    both = "; the update radius uses both" if update else ""
     if config.lr_d != config.lr_g:
-        notes.append(f"lr_d = {config.lr_d:g} ≠ lr_g = {config.lr_g:g}: the GD radii use the one step h = lr_d")
+        notes.append(f"lr_d = {config.lr_d:g} ≠ lr_g = {config.lr_g:g}: the GD radii use the one step h = lr_d{both}")
     if config.n_critic > 1:
         notes.append(
             f"the run takes n_critic = {config.n_critic} critic steps per generator step; alternating GD here is "
-            "one ψ step, then one θ step"
+            "one ψ step, then one θ step" + ("; the update radius takes the run's n_critic steps" if update else "")
         )
     if getattr(config, "critic_warmup", 0):
         notes.append(

@@ -10,6 +10,8 @@ objects (:func:`~gan_train.spectra.field.run_field`) over one fixed sample set s
 * ‖v(ψ, θ)‖, the distance from stationarity, with ‖ψ̇‖ and ‖θ̇‖;
 * the spectral radius of simultaneous and alternating GD at the run's learning rates
   (:func:`~stability.analysis.spectrum.discrete_stability`: stable iff |1 + hλ| < 1);
+* the spectral radius of the run's own update (issue 24): its optimiser's map with n_critic critic steps and both
+  learning rates, linearised at the optimiser state the checkpoint holds (:mod:`gan_train.spectra.run_update`);
 * where ‖v‖ is below a tolerance, the Theorem 1 check: J = [[−ρQ, −R], [Rᵀ, 0]], Q ⪰ 0, N(Q) ⊂ N(Rᵀ) and the
   projected system Hurwitz (:func:`~stability.analysis.theorem1.theorem1_check`, dense, so for small games).
 """
@@ -28,6 +30,7 @@ import torch
 from gan_train.spectra.checkpoints import load_checkpoint, run_checkpoints, select_checkpoints
 from gan_train.spectra.cost import cost_note, seconds_per_product
 from gan_train.spectra.field import SampleSet, run_field, run_notes, sample_set
+from gan_train.spectra.run_update import run_update_radius
 from stability.analysis.arpack import WHICH, warm_start_vector
 from stability.analysis.spectrum import (
     DiscreteStability,
@@ -53,6 +56,8 @@ class CheckpointSpectrum:
         gd: simultaneous and alternating GD at step ``lr_d`` (empty when not asked for).
         lr_d, lr_g: the run's learning rates at this checkpoint.
         theorem1: the Theorem 1 check when ‖v‖ ≤ the stationarity tolerance and the game is small enough.
+        update: the run's own update at this checkpoint (:class:`~stability.analysis.discrete.RuleAnalysis` as a
+            dict: rule, radius, rate per gradient, products, the optimiser state it was linearised at).
     """
 
     iteration: int
@@ -67,6 +72,7 @@ class CheckpointSpectrum:
     theorem1: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    update: dict[str, Any] | None = None
 
     def eigenvalues(self) -> np.ndarray:
         """Every eigenvalue found at this checkpoint (the union over the selection rules)."""
@@ -91,6 +97,7 @@ class CheckpointSpectrum:
             "products": self.products,
             "learning_rates": {"lr_d": self.lr_d, "lr_g": self.lr_g},
             "gd": {method: _gd_dict(d) for method, d in self.gd.items()},
+            "update": self.update,
             "theorem1": self.theorem1,
             "notes": list(self.notes),
             "seconds": self.seconds,
@@ -165,6 +172,8 @@ def spectra_along_training(
     ncv: int | None = None,
     progress: bool = False,
     bar: Any = None,
+    update: bool = True,
+    update_k: int = 6,
 ) -> RunSpectra:
     """The spectra of the field at the selected checkpoints of a run, oldest first.
 
@@ -183,6 +192,9 @@ def spectra_along_training(
         tol: ARPACK's tolerance (default: :func:`top_eigenvalues`'s).
         ncv: ARPACK's basis size (default: :func:`top_eigenvalues`'s).
         progress: product counters on stderr; ``bar``: an outer progress bar advanced once per checkpoint.
+        update: the radius of the run's own update (optimiser, n_critic, both learning rates, the checkpoint's
+            optimiser state; :func:`~gan_train.spectra.run_update.run_update_radius`).
+        update_k: eigenvalues of the update map per ARPACK rule (LR and LM) for games beyond the dense limit.
     """
     rules = check_which(which)
     if k < 1:
@@ -214,7 +226,7 @@ def spectra_along_training(
                 k,
                 rules,
                 warm_start,
-                notes=run_notes(checkpoint, samples),
+                notes=run_notes(checkpoint, samples, update),
             )
             seconds = seconds_per_product(field_)  # said before the first ARPACK run, when the run is a long one
             note = cost_note(field_.size, k, rules, seconds, ncv, field_.dtype.itemsize, len(chosen), gd)
@@ -243,6 +255,11 @@ def spectra_along_training(
                 f"lr_d is 0 at iteration {checkpoint.iteration} (the end of its schedule): a zero step does not move, "
                 "so the update is the identity, of spectral radius exactly 1; no GD radii are computed"
             )
+        own = None
+        if update:
+            own, note = run_update_radius(checkpoint, field_, k=update_k, tol=tol, progress=progress)
+            if note:
+                step_notes.append(note)
         if checkpoint.config.lr_decay:
             step_notes.append(f"learning rates here: lr_d = {checkpoint.lr_d:g}, lr_g = {checkpoint.lr_g:g} (lr_decay)")
         entry = CheckpointSpectrum(
@@ -256,6 +273,7 @@ def spectra_along_training(
             checkpoint.lr_d,
             checkpoint.lr_g,
             notes=step_notes,
+            update=own.to_dict() if own is not None else None,
         )
         if entry.field_norm <= stationary_tol:
             entry.theorem1, note = _theorem1(field_)

@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from stability.analysis.update_rules import FieldFn, RuleState, UpdateRule, as_rule, assumed_state
+from stability.analysis.update_rules import FieldFn, RuleState, UpdateRule, as_rule, assumed_state, parameters
 from stability.util.errors import UserError
 
 #: Largest number of dynamic state entries for which the dense linearisation is formed.
@@ -613,7 +613,11 @@ def _matrix_free(
 
     if rule.lr_d is None:
         raise UserError(f"{rule.name}: a network's radius needs the rule's step, lr=... (or lr_d and lr_g)")
-    apply, size = increment_operator(rule, state, field_.field_fn)
+    # the map's first derivatives through the field's traced products at each point the map visits (six for
+    # n_critic = 5) where the field can be traced, else its eager torch.func products
+    first_order = getattr(field_, "first_order_fn", None)
+    field_fn = first_order(parameters(rule, state).detach()) if first_order is not None else field_.field_fn
+    apply, size = increment_operator(rule, state, field_fn)
     tol = (1e-10 if state.z.dtype.itemsize == 8 else 1e-5) if tol is None else tol
     found, products = [], 0
     for which in ("LR", "LM"):

@@ -517,8 +517,18 @@ def _zeros_like(x: Any) -> Any:
 
 
 def _sqrt(x: Any) -> Any:
+    """√x, whose torch derivative at x = 0 is taken as 0 instead of ∞.
+
+    A second moment is exactly 0 only where every gradient so far was exactly 0 (a dead unit of a checkpoint, or
+    torch's zero start), and then the first moment is 0 too: the update m/(√v + ε) is identically 0 along v there, so
+    its true derivative in v is 0, while autodiff's 0·∞ would be NaN and spread through n_critic steps to every entry
+    of a JVP. Values are unchanged (the map still equals torch.optim's step bit for bit).
+    """
     if _is_torch(x):
-        return x.sqrt()
+        import torch
+
+        positive = x > 0
+        return torch.where(positive, torch.where(positive, x, 1.0).sqrt(), 0.0)
     if isinstance(x, (int, float)):
         return math.sqrt(x)
     return np.sqrt(x)
