@@ -239,6 +239,9 @@ def test_the_tanh_example_has_three_planes_of_equilibria(tanh_report):
         assert e.kind == "continuum" and e.method == "numeric" and e.dimension == 2 and e.flat
         assert e.verification.relative <= 1e-9 and e.verification.second_point_relative <= 1e-9
         assert "torch" in e.verification.route
+        # D ≡ 0 on each plane: exact with any quadrature, so the finer rule agrees and nothing is polished
+        assert e.verification.higher_relative <= 1e-9 and e.verification.second_point_higher_relative <= 1e-9
+        assert e.verification.polished_point is None
         assert p.linear.eigenvalues.size == 4 and np.sum(p.linear.eigenvalues == 0) == 2  # exact zeros along it
     at = planes[(("a", "0"), ("t", "0"))].equilibrium
     c = at.point["c"]
@@ -269,6 +272,99 @@ def test_a_given_point_on_a_continuum_claims_no_sign_for_its_zero_eigenvalues():
     assert eig_close([v for v in p.linear.eigenvalues if v != 0], [-1, -1], tol=1e-7)
     assert not any("certain" in n for n in p.linear.notes)
     assert p.lyapunov is None and any("Lyapunov check skipped" in n for n in p.linear.notes)
+
+
+# ---- S7: a root that the quadrature moves: a tanh critic between two different Gaussians ---------------------------
+# D = c·tanh(x), p_d = N(1, 2²) (x = 1 + 2u, u ~ N(0, 1)), G = t + z, penalty on p_d, ρ = 1: P = c²E[sech⁴x].
+#   ċ = E tanh(1 + 2u) − E tanh(t + z) − c·E[sech⁴x],   ṫ = c·E[sech²(t + z)].
+# sech² > 0 ⇒ c = 0 ⇒ E tanh(t + z) = E tanh(1 + 2u) =: m, and t ↦ E tanh(t + z) increases strictly: one equilibrium,
+# (0, t*). Neither expectation has a closed form, so the flow holds 24-node Gauss–Hermite sums; tanh(1 + 2u) has
+# poles at u = (±iπ/2 − 1)/2, close to the real axis, and the rule errs by about 1e-3 there, so the flow's root t₂₄
+# lies about 1e-3/E[sech²(t* + z)] from t*. The equilibrium's Jacobian is [[−E sech⁴, −E sech²], [E sech², 0]]:
+# nonsingular, an isolated root. Below, t* and the field of the integrals at (0, t₂₄) come from scipy.integrate.quad
+# (adaptive, tolerance 1e-13), independently of the engine's quadrature.
+QUADRATURE_ROOT = dict(
+    x=["x"],
+    psi=["c"],
+    theta=["t"],
+    discriminator="c*tanh(x)",
+    rho=1,
+    data="normal(1, 2)",
+    generator={"latent": "normal(0, 1)", "map": "t + z"},
+    penalty={"measure": "p_d"},
+)
+QUADRATURE_BOX = [(-2.0, 2.5)] * 2
+
+
+def _normal_mean(g) -> float:
+    from scipy import integrate
+
+    density = lambda u: g(u) * math.exp(-u * u / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+    return integrate.quad(density, -np.inf, np.inf, epsabs=1e-14, epsrel=1e-13, limit=200)[0]
+
+
+@pytest.fixture(scope="module")
+def quadrature_root():
+    """The field of S7, t* and the integrals' ċ as a function of t at c = 0 (both by scipy)."""
+    from scipy import optimize
+
+    m = _normal_mean(lambda u: math.tanh(1 + 2 * u))
+    c_dot = lambda t: m - _normal_mean(lambda z: math.tanh(t + z))  # noqa: E731
+    t_star = optimize.brentq(c_dot, 0.0, 1.0, xtol=1e-14)
+    return field_of(**QUADRATURE_ROOT), t_star, c_dot
+
+
+def test_a_quadrature_root_is_checked_by_a_finer_rule_and_polished(quadrature_root):
+    field, t_star, c_dot = quadrature_root
+    found = search_equilibria(field, QUADRATURE_BOX, starts=16)
+    (e,) = found.equilibria
+    v = e.verification
+    c24, t24 = e.point["c"], e.point["t"]
+    assert abs(c24) < 1e-12 and abs(t24 - t_star) > 1e-3  # the flow's own root: off t* by its quadrature error
+    assert v.relative <= 1e-9  # the other backend shares the nodes: it cannot see that
+    # (a) the quadrature's change of F at the point is the integrals' field there (the flow's is ~0 at its root)
+    true_field = abs(c_dot(t24))
+    assert true_field > 1e-4 and abs(v.quadrature_change / true_field - 1) < 0.05
+    assert v.higher_relative > 1e-4 and v.quadrature_error == pytest.approx(v.higher_relative, rel=0.05)
+    # (b) the root of the finer flow is much closer to t*, and a root of it
+    polished = v.polished_point
+    assert abs(polished["c"]) < 1e-9 and abs(polished["t"] - t_star) < abs(t24 - t_star) / 20
+    assert v.polished_relative <= 1e-9
+    assert v.moved == pytest.approx(math.hypot(polished["c"] - c24, polished["t"] - t24))
+    assert e.to_dict()["verification"]["polished_point"] == polished
+
+
+def test_a_quadrature_root_without_a_finer_root_near_it_is_dropped(quadrature_root, monkeypatch):
+    # the finer flow made F + 10: its root moves to c ≈ −10/E sech²(t + z) ≈ −17, beyond any polishing
+    field, _, _ = quadrature_root
+    finer = lambda flow: flow.route == numeric_equilibria.HIGHER_ORDER_ROUTE  # noqa: E731
+    value_at, evaluate = TorchFlow.value_at, TorchFlow.evaluate
+
+    def shifted(self, points, jacobians=True, chunk=1024):
+        sample = evaluate(self, points, jacobians, chunk)
+        sample.values = sample.values + (10.0 if finer(self) else 0.0)
+        return sample
+
+    monkeypatch.setattr(TorchFlow, "value_at", lambda self, p: value_at(self, p) + (10.0 if finer(self) else 0.0))
+    monkeypatch.setattr(TorchFlow, "evaluate", shifted)
+    found = search_equilibria(field, QUADRATURE_BOX, starts=16)
+    assert found.equilibria == []
+    assert sum("is not one of the flow with twice the Gauss nodes" in n and "dropped" in n for n in found.notes) == 1
+
+
+def test_the_cli_prints_the_finer_quadrature_beside_the_point(quadrature_root, tmp_path, capsys):
+    _, t_star, _ = quadrature_root
+    spec = tmp_path / "quadrature_root.toml"
+    spec.write_text(
+        '[system]\nx = ["x"]\npsi = ["c"]\ntheta = ["t"]\ndiscriminator = "c*tanh(x)"\nrho = 1\n'
+        'data = "normal(1, 2)"\ngenerator = { latent = "normal(0, 1)", map = "t + z" }\n'
+        '[system.penalty]\nmeasure = "p_d"\n'
+    )
+    assert main(["analyze", str(spec), "--box=-2,2.5"]) == 0
+    (line,) = [row for row in capsys.readouterr().out.splitlines() if row.startswith("  finer quadrature:")]
+    assert "torch with twice the Gauss nodes" in line and "quadrature error" in line
+    polished_t = float(line.split("the finer flow's root")[1].split("t=")[1].split(")")[0])
+    assert abs(polished_t - t_star) < 1e-4  # the coarse root t₂₄ is 2e-3 away
 
 
 # ---- a non-equilibrium is never printed as one ---------------------------------------------------------------------

@@ -19,6 +19,17 @@ class Verification:
         size: ‖size of the field's terms‖ there (:func:`~stability.analysis.flows.term_size`).
         relative: residual / size (with a floor where every term vanishes).
         second_point_relative: the same at a continuum's second point.
+        higher_route: for a flow whose expectations are Gauss quadrature sums, the route of the finer quadrature
+            the point was re-evaluated by (both backends above share the flow's nodes, so they cannot see its error).
+        higher_relative: ‖F‖ over the size of the terms at the point by that finer quadrature.
+        second_point_higher_relative: the same at a continuum's second point.
+        quadrature_change: ‖F_fine − F‖ at the point, the change of the field with the finer rule: the estimate of
+            the flow's quadrature error there (Gauss rules converge fast, so the finer rule's own error is far less).
+        quadrature_error: ``quadrature_change`` over the size of the terms.
+        polished_point: where Levenberg–Marquardt on the finer flow moved the point when ``higher_relative``
+            exceeded the root tolerance: the root of the finer flow next to the flow's own root.
+        polished_relative: ‖F‖ over the size of the terms there, by the finer quadrature.
+        moved: ‖polished_point − point‖.
     """
 
     route: str
@@ -26,9 +37,33 @@ class Verification:
     size: float
     relative: float
     second_point_relative: float | None = None
+    higher_route: str | None = None
+    higher_relative: float | None = None
+    second_point_higher_relative: float | None = None
+    quadrature_change: float | None = None
+    quadrature_error: float | None = None
+    polished_point: dict[str, float] | None = None
+    polished_relative: float | None = None
+    moved: float | None = None
 
     def describe(self) -> str:
         return f"‖F‖ = {self.residual:.2g} (terms {self.size:.2g}, relative {self.relative:.2g}; {self.route})"
+
+    def describe_higher(self) -> str | None:
+        """The finer quadrature's verdict at the point (and where its root is, when it moved), or ``None``."""
+        if self.higher_route is None:
+            return None
+        text = (
+            f"relative residual {self.higher_relative:.2g} here ({self.higher_route}); the flow's quadrature error "
+            f"here ‖F_fine − F‖ = {self.quadrature_change:.2g} (relative {self.quadrature_error:.2g})"
+        )
+        if self.polished_point is not None:
+            where = ", ".join(f"{k}={v:.6g}" for k, v in self.polished_point.items())
+            text += (
+                f"; the finer flow's root, {self.moved:.2g} away: ({where}), relative residual "
+                f"{self.polished_relative:.2g} there"
+            )
+        return text
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

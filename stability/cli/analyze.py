@@ -119,6 +119,9 @@ def _residual_lines(point) -> list[str]:
     second = point.equilibrium.verification if point.equilibrium is not None else None
     if second is not None and second.route != (point.check.route if point.check else None):
         lines.append(f"  second route: {second.describe()}")
+    finer = second.describe_higher() if second is not None else None
+    if finer is not None:  # a quadrature flow: both routes above share its nodes, so its error shows only here
+        lines.append(f"  finer quadrature: {finer}")
     return lines
 
 
