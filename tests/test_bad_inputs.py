@@ -8,7 +8,11 @@ is bad input, 4 an output that cannot be written (``stability.cli``).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -335,3 +339,56 @@ def test_bad_input_is_one_line_and_writes_nothing(name, argv, status, fixtures, 
     monkeypatch.chdir(tmp_path)
     argv = [_fill(a, fixtures) for a in argv]
     assert_refused_in_one_line(argv, status, lambda: _snapshot(fixtures["base"]), tmp_path, capsys)
+
+
+# ---- a signal: one line and 128 + the signal, whenever it arrives -------------------------------------------------
+
+#: A ``ganstab`` process that sends itself a signal: while the commands are imported and the command line is read
+#: (``start``), during the command's work (``work``), or just before an output's temporary file would replace the
+#: target (``write``: the temporary is complete, the target not yet there). Deterministic, unlike a timed kill.
+SIGNALLED = """
+import os, signal, sys, time
+from stability import cli
+from stability.util import atomic
+where, signum, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+def kill():
+    os.kill(os.getpid(), signum)
+    time.sleep(30)  # the handler raises before this ends; a process that ignores the signal fails the test
+if where == "start":
+    build = cli.build_parser
+    cli.build_parser = lambda: (kill(), build())[1]
+elif where == "work":
+    parse = cli._Parser.parse_args
+    def parse_then_kill(self, *args, **kwargs):
+        namespace = parse(self, *args, **kwargs)
+        namespace.func = lambda ns, work=namespace.func: (kill(), work(ns))[1]
+        return namespace
+    cli._Parser.parse_args = parse_then_kill
+else:
+    replace = os.replace
+    atomic.os.replace = lambda src, dst: kill() if str(dst).endswith("p.png") else replace(src, dst)
+sys.exit(cli.main(argv))
+"""
+PORTRAIT = ["portrait", "--toy", "dirac", "--measure", "none", "--starts", "", "--dpi", "10", "--no-progress"]
+
+
+@pytest.mark.parametrize(
+    "where, signum, argv",
+    [
+        ("start", signal.SIGINT, ["presets"]),  # a traceback from the import of the commands
+        ("start", signal.SIGTERM, ["presets"]),  # killed silently
+        ("work", signal.SIGTERM, ["presets", "--json"]),
+        ("write", signal.SIGTERM, [*PORTRAIT, "--out", "p.png"]),  # killed with the temporary file left
+    ],
+    ids=["start-SIGINT", "start-SIGTERM", "work-SIGTERM", "write-SIGTERM"],
+)
+def test_a_signal_is_one_line_and_128_plus_the_signal(where, signum, argv, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", SIGNALLED, where, str(int(signum)), *argv], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 128 + signum, (proc.returncode, proc.stderr)  # a process killed by it is -signum
+    assert "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr
+    name = "stopped by SIGTERM" if signum == signal.SIGTERM else "interrupted"
+    assert lines[0] == f"ganstab {argv[0]}: {name}", proc.stderr
+    assert list(tmp_path.iterdir()) == [], "an output or its temporary file was left"

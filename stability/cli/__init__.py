@@ -9,8 +9,8 @@ command runs), so ``ganstab --help`` loads neither sympy nor scipy nor torch.
 
 User mistakes (:class:`~stability.util.errors.UserError`, the one user-error type of the whole tool) become
 one line on stderr and exit status 2, outputs that cannot be written
-(:class:`~stability.util.atomic.WriteError`) one line and exit status 4, a closed pipe a quiet exit; never a
-traceback.
+(:class:`~stability.util.atomic.WriteError`) one line and exit status 4, a closed pipe a quiet exit, Ctrl-C and
+SIGTERM one line and 128 + the signal, also while the command line is still being read; never a traceback.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import argparse
 import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
-from importlib.metadata import entry_points
 from types import ModuleType
 from typing import NoReturn
 
@@ -48,6 +49,10 @@ EXIT_PIPE = 128 + 13  # the shell's status for SIGPIPE, as `yes | head` gives
 
 def command_modules() -> list[ModuleType]:
     """The modules that add sub-commands, in the order ``--help`` lists them (the analysis' first)."""
+    # imported here, not at the top: it is most of this module's import time, which a Ctrl-C could hit before
+    # main() can answer it in one line
+    from importlib.metadata import entry_points
+
     found = {ep.name: ep.value for ep in entry_points(group=COMMAND_GROUP)}
     names = list(OWN_COMMANDS) + sorted(set(found) - set(OWN_COMMANDS))
     return [importlib.import_module(found.get(name) or OWN_COMMANDS[name]) for name in names]
@@ -71,15 +76,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, as Ctrl-C raises :class:`KeyboardInterrupt`: the same unwinding
+    (a temporary output file is removed, a run's lock released) and one line, where the default action of SIGTERM
+    killed the process silently. A training run catches both signals itself and stops after a checkpoint."""
+
+
+def _terminate(signum: int, frame: object) -> NoReturn:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` while a command runs (only the main thread can install handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _command_of(argv: list[str] | None) -> str:
+    """The sub-command named on the command line, before (or without) argparse: the first word not an option."""
+    words = sys.argv[1:] if argv is None else argv
+    return next((w for w in words if not w.startswith("-")), "")
+
+
 def main(argv: list[str] | None = None) -> int:
+    command = _command_of(argv)
+    try:
+        with _sigterm_raises():
+            return _run(argv)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM, also while the commands are imported and the line parsed
+        prefix = f"ganstab {command}".rstrip()
+        if isinstance(exc, Terminated):
+            print(f"{prefix}: stopped by SIGTERM", file=sys.stderr)
+            return 128 + signal.SIGTERM
+        print(f"{prefix}: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+def _run(argv: list[str] | None) -> int:
     silence_torch_internals()  # torch's own deprecation warnings are not the user's business
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except WriteError as exc:  # an output path refused by its argparse type (stability.util.checks), before any work
-        words = sys.argv[1:] if argv is None else argv
-        command = next((w for w in words if not w.startswith("-")), "")
-        print(f"ganstab {command}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"ganstab {_command_of(argv)}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_WRITE
     if not getattr(args, "func", None):
         parser.print_help()
@@ -100,9 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     except WriteError as exc:
         print(f"ganstab {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_WRITE
-    except KeyboardInterrupt:
-        print(f"ganstab {args.command}: interrupted", file=sys.stderr)
-        return 130
 
 
 @contextlib.contextmanager
