@@ -31,7 +31,7 @@ TOY = ["train", "--preset", "toy-8gaussians-mu_gp", *TINY, *QUIET, "--set", "che
 IMAGE = ["width=4", "batch_size=4", "gen_batch_size=4", "n_critic=1", "checkpoint_every=1", "tensorboard=false",
          "progress=false", "threads=1", "device=cpu", "eval_every=0"]  # fmt: skip
 IMAGE_SETS = [word for s in IMAGE for word in ("--set", s)]
-SPECTRUM = ["spectrum", "--k", "2", "--which", "LM", "--no-progress", "--no-gd"]
+SPECTRUM = ["spectrum", "--k", "2", "--which", "LM", "--no-progress", "--no-gd", "--no-update"]
 TABLE2_BASE = ["table2", "--arch", "dcgan", "--data-dir", "{cifar}", "--methods", "wgan-gp", *IMAGE_SETS]
 TABLE2 = [*TABLE2_BASE, "--iters", "1"]
 EXPERIMENT = ["experiment", "zhou-two-points", "--quick", "--seeds", "1", "--no-progress"]

@@ -50,7 +50,8 @@ def toy_run(tmp_path_factory):
 
 def _spectrum(tmp_path, capsys, *args: str) -> tuple[int, dict | None, str]:
     out = tmp_path / "spectrum-out"
-    status = main(["spectrum", *args, "--out", str(out), "--json", "--no-progress"])
+    # --no-update: the run's own update radius (seconds per checkpoint) has its own tests in test_run_update.py
+    status = main(["spectrum", *args, "--out", str(out), "--json", "--no-progress", "--no-update"])
     captured = capsys.readouterr()
     report = json.loads(captured.out) if status == 0 else None
     return status, report, captured.err
@@ -60,8 +61,7 @@ def _spectrum(tmp_path, capsys, *args: str) -> tuple[int, dict | None, str]:
 
 
 def test_top_k_at_each_checkpoint_equals_the_dense_spectrum(toy_run, tmp_path, capsys):
-    # --no-update: the run's own update radius is tested in test_run_update.py; without it the plain-GD caveat stays
-    status, report, _ = _spectrum(tmp_path, capsys, str(toy_run), "--k", "6", "--which", "LR,LM,LI", "--no-update")
+    status, report, _ = _spectrum(tmp_path, capsys, str(toy_run), "--k", "6", "--which", "LR,LM,LI")
     assert status == 0
     (run,) = report["runs"]
     assert run["n"] == 363 and run["samples"] == json.loads(json.dumps(run["samples"]))
@@ -97,7 +97,7 @@ def test_top_k_at_each_checkpoint_equals_the_dense_spectrum(toy_run, tmp_path, c
 
 
 def test_warm_start_gives_the_cold_eigenvalues(toy_run):
-    kwargs = {"k": 6, "which": "LR,LI", "samples": 64, "gd": False}
+    kwargs = {"k": 6, "which": "LR,LI", "samples": 64, "gd": False, "update": False}
     warm = spectra_along_training(toy_run, warm_start=True, **kwargs)
     cold = spectra_along_training(toy_run, warm_start=False, **kwargs)
     products = {"warm": 0, "cold": 0}

@@ -206,13 +206,16 @@ def largest_stable_step(
     smallest: float | None = None,
     null_dim: int = 0,
     points: int = 600,
+    round_points: int | None = None,
 ) -> tuple[float | None, str | None]:
     """The largest h such that the map contracts for every step in (0, h), and a note when it is only a bound.
 
-    Scans h on a geometric grid from ``smallest`` (default 1e-6·scale) to 20·scale, all at once, then narrows the
-    first crossing with batched grids of :data:`ROUND_POINTS` steps (each round one vectorised evaluation, the
-    bracket 63× narrower) to :data:`STEP_RTOL`. ``None`` when even the smallest step does not contract.
+    Scans h on a geometric grid of ``points`` steps from ``smallest`` (default 1e-6·scale) to 20·scale, all at
+    once, then narrows the first crossing with batched grids of ``round_points`` steps (default
+    :data:`ROUND_POINTS`: each round one vectorised evaluation, the bracket 63× narrower; 3 is a bisection) to
+    :data:`STEP_RTOL`. ``None`` when even the smallest step does not contract.
     """
+    round_points = ROUND_POINTS if round_points is None else max(3, int(round_points))
     low = 1e-6 * scale if smallest is None else min(1e-6 * scale, smallest)
     grid = np.geomspace(max(low, 1e-300), 20 * scale, points)
     ok = _contracting_at(increments, grid, null_dim)
@@ -225,7 +228,7 @@ def largest_stable_step(
         ), f"contracting up to the largest step tried ({grid[-1]:.3g}); the true limit may be larger"
     lo, hi = float(grid[bad[0] - 1]), float(grid[bad[0]])
     while hi - lo > STEP_RTOL * hi:
-        inner = np.linspace(lo, hi, ROUND_POINTS)[1:-1]
+        inner = np.linspace(lo, hi, round_points)[1:-1]
         ok = _contracting_at(increments, inner, null_dim)
         first = np.flatnonzero(~ok)
         if first.size == 0:
@@ -238,6 +241,18 @@ def largest_stable_step(
 
 #: Steps per batched refinement round.
 ROUND_POINTS = 65
+
+
+def step_search_budget(size: int) -> tuple[int, int]:
+    """(grid points, refinement points) of :func:`largest_stable_step` for a dense map of ``size`` state entries.
+
+    Every point is an eigen-decomposition of a size × size matrix: 600 grid points and 65 per round cost nothing at
+    the toys' sizes but 2 minutes at size 363 (a width-8 network's alternating map), so past 64 entries the grid
+    shrinks with size³ (at least 24 points) and the refinement is a bisection, one decomposition per round.
+    """
+    if size <= 64:
+        return 600, ROUND_POINTS
+    return max(24, int(600 * (64 / size) ** 3)), 3
 
 
 def _contracting_at(increments: Increments, steps: np.ndarray, null_dim: int) -> np.ndarray:
@@ -477,7 +492,10 @@ def analyze_rule(
         if scale is None:
             notes.append("∂Δ/∂z vanishes at every step (a zero Jacobian): no step changes anything")
         else:
-            max_step, note = largest_stable_step(increments, scale, null_dim=null_dim)
+            points, round_points = step_search_budget(dynamic)
+            max_step, note = largest_stable_step(
+                increments, scale, null_dim=null_dim, points=points, round_points=round_points
+            )
             if note:
                 notes.append(note)
             optimum = _optimum(rule, evaluate, scale, null_dim)
