@@ -188,36 +188,15 @@ def part_products(field, second, rounds: int, batch: int) -> dict:
 
 
 def own_update(field, run_dir: str):
-    """The run's own update at its last checkpoint: Adam (β1, β2 of the config), n_critic critic steps per generator
-    step, lr_d and lr_g, as :mod:`stability.analysis.update_rules` writes the map, at the checkpoint's step counts,
-    its first moments m, and per player the mean of its second moments as v.
-
-    Not v itself: entries of a dead ReLU unit have v = 0 exactly, where the map's sqrt(v) has no derivative (its
-    JVP is NaN there; reported to the update-rule work). The cost of a product does not depend on these values.
-    """
-    from dataclasses import replace
-
-    from gan_train.checkpoint import read_checkpoint
-    from gan_train.spectra.checkpoints import run_checkpoints
-    from stability.analysis.update_rules import initial_state, parse_rule
+    """The run's own update at its last checkpoint and the optimiser state it holds, as ``ganstab spectrum`` reads
+    them (:func:`gan_train.spectra.run_update.run_rule` and :func:`~gan_train.spectra.run_update.run_state`)."""
+    from gan_train.spectra.checkpoints import load_checkpoint, run_checkpoints
+    from gan_train.spectra.run_update import run_rule, run_state
 
     config, found = run_checkpoints(run_dir)
-    payload = read_checkpoint(found[-1][1])
-    opt_d, opt_g = payload["opt_d"]["state"], payload["opt_g"]["state"]
-
-    def moment(state: dict, key: str) -> torch.Tensor:
-        return torch.cat([state[i][key].reshape(-1) for i in sorted(state)]).to(torch.float64)
-
-    v_d, v_g = float(moment(opt_d, "exp_avg_sq").mean()), float(moment(opt_g, "exp_avg_sq").mean())
-    rule = parse_rule(
-        f"adam:n_critic={config.n_critic},lr_d={config.lr_d},lr_g={config.lr_g},"
-        f"beta1={config.beta1},beta2={config.beta2}"
-    )
-    m = torch.cat([moment(opt_d, "exp_avg"), moment(opt_g, "exp_avg")])
-    v = torch.cat([torch.full((field.n_psi,), v_d), torch.full((field.size - field.n_psi,), v_g)]).to(torch.float64)
-    state = initial_state(rule, field.vector(), field.n_psi, m=m, v=v)
-    steps = (float(opt_d[0]["step"]), float(opt_g[0]["step"]))
-    return rule, replace(state, steps=steps)
+    checkpoint = load_checkpoint(run_dir, config, *found[-1])
+    rule = run_rule(checkpoint)
+    return rule, run_state(checkpoint, rule, field.vector(), field.n_psi)
 
 
 def update_radius(rule, state, field_fn) -> dict:
