@@ -335,6 +335,12 @@ def test_the_cost_note_counts_each_first_factorisation_by_hand():
     assert cost_note(42_460, 20, ("LR",), 0.1, None, 8, gd=False) is None  # 16 s: under the 30 s of a note
     small = cost_note(75, 2, ("LR",), 10.0, None, 8, gd=True)  # n = 75: the basis is capped at n, the GD radii dense
     assert "LR 75 (≈ 750 s) products" in small and "GD radii" not in small
+    # the run's own update, Adam with n_critic = 5 (six field products per map product) on (w, m) = 2n = 84,920
+    # entries: top-6 LR (basis 120) and LM (basis 20), 6·(120 + 20) = 840 field products, 84 s, so a note even alone
+    own = cost_note(42_460, 20, ("LR",), 0.1, None, 8, gd=False, update=(84_920, 6))
+    assert "LR 160 (≈ 16 s), update radius 840 (≈ 84 s) products, at least 100 s per checkpoint" in own
+    assert "--no-update skips the run's own update radius" in own
+    assert "update radius" not in cost_note(75, 2, ("LR",), 10.0, None, 8, update=(150, 6))  # dense: no basis
 
 
 def test_every_character_of_the_figure_code_has_a_glyph():

@@ -44,6 +44,7 @@ def cost_note(
     itemsize: int,
     checkpoints: int = 1,
     gd: bool = False,
+    update: tuple[int, int] | None = None,
 ) -> str | None:
     """The sentence that says what the rules will cost at least, or ``None`` when that is under :data:`NOTE_SECONDS`.
 
@@ -59,6 +60,10 @@ def cost_note(
         checkpoints: how many checkpoints the run analyses.
         gd: the GD radii are computed too: above :func:`~stability.analysis.spectrum.discrete_stability`'s dense
             limit, top-k by LR and by LM of J (simultaneous) and of J_alt(h) (alternating, two products each).
+        update: the run's own update radius is computed too: (its dynamic state entries, field products per map
+            product), e.g. (2n, 6) for Adam with n_critic = 5; above the dense limit of
+            :func:`~stability.analysis.discrete.analyze_rule`, its top-6 by LR and by LM of T − I, each map product
+            costing that many field products.
     """
     if k >= n - 1:
         return None  # the dense spectrum: no ARPACK basis
@@ -66,6 +71,9 @@ def cost_note(
     if gd and n > _gd_parameter("dense_limit"):
         gd_k = _gd_parameter("k")
         basis["GD radii"] = 3 * sum(default_ncv(n, gd_k, rule, itemsize) for rule in ("LR", "LM"))
+    if update is not None and update[0] > _update_dense_limit():
+        size, evaluations = update
+        basis["update radius"] = evaluations * sum(default_ncv(size, 6, rule, itemsize) for rule in ("LR", "LM"))
     least = sum(basis.values()) * seconds
     if least * checkpoints < NOTE_SECONDS:
         return None
@@ -79,7 +87,16 @@ def cost_note(
         text += f"; --which LM needs a basis of {default_ncv(n, k, 'LM', itemsize)}"
     if "GD radii" in basis:
         text += "; --no-gd skips the GD radii"
+    if "update radius" in basis:
+        text += "; --no-update skips the run's own update radius"
     return text
+
+
+def _update_dense_limit() -> int:
+    """Dynamic state entries up to which the update radius is dense (``stability.analysis.discrete.DENSE_LIMIT``)."""
+    from stability.analysis.discrete import DENSE_LIMIT
+
+    return DENSE_LIMIT
 
 
 def _gd_parameter(name: str) -> Any:

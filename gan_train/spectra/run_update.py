@@ -23,7 +23,7 @@ import torch
 
 from gan_train.errors import CheckpointError
 from gan_train.spectra.checkpoints import RunCheckpoint
-from stability.analysis.discrete import DENSE_LIMIT, RuleAnalysis, analyze_rule
+from stability.analysis.discrete import DENSE_LIMIT, RuleAnalysis, analyze_rule, dynamic_index
 from stability.analysis.update_rules import RuleState, UpdateRule, get_rule
 
 #: torch.optim's state key of each memory slot of the registry, per optimiser.
@@ -144,6 +144,15 @@ def run_update_radius(
     )
     analysis.notes.insert(0, state_note(rule, state))
     return analysis, None
+
+
+def update_cost(checkpoint: RunCheckpoint, n: int) -> tuple[int, int] | None:
+    """(dynamic state entries, field products per map product) of the run's update, for the cost note; ``None``
+    when there is no update radius (a learning rate of 0)."""
+    rule = run_rule(checkpoint)
+    if rule is None:
+        return None
+    return len(dynamic_index(rule, n)), rule.field_evaluations
 
 
 def _group(saved: Any) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import torch
 from gan_train.spectra.checkpoints import load_checkpoint, run_checkpoints, select_checkpoints
 from gan_train.spectra.cost import cost_note, seconds_per_product
 from gan_train.spectra.field import SampleSet, run_field, run_notes, sample_set
-from gan_train.spectra.run_update import run_update_radius
+from gan_train.spectra.run_update import run_update_radius, update_cost
 from stability.analysis.arpack import WHICH, warm_start_vector
 from stability.analysis.spectrum import (
     DiscreteStability,
@@ -229,7 +229,8 @@ def spectra_along_training(
                 notes=run_notes(checkpoint, samples, update),
             )
             seconds = seconds_per_product(field_)  # said before the first ARPACK run, when the run is a long one
-            note = cost_note(field_.size, k, rules, seconds, ncv, field_.dtype.itemsize, len(chosen), gd)
+            own_cost = update_cost(checkpoint, field_.size) if update else None
+            note = cost_note(field_.size, k, rules, seconds, ncv, field_.dtype.itemsize, len(chosen), gd, own_cost)
             if note:
                 print(f"ganstab spectrum: note: {note}", file=sys.stderr)
         value = field_.value()
