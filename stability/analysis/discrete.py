@@ -205,18 +205,22 @@ def largest_stable_step(
     scale: float,
     smallest: float | None = None,
     null_dim: int = 0,
-    points: int = 600,
+    points: int | None = None,
     round_points: int | None = None,
 ) -> tuple[float | None, str | None]:
     """The largest h such that the map contracts for every step in (0, h), and a note when it is only a bound.
 
     Scans h on a geometric grid of ``points`` steps from ``smallest`` (default 1e-6·scale) to 20·scale, all at
-    once, then narrows the first crossing with batched grids of ``round_points`` steps (default
-    :data:`ROUND_POINTS`: each round one vectorised evaluation, the bracket 63× narrower; 3 is a bisection) to
-    :data:`STEP_RTOL`. ``None`` when even the smallest step does not contract.
+    once, then narrows the first crossing with batched grids of ``round_points`` steps (each round one vectorised
+    evaluation; 3 is a bisection) to :data:`STEP_RTOL`. Both default to :func:`step_search_budget` of the map's
+    size. ``None`` when even the smallest step does not contract.
     """
-    round_points = ROUND_POINTS if round_points is None else max(3, int(round_points))
     low = 1e-6 * scale if smallest is None else min(1e-6 * scale, smallest)
+    if points is None or round_points is None:
+        budget = step_search_budget(increments(np.array([low]))[0].shape[-1])
+        points = budget[0] if points is None else points
+        round_points = budget[1] if round_points is None else round_points
+    round_points = max(3, int(round_points))
     grid = np.geomspace(max(low, 1e-300), 20 * scale, points)
     ok = _contracting_at(increments, grid, null_dim)
     if not ok[0]:
@@ -492,10 +496,7 @@ def analyze_rule(
         if scale is None:
             notes.append("∂Δ/∂z vanishes at every step (a zero Jacobian): no step changes anything")
         else:
-            points, round_points = step_search_budget(dynamic)
-            max_step, note = largest_stable_step(
-                increments, scale, null_dim=null_dim, points=points, round_points=round_points
-            )
+            max_step, note = largest_stable_step(increments, scale, null_dim=null_dim)
             if note:
                 notes.append(note)
             optimum = _optimum(rule, evaluate, scale, null_dim)

@@ -227,7 +227,7 @@ def max_stable_step_alternating(
     with s a power of two near max|J_kl| (the steps of sJ are those of J divided by s: the GD maps depend on h and J
     through hJ only), so entries of 1e-311 or 1e300 neither overflow the grid nor underflow the products.
     """
-    from stability.analysis.discrete import largest_stable_step, linear_evaluator, step_search_budget
+    from stability.analysis.discrete import largest_stable_step, linear_evaluator
 
     J = np.asarray(jacobian, dtype=float)
     biggest = float(np.max(np.abs(J))) if J.size else 0.0
@@ -239,13 +239,8 @@ def max_stable_step_alternating(
     if scale == 0.0 or not np.isfinite(scale):
         return None
     evaluate = linear_evaluator(UpdateRule("alt", {"lr": 1.0}), J, n_psi)
-    points, round_points = step_search_budget(len(J))
     found, _ = largest_stable_step(
-        lambda steps: evaluate({"step": steps}),
-        1 / scale,
-        None if smallest is None else smallest * unit,
-        points=points,
-        round_points=round_points,
+        lambda steps: evaluate({"step": steps}), 1 / scale, None if smallest is None else smallest * unit
     )
     if found is None:
         return None
