@@ -17,11 +17,18 @@ trainer's batch, N = 256; float64), trained here first unless ``--run`` names on
 2. ``map``: ms per product of the run's own update map (Adam, n_critic = 5: six field evaluations per map product,
    linearised at the checkpoint's optimiser state) through ``field_fn`` (eager JVP; retained-graph VJP, today's
    matrix-free radius in :mod:`stability.analysis.discrete`) and through ``TorchField.first_order_fn``.
-3. ``checkpoint``: issue 24's checkpoint: the top-6 by largest real part and the radius of the run's own update
-   (ARPACK's top-6 LR and LM of T − I over map VJPs), today's path against the new one, alternated ``--repeats``
-   times (medians): seconds, products, eigenvalue and radius agreement. The new path takes the trace of the run's
-   earlier checkpoint (the check included in its time); the first checkpoint of a run pays the trace instead (part
-   1's one-time costs). The simultaneous and alternating GD radii ``ganstab spectrum`` also reports are timed beside.
+3. ``checkpoint``: issue 24's checkpoint: the top-6 by largest real part and the radius of the run's own update, by
+   three paths alternated ``--repeats`` times (medians): seconds, products, eigenvalue and radius agreement.
+
+   * baseline (written here): eager products, the radius from ARPACK's top-6 of T − I by largest real part and by
+     largest magnitude over map VJPs (the first method);
+   * ``traced``: the traced field products, the same two searches (written here: the path before the one search);
+   * new: what ``ganstab spectrum`` runs, ``gan_train.spectra.run_update.run_update_radius`` (ARPACK's top-6 of T
+     by magnitude, :func:`stability.analysis.discrete.radius_basis`) on the traced field.
+
+   The traced paths take the trace of the run's earlier checkpoint (the check included in their time); the first
+   checkpoint of a run pays the trace instead (part 1's one-time costs). The simultaneous and alternating GD radii
+   ``ganstab spectrum`` also reports are timed beside.
 
 Goal (issue 24): ≤ 5 ms per field product at this size and the whole checkpoint in ≤ 5 s, against today's path in the
 same run. The machine is shared (2 cores, other agents): absolute times move with the load (recorded before and
@@ -43,6 +50,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -199,9 +207,10 @@ def own_update(field, run_dir: str):
     return rule, run_state(checkpoint, rule, field.vector(), field.n_psi)
 
 
-def update_radius(rule, state, field_fn) -> dict:
-    """The radius of the map from ARPACK's top-6 of T − I by largest real part and by largest magnitude, over VJPs
-    of the map (as :mod:`stability.analysis.discrete` computes it for networks)."""
+def update_radius_two_searches(rule, state, field_fn) -> dict:
+    """The baseline radius of the map: ARPACK's top-6 of T − I by largest real part and by largest magnitude, over
+    VJPs of the map, the radius over their union (what :mod:`stability.analysis.discrete` computed for networks
+    before its one search of T by magnitude)."""
     from stability.analysis.arpack import arpack
     from stability.analysis.discrete import increment_operator
 
@@ -221,13 +230,33 @@ def update_radius(rule, state, field_fn) -> dict:
     }
 
 
-def checkpoint_work(field, field_fn, rule, state) -> dict:
+def update_radius_library(checkpoint, field) -> dict:
+    """The radius as ``ganstab spectrum`` computes it (:func:`gan_train.spectra.run_update.run_update_radius`)."""
+    from gan_train.spectra.run_update import run_update_radius
+
+    start = time.perf_counter()
+    analysis, _ = run_update_radius(checkpoint, field)
+    return {
+        "seconds": time.perf_counter() - start,
+        "map_products": analysis.products // analysis_evaluations(analysis),
+        "field_products": analysis.products,
+        "radius": analysis.radius,
+    }
+
+
+def analysis_evaluations(analysis) -> int:
+    from stability.analysis.update_rules import as_rule
+
+    return as_rule(analysis.rule).field_evaluations
+
+
+def checkpoint_work(field, update: Callable[[], dict]) -> dict:
     """One checkpoint of issue 24's goal: the top-6 by largest real part and the run's own update radius."""
     from stability.analysis.spectrum import top_eigenvalues
 
     start = time.perf_counter()
     top = top_eigenvalues(field, k=6, which="LR")
-    update = update_radius(rule, state, field_fn)
+    update = update()
     return {
         "seconds": time.perf_counter() - start,
         "top6_seconds": top.seconds,
@@ -249,30 +278,38 @@ def gd_radii(field, step: float) -> dict:
 
 
 def part_checkpoint(run_dir: str, repeats: int) -> dict:
-    """Today's path against the new one on the last checkpoint, alternated ``repeats`` times (medians).
+    """The baseline, the traced products with the two searches, and the new path on the last checkpoint, alternated
+    ``repeats`` times (medians); see the module docstring.
 
-    Today: retained-graph VJPs of the field for the top-6, VJPs of the map through ``field_fn`` (a retained graph
-    of its six field evaluations) for the update radius. New: the traced transposed graph, and the map through
-    ``first_order_fn``; the trace is the run's earlier checkpoint's, taken over (the check included in the time).
-    The first checkpoint of a run pays the trace instead (``products.one_time_seconds``).
+    The traced paths take over the trace of the run's earlier checkpoint (the check included in their time), as
+    ``ganstab spectrum`` does at every checkpoint after its first.
     """
     earlier, _ = checkpoint_field(run_dir, "first")  # traced outside the timing, as at a run's first checkpoint
     earlier.linearization().vjp(torch.zeros(earlier.size, dtype=torch.float64))
-    runs: dict[str, list[dict]] = {"baseline": [], "new": []}
+    names = ("baseline", "traced", "new")
+    runs: dict[str, list[dict]] = {name: [] for name in names}
     for _ in range(repeats):
-        base_field, checkpoint = checkpoint_field(run_dir, "last")
-        rule, state = own_update(base_field, run_dir)
-        runs["baseline"].append(checkpoint_work(EagerField(base_field), base_field.field_fn, rule, state))
-        field, _ = checkpoint_field(run_dir, "last")
-        start = time.perf_counter()
-        taken = field.reuse_trace(earlier)
-        fn = field.first_order_fn()
-        reuse = time.perf_counter() - start
-        result = checkpoint_work(field, fn, rule, state)
-        result["seconds"] += reuse
-        result["reuse_seconds"], result["trace_taken_over"] = reuse, taken
-        runs["new"].append(result)
-    base, new = runs["baseline"][-1], runs["new"][-1]
+        for name in names:
+            field, checkpoint = checkpoint_field(run_dir, "last")
+            rule, state = own_update(field, run_dir)
+            if name == "baseline":
+                update = partial(update_radius_two_searches, rule, state, field.field_fn)
+                runs[name].append(checkpoint_work(EagerField(field), update))
+                base_field = field
+                continue
+            start = time.perf_counter()
+            taken = field.reuse_trace(earlier)
+            reuse = time.perf_counter() - start
+            if name == "traced":
+                update = partial(update_radius_two_searches, rule, state, field.first_order_fn())
+                result = checkpoint_work(field, update)
+            else:
+                result = checkpoint_work(field, partial(update_radius_library, checkpoint, field))
+            result["seconds"] += reuse
+            result["reuse_seconds"], result["trace_taken_over"] = reuse, taken
+            runs[name].append(result)
+    last = {name: rs[-1] for name, rs in runs.items()}
+    base = last["baseline"]
     scale = float(np.max(np.abs(base["top6"])))
     seconds = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs.items()}
     out = {
@@ -282,29 +319,31 @@ def part_checkpoint(run_dir: str, repeats: int) -> dict:
         "repeats": repeats,
         "seconds_median": seconds,
         "seconds_all": {name: [r["seconds"] for r in rs] for name, rs in runs.items()},
-        "ratio_median_of_pairs": statistics.median(
-            b["seconds"] / n["seconds"] for b, n in zip(runs["baseline"], runs["new"])
-        ),
+        "ratio_median_of_pairs": {
+            f"baseline/{name}": statistics.median(b["seconds"] / r["seconds"] for b, r in zip(runs["baseline"], rs))
+            for name, rs in runs.items()
+            if name != "baseline"
+        },
         "top6_seconds_median": {name: statistics.median(r["top6_seconds"] for r in rs) for name, rs in runs.items()},
         "update_seconds_median": {
             name: statistics.median(r["update"]["seconds"] for r in rs) for name, rs in runs.items()
         },
         "products": {
-            name: {"top6": r["top6_products"], "update_map": r["update"]["map_products"]}
-            for name, r in (("baseline", base), ("new", new))
+            name: {"top6": r["top6_products"], "update_map": r["update"]["map_products"]} for name, r in last.items()
         },
         "ms_per_map_product_median": {
             name: statistics.median(1e3 * r["update"]["seconds"] / r["update"]["map_products"] for r in rs)
             for name, rs in runs.items()
         },
-        "update_radius": {"baseline": base["update"]["radius"], "new": new["update"]["radius"]},
-        "top6_max_difference_relative": float(
-            np.max(np.abs(np.sort_complex(new["top6"]) - np.sort_complex(base["top6"])))
-        )
-        / scale,
+        "update_radius": {name: r["update"]["radius"] for name, r in last.items()},
+        "top6_max_difference_relative": {
+            name: float(np.max(np.abs(np.sort_complex(r["top6"]) - np.sort_complex(base["top6"])))) / scale
+            for name, r in last.items()
+            if name != "baseline"
+        },
         "top6_eigenvalues": [[float(z.real), float(z.imag)] for z in base["top6"]],
-        "reuse_seconds": [r["reuse_seconds"] for r in runs["new"]],
-        "trace_taken_over": all(r["trace_taken_over"] for r in runs["new"]),
+        "reuse_seconds": [r["reuse_seconds"] for name in ("traced", "new") for r in runs[name]],
+        "trace_taken_over": all(r["trace_taken_over"] for name in ("traced", "new") for r in runs[name]),
         "goal_seconds": 5.0,
         "meets_goal": seconds["new"] <= 5.0,
     }

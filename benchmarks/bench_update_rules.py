@@ -7,8 +7,8 @@ the fixed sample set ``ganstab spectrum`` uses (``--samples`` points), in float6
 * the plain simultaneous-GD radius at h = lr_d (``discrete_stability``, ARPACK's top-6 by LR and by LM over VJPs of
   J: the baseline, what ``ganstab spectrum`` reported alone before), and
 * the radius of the run's own update (``gan_train.spectra.run_update.run_update_radius``: Adam with n_critic = 5,
-  both learning rates, linearised at the optimiser state the checkpoint holds; ARPACK's top-6 of T − I by LR and
-  by LM over VJPs of the map, six field evaluations deep, through the traced field products),
+  both learning rates, linearised at the optimiser state the checkpoint holds; ARPACK's top-6 of T by magnitude
+  over VJPs of the map, six field evaluations deep, through the traced field products),
 
 and prints products, seconds and the ratios (update / plain GD). The issue's goal is the 512 × 3 run (n ≈ 1.06M)
 in under 5 minutes on a 2-core CPU; ``--quick`` runs width 16 in seconds.

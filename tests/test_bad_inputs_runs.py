@@ -336,9 +336,10 @@ def test_the_cost_note_counts_each_first_factorisation_by_hand():
     small = cost_note(75, 2, ("LR",), 10.0, None, 8, gd=True)  # n = 75: the basis is capped at n, the GD radii dense
     assert "LR 75 (≈ 750 s) products" in small and "GD radii" not in small
     # the run's own update, Adam with n_critic = 5 (six field products per map product) on (w, m) = 2n = 84,920
-    # entries: top-6 LR (basis 120) and LM (basis 20), 6·(120 + 20) = 840 field products, 84 s, so a note even alone
+    # entries: top-6 of T by magnitude on a basis of max(8·6, 120) = 120, 6·120 = 720 field products, 72 s, so a note
+    # even alone
     own = cost_note(42_460, 20, ("LR",), 0.1, None, 8, gd=False, update=(84_920, 6))
-    assert "LR 160 (≈ 16 s), update radius 840 (≈ 84 s) products, at least 100 s per checkpoint" in own
+    assert "LR 160 (≈ 16 s), update radius 720 (≈ 72 s) products, at least 88 s per checkpoint" in own
     assert "--no-update skips the run's own update radius" in own
     assert "update radius" not in cost_note(75, 2, ("LR",), 10.0, None, 8, update=(150, 6))  # dense: no basis
 

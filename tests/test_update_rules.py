@@ -413,7 +413,13 @@ def test_linearisation_at_an_equilibrium_is_the_map_on_the_jacobian(psi_x2):
 
 @pytest.mark.parametrize(
     "text",
-    ["sim:lr=0.05", "alt:lr_d=0.05,lr_g=0.02,momentum=-0.3,n_critic=2", "eg:lr=0.05", "adam:lr=1e-3,beta1=0.5,v=1e-4"],
+    [
+        "sim:lr=0.05",
+        "alt:lr_d=0.05,lr_g=0.02,momentum=-0.3,n_critic=2",
+        "eg:lr=0.05",
+        "adam:lr=1e-3,beta1=0.5,v=1e-4",
+        "alt:lr=0.8",  # the radius is an overshoot, λ ≈ −2.236, left of every eigenvalue near 1 + hμ: not the LR
+    ],
 )
 def test_matrix_free_radius_equals_dense_on_a_network_game(mlp_game, text):
     point = mlp_game.vector(None)
@@ -421,6 +427,9 @@ def test_matrix_free_radius_equals_dense_on_a_network_game(mlp_game, text):
     free = analyze_rule(text, mlp_game, point, optimise=False, dense_limit=0, k=6)
     assert dense.method == "dense" and free.method == "arpack" and free.products > 0
     assert free.radius == pytest.approx(dense.radius, rel=1e-9)
+    # ARPACK's top-6 of T by magnitude are the six largest |λ| of the dense spectrum, not just its first
+    largest = np.sort(np.abs(dense.eigenvalues))[::-1][:6]
+    assert np.sort(np.abs(free.eigenvalues))[::-1] == pytest.approx(largest, rel=1e-8)
 
 
 # ---- closed forms on the Dirac GAN (derived in stability.analysis.discrete's docstring) ----------------------------

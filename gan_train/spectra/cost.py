@@ -62,8 +62,8 @@ def cost_note(
             limit, top-k by LR and by LM of J (simultaneous) and of J_alt(h) (alternating, two products each).
         update: the run's own update radius is computed too: (its dynamic state entries, field products per map
             product), e.g. (2n, 6) for Adam with n_critic = 5; above the dense limit of
-            :func:`~stability.analysis.discrete.analyze_rule`, its top-6 by LR and by LM of T − I, each map product
-            costing that many field products.
+            :func:`~stability.analysis.discrete.analyze_rule`, its top-6 of T by magnitude
+            (:func:`~stability.analysis.discrete.radius_basis`), each map product costing that many field products.
     """
     if k >= n - 1:
         return None  # the dense spectrum: no ARPACK basis
@@ -73,7 +73,7 @@ def cost_note(
         basis["GD radii"] = 3 * sum(default_ncv(n, gd_k, rule, itemsize) for rule in ("LR", "LM"))
     if update is not None and update[0] > _update_dense_limit():
         size, evaluations = update
-        basis["update radius"] = evaluations * sum(default_ncv(size, 6, rule, itemsize) for rule in ("LR", "LM"))
+        basis["update radius"] = evaluations * _update_basis(size, itemsize)
     least = sum(basis.values()) * seconds
     if least * checkpoints < NOTE_SECONDS:
         return None
@@ -90,6 +90,13 @@ def cost_note(
     if "update radius" in basis:
         text += "; --no-update skips the run's own update radius"
     return text
+
+
+def _update_basis(size: int, itemsize: int) -> int:
+    """The basis of the update radius's ARPACK search (:func:`stability.analysis.discrete.radius_basis`, top-6)."""
+    from stability.analysis.discrete import radius_basis
+
+    return radius_basis(size, 6, itemsize)
 
 
 def _update_dense_limit() -> int:

@@ -127,7 +127,7 @@ def run_update_radius(
     dense_limit: int = DENSE_LIMIT,
 ) -> tuple[RuleAnalysis | None, str | None]:
     """The radius of the run's own update map at the checkpoint: dense up to ``dense_limit`` dynamic state entries
-    (parameters and first moments), else ARPACK's top-``k`` of T − I by LR and LM over VJPs of the map.
+    (parameters and first moments), else ARPACK's top-``k`` of T by magnitude over VJPs of the map.
 
     Returns the analysis, or ``None`` and why not (a learning rate of 0 at the end of an ``lr_decay`` schedule).
     """

@@ -194,7 +194,7 @@ def spectra_along_training(
         progress: product counters on stderr; ``bar``: an outer progress bar advanced once per checkpoint.
         update: the radius of the run's own update (optimiser, n_critic, both learning rates, the checkpoint's
             optimiser state; :func:`~gan_train.spectra.run_update.run_update_radius`).
-        update_k: eigenvalues of the update map per ARPACK rule (LR and LM) for games beyond the dense limit.
+        update_k: eigenvalues of the update map (ARPACK's top-k by magnitude) for games beyond the dense limit.
     """
     rules = check_which(which)
     if k < 1:

@@ -324,7 +324,9 @@ def discrete_stability(
         return DiscreteStability(
             method, step, bool(radius < 1), radius, True, h_max, eigs, n, time.perf_counter() - start, notes
         )
-    result = analyze_rule(rule, field_, point, optimise=False, dense_limit=0, k=k, tol=tol, ncv=ncv, progress=progress)
+    result = analyze_rule(
+        rule, field_, point, optimise=False, dense_limit=0, k=k, tol=tol, ncv=ncv, progress=progress, increments=True
+    )
     eigs = (result.eigenvalues - 1) / step  # μ with T = I + hμ: eigenvalues of J (sim) or of J_alt(h)
     radius = result.radius
     h_max = max_stable_step_simultaneous(eigs) if method == "simultaneous" else None
