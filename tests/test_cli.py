@@ -82,3 +82,16 @@ def test_a_commands_warning_is_one_line_on_stderr(tmp_path):
     assert out.returncode == 0, out.stderr
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert lines == ["ganstab train: warning: eval_every=10 exceeds iterations=5: IS/FID only at the end"], lines
+
+
+def test_a_value_may_start_like_a_negative_number(capsys):
+    # Python 3.11's argparse read "-4,2,-3,3" as an unknown option ("expected one argument"); a lone -4 it took
+    from stability.cli import build_parser
+
+    args = build_parser().parse_args(["portrait", "--toy", "dirac", "--box", "-4,2,-3,3", "--out", "x.png"])
+    assert args.box == "-4,2,-3,3"
+    assert main(["tune", "--resolution", "-1,5"]) == 2
+    assert "--resolution NX must be at least 2, got -1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # options are still options
+        build_parser().parse_args(["portrait", "--toy", "dirac", "--box", "-4,2", "--out", "x.png", "--nonsense"])
+    assert stop.value.code == 2 and "unrecognized arguments: --nonsense" in capsys.readouterr().err

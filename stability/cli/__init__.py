@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import importlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -59,7 +60,15 @@ def command_modules() -> list[ModuleType]:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with its errors on one line (usage is one ``--help`` away), like every other error here."""
+    """argparse with its errors on one line (usage is one ``--help`` away), like every other error here, and a value
+    that starts like a negative number taken as a value."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Python 3.11's argparse takes only a lone number (-4, -0.5) for a value, so `--box -4,2,-3,3` and
+        # `--resolution -1,5` stopped at "expected one argument"; no option here starts with a digit, so anything
+        # that starts "-<digit>" or "-.<digit>" is a value (the rule Python 3.13's argparse adopted)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--box",
         default=None,
         metavar="PSIMIN,PSIMAX,THETAMIN,THETAMAX",
-        help="drawing box (default: -3,3,-3,3); write --box=-4,2,-3,3 for negative numbers",
+        help="drawing box (default: -3,3,-3,3)",
     )
     parser.add_argument(
         "--lr",
