@@ -29,6 +29,10 @@ trainer's batch, N = 256; float64), trained here first unless ``--run`` names on
    The traced paths take the trace of the run's earlier checkpoint (the check included in their time); the first
    checkpoint of a run pays the trace instead (part 1's one-time costs). The simultaneous and alternating GD radii
    ``ganstab spectrum`` also reports are timed beside.
+4. ``warm``: the run's update radius along consecutive checkpoints (a run of the same settings trained on to
+   iteration 204 with a checkpoint every iteration; checkpoints 200-204), ``spectra_along_training`` with each
+   checkpoint's search started from the one before's Ritz vectors (the default) against ``warm_start=False`` (the
+   baseline, ``--cold``), alternated ``--repeats`` times: map products and seconds per checkpoint, radii compared.
 
 Goal (issue 24): ≤ 5 ms per field product at this size and the whole checkpoint in ≤ 5 s, against today's path in the
 same run. The machine is shared (2 cores, other agents): absolute times move with the load (recorded before and
@@ -352,6 +356,47 @@ def part_checkpoint(run_dir: str, repeats: int) -> dict:
     return out
 
 
+WARM_SETTINGS = ["width=32", "depth=2", "iterations=204", "checkpoint_every=1", "keep_checkpoints=0"]
+
+
+def part_warm(folder: str, repeats: int) -> dict:
+    """The update radius's warm start along checkpoints 200-204 against cold starts (see the module docstring)."""
+    from gan_train.config import apply_overrides
+    from gan_train.presets import get_preset
+    from gan_train.spectra.spectra import spectra_along_training
+    from gan_train.trainer import Trainer
+
+    config = apply_overrides(get_preset(PRESET).config(), WARM_SETTINGS + QUIET)
+    run_dir = f"{folder}/warm-run"
+    Trainer.create(config, run_dir).run()
+    chosen = "200,201,202,203,204"
+    runs: dict[str, list] = {"cold": [], "warm": []}
+    for _ in range(repeats):
+        for name in ("cold", "warm"):
+            found = spectra_along_training(run_dir, chosen, k=6, which="LR", gd=False, warm_start=name == "warm")
+            runs[name].append([entry.update for entry in found.checkpoints])
+    evaluations = 6  # n_critic = 5: six field products per map product
+
+    def per_checkpoint(name: str, key: str) -> list:
+        return [statistics.median(r[i][key] for r in runs[name]) for i in range(5)]
+
+    products = {name: [p // evaluations for p in per_checkpoint(name, "products")] for name in runs}
+    seconds = {name: per_checkpoint(name, "seconds") for name in runs}
+    radii = {name: [u["radius"] for u in runs[name][-1]] for name in runs}
+    return {
+        "run": f"{PRESET} with {', '.join(WARM_SETTINGS)}",
+        "checkpoints": chosen,
+        "repeats": repeats,
+        "map_products_per_checkpoint_median": products,
+        "update_seconds_per_checkpoint_median": seconds,
+        "warm_started": [u["warm_start"] for u in runs["warm"][-1]],
+        "radii": radii,
+        "radius_max_difference_relative": max(abs(a - b) / abs(b) for a, b in zip(radii["warm"], radii["cold"])),
+        "ratio_products_cold_over_warm_after_the_first": sum(products["cold"][1:]) / sum(products["warm"][1:]),
+        "ratio_seconds_cold_over_warm_after_the_first": sum(seconds["cold"][1:]) / sum(seconds["warm"][1:]),
+    }
+
+
 def part_map_products(field, run_dir: str, rounds: int) -> dict:
     """ms per product of the run's own update map (six field evaluations) through field_fn and first_order_fn."""
     from stability.analysis.discrete import increment_operator
@@ -404,7 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", default=None, help="a trained run directory (default: train the toy run here)")
     parser.add_argument("--rounds", type=int, default=30, help="interleaved timing rounds (default 30)")
     parser.add_argument("--batch", type=int, default=5, help="products per timing (default 5)")
-    parser.add_argument("--parts", default="products,map,checkpoint", help="products, map, checkpoint (default: all)")
+    parser.add_argument(
+        "--parts", default="products,map,checkpoint", help="products, map, checkpoint, warm (default: the first three)"
+    )
     parser.add_argument("--repeats", type=int, default=2, help="checkpoint part: alternated repeats (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -431,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
             results["map"] = part_map_products(field, run_dir, max(args.rounds // 3, 5))
         if "checkpoint" in parts:
             results["checkpoint"] = part_checkpoint(run_dir, args.repeats)
+        if "warm" in parts:
+            results["warm"] = part_warm(folder, args.repeats)
     results["load_average_after"] = os.getloadavg()[0]
     if args.json:
         print(json.dumps(results, indent=2, default=float))

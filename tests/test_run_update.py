@@ -175,6 +175,52 @@ def test_the_matrix_free_update_radius_equals_the_dense_one(runs):
         assert "checkpoint's own optimiser state" in analysis.notes[0] and "exact zeros" in analysis.notes[0]
 
 
+def test_the_update_radius_starts_arpack_from_the_given_ritz_vectors(runs, monkeypatch):
+    # ARPACK always builds its first factorisation (a basis of 120, capped at n), so on this small game a warm start
+    # cannot save products; what is checked is that the start reaching ARPACK is the one made of the vectors given
+    import stability.analysis.arpack as arpack_module
+    from stability.analysis.arpack import warm_start_vector
+
+    checkpoint, field_ = _checkpoint(runs["adam"], 0)
+    cold, _ = run_update_radius(checkpoint, field_, dense_limit=0)
+    assert cold.vectors is not None and cold.vectors.shape == (2 * field_.size, 6) and not cold.warm_start
+    starts = []
+    real = arpack_module.arpack
+
+    def spy(*args, **kwargs):
+        starts.append(kwargs.get("v0"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(arpack_module, "arpack", spy)
+    warm, _ = run_update_radius(checkpoint, field_, dense_limit=0, warm_from=cold.vectors)
+    assert warm.warm_start and warm.to_dict()["warm_start"]
+    assert len(starts) == 1 and np.array_equal(starts[0], warm_start_vector(cold.vectors))
+    assert warm.radius == pytest.approx(cold.radius, rel=1e-9)
+    other, _ = run_update_radius(checkpoint, field_, dense_limit=0, warm_from=np.ones((5, 6)))
+    assert not other.warm_start and starts[-1] is None  # vectors of another size are no start here
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_spectra_along_training_warm_start_each_update_radius_from_the_checkpoint_before(runs, monkeypatch, warm):
+    # this game is dense (238 dynamic entries); matrix-free forced, the second checkpoint's update radius must start
+    # from the first one's Ritz vectors, and from nothing under warm_start=False (ganstab spectrum --cold)
+    import gan_train.spectra.spectra as spectra_module
+
+    given = []
+
+    def matrix_free(checkpoint, field_, **kwargs):
+        given.append(kwargs.get("warm_from"))
+        return run_update_radius(checkpoint, field_, **kwargs, dense_limit=0)
+
+    monkeypatch.setattr(spectra_module, "run_update_radius", matrix_free)
+    found = spectra_module.spectra_along_training(runs["adam"], "1,2", k=2, which="LM", gd=False, warm_start=warm)
+    first, second = (entry.update for entry in found.checkpoints)
+    assert given[0] is None and not first["warm_start"]
+    assert (given[1] is not None and given[1].shape == (238, 6)) == warm
+    assert second["warm_start"] == warm
+    assert all("vectors" not in entry.update for entry in found.checkpoints)
+
+
 def test_spectrum_reports_the_run_update_and_drops_the_plain_gd_caveat(runs, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["spectrum", str(runs["adam"]), "--checkpoints", "last", "--k", "4", "--out", str(out), "--no-progress"]

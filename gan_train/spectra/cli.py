@@ -73,7 +73,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dtype", choices=("float64", "float32"), default="float64", help="precision of the field (default: float64)"
     )
-    parser.add_argument("--cold", action="store_true", help="start ARPACK from a random vector at every checkpoint")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="start ARPACK (the update radius's search too) from a random vector at every checkpoint",
+    )
     parser.add_argument(
         "--ncv",
         type=size_type(MAX_NCV, low=3),

@@ -19,10 +19,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 from gan_train.errors import CheckpointError
 from gan_train.spectra.checkpoints import RunCheckpoint
+from stability.analysis.arpack import warm_start_vector
 from stability.analysis.discrete import DENSE_LIMIT, RuleAnalysis, analyze_rule, dynamic_index
 from stability.analysis.update_rules import RuleState, UpdateRule, get_rule
 
@@ -125,9 +127,12 @@ def run_update_radius(
     tol: float | None = None,
     progress: bool = False,
     dense_limit: int = DENSE_LIMIT,
+    warm_from: np.ndarray | None = None,
 ) -> tuple[RuleAnalysis | None, str | None]:
     """The radius of the run's own update map at the checkpoint: dense up to ``dense_limit`` dynamic state entries
-    (parameters and first moments), else ARPACK's top-``k`` of T by magnitude over VJPs of the map.
+    (parameters and first moments), else ARPACK's top-``k`` of T by magnitude over VJPs of the map, warm-started
+    from ``warm_from`` (an earlier checkpoint's Ritz vectors, ``RuleAnalysis.vectors``, of the same size) when given;
+    the returned analysis keeps its own in ``vectors`` for the next.
 
     Returns the analysis, or ``None`` and why not (a learning rate of 0 at the end of an ``lr_decay`` schedule).
     """
@@ -139,8 +144,20 @@ def run_update_radius(
         )
     w = field_.vector(None)
     state = run_state(checkpoint, rule, w, field_.n_psi)
+    size = len(dynamic_index(rule, field_.size))
+    v0 = warm_start_vector(warm_from) if warm_from is not None and warm_from.shape[0] == size else None
     analysis = analyze_rule(
-        rule, field_, None, state=state, optimise=False, k=k, tol=tol, progress=progress, dense_limit=dense_limit
+        rule,
+        field_,
+        None,
+        state=state,
+        optimise=False,
+        k=k,
+        tol=tol,
+        progress=progress,
+        dense_limit=dense_limit,
+        v0=v0,
+        return_vectors=size > dense_limit,
     )
     analysis.notes.insert(0, state_note(rule, state))
     return analysis, None

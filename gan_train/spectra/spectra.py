@@ -205,7 +205,7 @@ def spectra_along_training(
         samples = sample_set(config, config.batch_size if samples is None else int(samples), seed)
     result: RunSpectra | None = None
     previous: dict[str, np.ndarray | None] = {}
-    previous_field = None
+    previous_field = previous_update = None  # the field and the update's Ritz vectors at the checkpoint before
     for iteration, path in chosen:
         start = time.perf_counter()
         checkpoint = load_checkpoint(run_dir, config, iteration, path)
@@ -258,9 +258,14 @@ def spectra_along_training(
             )
         own = None
         if update:
-            own, note = run_update_radius(checkpoint, field_, k=update_k, tol=tol, progress=progress)
+            warm_from = previous_update if warm_start else None
+            own, note = run_update_radius(
+                checkpoint, field_, k=update_k, tol=tol, progress=progress, warm_from=warm_from
+            )
             if note:
                 step_notes.append(note)
+            if own is not None:  # its Ritz vectors are held for the next checkpoint only
+                previous_update, own.vectors = own.vectors, None
         if checkpoint.config.lr_decay:
             step_notes.append(f"learning rates here: lr_d = {checkpoint.lr_d:g}, lr_g = {checkpoint.lr_g:g} (lr_decay)")
         entry = CheckpointSpectrum(

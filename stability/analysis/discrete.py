@@ -356,6 +356,9 @@ class RuleAnalysis:
         eigenvalues: of T at the rule's step (complete for dense, the computed ones for matrix-free).
         state_radius: ρ(T) on the whole state, the frozen second moment included (dense Adam/RMSprop).
         null_dim: eigenvalues along a continuum of equilibria left out (transverse radius).
+        vectors: matrix-free, when asked for: ARPACK's Ritz vectors of Tᵀ on the dynamic entries, in the eigenvalues'
+            order (a warm start for the next checkpoint); not in :meth:`to_dict`.
+        warm_start: the matrix-free search started from a given vector.
     """
 
     rule: str
@@ -377,6 +380,8 @@ class RuleAnalysis:
     state_radius: float | None = None
     null_dim: int = 0
     notes: list[str] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+    warm_start: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -399,6 +404,7 @@ class RuleAnalysis:
             "state_radius": self.state_radius,
             "null_dim": self.null_dim,
             "notes": list(self.notes),
+            "warm_start": self.warm_start,
         }
 
     def summary(self) -> str:
@@ -440,6 +446,8 @@ def analyze_rule(
     ncv: int | None = None,
     progress: bool = False,
     increments: bool = False,
+    v0: np.ndarray | None = None,
+    return_vectors: bool = False,
 ) -> RuleAnalysis:
     """Radius, rate per gradient, largest stable step and optimum of ``rule`` at ``point`` of a torch field.
 
@@ -455,6 +463,9 @@ def analyze_rule(
         increments: matrix-free only: instead, the top-k of ∂Δ/∂z = T − I by largest real part and by largest
             magnitude, with the radius over their union (what the GD bounds of
             :func:`~stability.analysis.spectrum.discrete_stability` read, κ = hμ resolved without 1 + κ's rounding).
+        v0, return_vectors: matrix-free search of T only: ARPACK's start vector (a warm start, e.g.
+            :func:`~stability.analysis.arpack.warm_start_vector` of an earlier checkpoint's ``vectors``), and keep
+            the Ritz vectors in ``RuleAnalysis.vectors``.
     """
 
     rule = as_rule(rule)
@@ -473,7 +484,12 @@ def analyze_rule(
     dynamic = len(dynamic_index(rule, n))
     has_step = rule.lr_d is not None
     if dynamic > dense_limit:
-        return _matrix_free(rule, field_, state, null_dim, k, tol, ncv, progress, named, begin, notes, increments)
+        if increments and (v0 is not None or return_vectors):
+            raise UserError("a warm start (v0, return_vectors) is for the one search of T, not for increments")
+        found = _matrix_free(rule, field_, state, null_dim, k, tol, ncv, progress, named, begin, notes, increments, v0)
+        if not return_vectors:
+            found.vectors = None
+        return found
     radius = rate = stable = state_radius = None
     eigs = np.zeros(0, dtype=complex)
     if has_step:
@@ -647,9 +663,11 @@ def _matrix_free(
     begin: float,
     notes: list[str],
     increments: bool = False,
+    v0: np.ndarray | None = None,
 ) -> RuleAnalysis:
-    """ρ(T) from ARPACK's top-k of T by largest magnitude (VJPs of the map); with ``increments``, the top-k of
-    T − I by largest real part and by largest magnitude instead, the radius over their union."""
+    """ρ(T) from ARPACK's top-k of T by largest magnitude (VJPs of the map), from ``v0`` when given, with its Ritz
+    vectors; with ``increments``, the top-k of T − I by largest real part and by largest magnitude instead, the radius
+    over their union."""
     from stability.analysis.arpack import arpack
 
     if rule.lr_d is None:
@@ -660,20 +678,37 @@ def _matrix_free(
     field_fn = first_order(parameters(rule, state).detach()) if first_order is not None else field_.field_fn
     apply, size = increment_operator(rule, state, field_fn)
     tol = (1e-10 if state.z.dtype.itemsize == 8 else 1e-5) if tol is None else tol
-    found, products = [], 0
+    found, products, vectors = [], 0, None
     if increments:
         searches = [("LR", apply, ncv), ("LM", apply, ncv)]
     else:  # Tᵀu = (T − I)ᵀu + u: the largest magnitudes of T are the radius itself, in one search
         basis = radius_basis(size, k, state.z.dtype.itemsize) if ncv is None else ncv
         searches = [("LM", lambda u: apply(u) + u, basis)]
     for which, product, basis in searches:
-        values, count, _, more = arpack(
-            product, size, k, which, state.z.dtype, tol, ncv=basis, progress=progress, desc=f"{rule.name} {which}"
+        desc = f"{rule.name} {which}" + (" (warm start)" if v0 is not None else "")
+        out = arpack(
+            product,
+            size,
+            k,
+            which,
+            state.z.dtype,
+            tol,
+            ncv=basis,
+            progress=progress,
+            desc=desc,
+            v0=v0,
+            return_vectors=not increments,
         )
+        values, count, _, more = out[:4]
+        if not increments:
+            vectors = out[4]
         found.append(1 + values if increments else values)  # eigenvalues of T
         products += count * rule.field_evaluations
         notes += more
-    eigenvalues = np.unique(np.concatenate(found))
+    if increments:
+        eigenvalues = np.unique(np.concatenate(found))
+    else:  # ARPACK's order (largest magnitude first), the order of the vectors
+        eigenvalues = found[0]
     radius = float(np.max(np.abs(eigenvalues))) if eigenvalues.size else float("nan")
     if increments:
         notes.append(
@@ -705,6 +740,8 @@ def _matrix_free(
         None,
         null_dim,
         notes,
+        vectors,
+        v0 is not None,
     )
 
 
