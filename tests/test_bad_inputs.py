@@ -348,6 +348,9 @@ def test_bad_input_is_one_line_and_writes_nothing(name, argv, status, fixtures, 
 #: target (``write``: the temporary is complete, the target not yet there). Deterministic, unlike a timed kill.
 SIGNALLED = """
 import os, signal, sys, time
+# Ctrl-C as from a terminal: a job a shell starts in the background (CI run with &) inherits SIGINT ignored, which
+# Python and ganstab keep, so without this the signal below would never arrive
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from stability import cli
 from stability.util import atomic
 where, signum, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
