@@ -33,6 +33,10 @@ trainer's batch, N = 256; float64), trained here first unless ``--run`` names on
    iteration 204 with a checkpoint every iteration; checkpoints 200-204), ``spectra_along_training`` with each
    checkpoint's search started from the one before's Ritz vectors (the default) against ``warm_start=False`` (the
    baseline, ``--cold``), alternated ``--repeats`` times: map products and seconds per checkpoint, radii compared.
+5. ``basis``: where the update radius's products go, on the last checkpoint's map (traced products): ARPACK's
+   top-6 of T by magnitude with bases of 20 (ARPACK's own), 60, 120 (``discrete.radius_basis``), 160 and 200, and
+   the two searches of T − I it replaced (largest real part, basis 120; largest magnitude, basis 20): map products,
+   seconds and the radius each.
 
 Goal (issue 24): ≤ 5 ms per field product at this size and the whole checkpoint in ≤ 5 s, against today's path in the
 same run. The machine is shared (2 cores, other agents): absolute times move with the load (recorded before and
@@ -356,6 +360,29 @@ def part_checkpoint(run_dir: str, repeats: int) -> dict:
     return out
 
 
+def part_basis(run_dir: str) -> dict:
+    """Map products of the update radius's search by basis size, and of the two searches of T − I before."""
+    from stability.analysis.arpack import arpack
+    from stability.analysis.discrete import increment_operator
+
+    field, _ = checkpoint_field(run_dir, "last")
+    rule, state = own_update(field, run_dir)
+    increment, size = increment_operator(rule, state, field.first_order_fn(), "vjp")
+    searches = [(f"T LM basis {ncv}", lambda u: increment(u) + u, "LM", ncv, 0.0) for ncv in (20, 60, 120, 160, 200)]
+    searches += [("T - I LR basis 120", increment, "LR", 120, 1.0), ("T - I LM basis 20", increment, "LM", 20, 1.0)]
+    out = {"dynamic_entries": size}
+    for name, product, which, ncv, shift in searches:
+        start = time.perf_counter()
+        values, count, converged, _ = arpack(product, size, 6, which, torch.float64, 1e-10, ncv=ncv)
+        out[name] = {
+            "map_products": count,
+            "seconds": time.perf_counter() - start,
+            "converged": converged,
+            "largest_abs_of_T": float(np.max(np.abs(values + shift))),
+        }
+    return out
+
+
 WARM_SETTINGS = ["width=32", "depth=2", "iterations=204", "checkpoint_every=1", "keep_checkpoints=0"]
 
 
@@ -450,7 +477,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=30, help="interleaved timing rounds (default 30)")
     parser.add_argument("--batch", type=int, default=5, help="products per timing (default 5)")
     parser.add_argument(
-        "--parts", default="products,map,checkpoint", help="products, map, checkpoint, warm (default: the first three)"
+        "--parts",
+        default="products,map,checkpoint",
+        help="products, map, checkpoint, warm, basis (default: the first three)",
     )
     parser.add_argument("--repeats", type=int, default=2, help="checkpoint part: alternated repeats (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
@@ -480,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
             results["checkpoint"] = part_checkpoint(run_dir, args.repeats)
         if "warm" in parts:
             results["warm"] = part_warm(folder, args.repeats)
+        if "basis" in parts:
+            results["basis"] = part_basis(run_dir)
     results["load_average_after"] = os.getloadavg()[0]
     if args.json:
         print(json.dumps(results, indent=2, default=float))

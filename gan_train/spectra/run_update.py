@@ -157,7 +157,7 @@ def run_update_radius(
         progress=progress,
         dense_limit=dense_limit,
         v0=v0,
-        return_vectors=size > dense_limit,
+        return_vectors=True,  # matrix-free only; the dense spectrum needs no start
     )
     analysis.notes.insert(0, state_note(rule, state))
     return analysis, None

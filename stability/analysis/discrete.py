@@ -486,10 +486,9 @@ def analyze_rule(
     if dynamic > dense_limit:
         if increments and (v0 is not None or return_vectors):
             raise UserError("a warm start (v0, return_vectors) is for the one search of T, not for increments")
-        found = _matrix_free(rule, field_, state, null_dim, k, tol, ncv, progress, named, begin, notes, increments, v0)
-        if not return_vectors:
-            found.vectors = None
-        return found
+        return _matrix_free(
+            rule, field_, state, null_dim, k, tol, ncv, progress, named, begin, notes, increments, v0, return_vectors
+        )
     radius = rate = stable = state_radius = None
     eigs = np.zeros(0, dtype=complex)
     if has_step:
@@ -640,10 +639,10 @@ def radius_basis(size: int, k: int, itemsize: int = 8) -> int:
 
     Near an equilibrium, and for small steps anywhere, most eigenvalues of T = I + ∂Δ/∂z lie in a cluster at the unit
     circle, as the field's largest real parts lie inside a spectrum of larger magnitudes. Measured on a width-32 toy
-    checkpoint (Adam, n_critic = 5, 4,806 dynamic entries, tol 1e-10, the same six eigenvalues each time): 2,138
-    map products with a basis of 20, 527 with 60, 337 with 120 (336 and 340 with two other start vectors), 313 with
-    160, 390 with 200; ARPACK's top-6 of T − I by largest real part (basis 120) and by largest magnitude (basis 20),
-    the method before, took 448–551 + 763.
+    checkpoint (Adam, n_critic = 5, 4,806 dynamic entries, tol 1e-10, the same radius each time;
+    ``benchmarks/bench_products.py --parts basis``): 2,138 map products with a basis of 20, 527 with 60, 337 with
+    120, 313 with 160, 390 with 200; ARPACK's top-6 of T − I by largest real part (basis 120) and by largest
+    magnitude (basis 20), the method before, took 449 + 763.
     """
     from stability.analysis.arpack import default_ncv
 
@@ -664,10 +663,11 @@ def _matrix_free(
     notes: list[str],
     increments: bool = False,
     v0: np.ndarray | None = None,
+    return_vectors: bool = False,
 ) -> RuleAnalysis:
     """ρ(T) from ARPACK's top-k of T by largest magnitude (VJPs of the map), from ``v0`` when given, with its Ritz
-    vectors; with ``increments``, the top-k of T − I by largest real part and by largest magnitude instead, the radius
-    over their union."""
+    vectors when asked for; with ``increments``, the top-k of T − I by largest real part and by largest magnitude
+    instead, the radius over their union."""
     from stability.analysis.arpack import arpack
 
     if rule.lr_d is None:
@@ -697,10 +697,10 @@ def _matrix_free(
             progress=progress,
             desc=desc,
             v0=v0,
-            return_vectors=not increments,
+            return_vectors=return_vectors,
         )
         values, count, _, more = out[:4]
-        if not increments:
+        if return_vectors:
             vectors = out[4]
         found.append(1 + values if increments else values)  # eigenvalues of T
         products += count * rule.field_evaluations
