@@ -85,6 +85,12 @@ def _refuse_dirac(exprs: Any) -> None:
             "the field contains a Dirac delta (the derivative of a kink or step, e.g. d/dx of abs or Heaviside "
             "inside ∇ₓD); write D without the kink, or use the torch backend, whose autodiff takes one-sided values"
         )
+    derivative = next((d for e in items if isinstance(e, sympy.Basic) for d in e.atoms(sympy.Derivative)), None)
+    if derivative is not None:  # sympy's printers raise ValueError on one
+        raise UserError(
+            f"the field contains a derivative sympy could not evaluate, {derivative}; write D another way, or use "
+            "the torch backend, whose autodiff differentiates numerically"
+        )
 
 
 def lambdify_numpy(args: Sequence[sympy.Symbol], exprs: Any) -> Callable[..., Any]:

@@ -93,9 +93,7 @@ class SymbolicField:
         with _step("the flow (the gradients of the objective)"):
             psi_dot = [sympy.diff(objective, p) - half_rho(rho) * g for p, g in zip(system.psi, penalty_gradient)]
             theta_dot = [-sympy.diff(gen_term.value, t) for t in system.theta]
-            # d sign(u)/du = DiracDelta(u) (from |ψx| in ∇ₓD) is 0 off the kink; at it the convention is sign(0) = 0,
-            # as for the Jacobian below, and numpy has no DiracDelta to evaluate
-            self.exprs = tuple(_tidy(e.replace(sympy.DiracDelta, lambda *a: 0)) for e in psi_dot + theta_dot)
+            self.exprs = tuple(_tidy(_off_the_kinks(e)) for e in psi_dot + theta_dot)
         for p, e in zip(self.params, self.exprs):
             _defined(e, f"the flow d{p}/dt")
         self.exact = all(part.exact for part in parts)
@@ -108,7 +106,7 @@ class SymbolicField:
         """∂(ψ̇, θ̇)/∂(ψ, θ) as a sympy matrix (DiracDelta terms of kinks dropped)."""
         with _step("the Jacobian of the flow"):
             J = sympy.Matrix(self.exprs).jacobian(self.params)
-            return J.applyfunc(lambda e: _tidy(e.replace(sympy.DiracDelta, lambda *a: 0)))
+            return J.applyfunc(lambda e: _tidy(_off_the_kinks(e)))
 
     def jacobian_exact(self, point: Mapping[str, Any]) -> sympy.Matrix:
         """The Jacobian at a point given exactly (numbers are rationalised)."""
@@ -261,6 +259,19 @@ def _finite(evaluate: Any, what: str, params: Sequence[sympy.Symbol], point: np.
         bad = "overflows float64" if not np.any(np.isnan(array)) else "is not a number (NaN)"
         raise UserError(f"the {what} at ({where}) {bad}: the spec's numbers are too large (or a division by zero)")
     return array
+
+
+def _off_the_kinks(expr: sympy.Expr) -> sympy.Expr:
+    """The derivatives of kinks dropped: 0 off the kink, and the convention sign(0) = 0 at it (numpy has no delta).
+
+    d sign(u)/du = 2·DiracDelta(u) (from |ψx| in ∇ₓD); where sympy cannot tell that u is real (u = θ/ψ, infinite at
+    ψ = 0) it leaves d sign(u)/dv unevaluated instead, which is 2·DiracDelta(u)·∂u/∂v, dropped alike.
+    """
+    expr = expr.replace(sympy.DiracDelta, lambda *a: 0)
+    return expr.replace(
+        lambda e: isinstance(e, sympy.Derivative) and isinstance(e.expr, (sympy.sign, sympy.Heaviside)),
+        lambda e: sympy.S.Zero,
+    )
 
 
 def _tidy(expr: sympy.Expr) -> sympy.Expr:
